@@ -1,0 +1,67 @@
+package client
+
+import (
+	"fmt"
+	"time"
+)
+
+// CloseReason says why a connection ended after a request, if it did.
+type CloseReason uint8
+
+const (
+	CloseNone        CloseReason = iota // the connection stayed open
+	CloseServer                         // the server answered "Connection: close" (HTTP/1.1)
+	CloseGoAway                         // the server sent HTTP/2 GOAWAY
+	CloseEOF                            // the server closed an idle connection silently
+	CloseError                          // a transport error (reset, timeout, malformed response)
+	CloseClientLimit                    // the client's own --max-requests-per-conn
+	numCloseReasons
+)
+
+var closeReasonNames = [numCloseReasons]string{"", "server-close", "goaway", "eof", "error", "client-limit"}
+
+// String returns the reason's name as it appears in reports and JSON ("" for CloseNone).
+func (r CloseReason) String() string {
+	if r < numCloseReasons {
+		return closeReasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// ParseCloseReason is the inverse of String.
+func ParseCloseReason(s string) (CloseReason, error) {
+	for i, n := range closeReasonNames {
+		if n == s {
+			return CloseReason(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown close reason %q", s)
+}
+
+// CloseReasons lists every reason other than CloseNone, in order.
+func CloseReasons() []CloseReason {
+	rs := make([]CloseReason, 0, numCloseReasons-1)
+	for r := CloseServer; r < numCloseReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// Result is what the engine records for every request that ended, answered or not.
+type Result struct {
+	Seq         uint64        // 0-based, in the order requests were started
+	Start       time.Duration // offset from the run's start; the intended send time under --rate
+	Latency     time.Duration // from Start to the end of the response body (or the error)
+	Status      int           // HTTP status; 0 when no response arrived
+	Backend     string        // the backend header's value, else the remote address
+	Conn        uint64        // connection id, 1-based, unique within a run
+	ConnReq     uint32        // 1-based position of the request on its connection
+	Close       CloseReason   // why the connection ended after this request, if it did
+	Bytes       int64         // response body bytes read
+	ServerTotal int64         // the server's Total-Request header; -1 when absent
+	Err         string        // empty on success
+}
+
+// Failed reports whether the request counts as an error: a transport error,
+// or a status other than 2xx and 3xx.
+func (r *Result) Failed() bool { return r.Err != "" || r.Status < 200 || r.Status >= 400 }
