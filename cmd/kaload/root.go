@@ -78,6 +78,7 @@ request, plus a report with CI assertions.`,
 		newCmdServe(s, nil),
 		newCmdHammer(s, nil),
 		newCmdReport(s, nil),
+		newCmdLab(s, nil),
 		newCmdVersion(s),
 	)
 	return root
