@@ -1,0 +1,52 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// register creates the collectors. Counters read the atomics at scrape
+// time, so the request path pays nothing for metrics.
+func (s *Server) register() error {
+	stats := func(f func(RecycleStats) float64) func() float64 {
+		return func() float64 { return f(s.rc.Stats()) }
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_requests_total",
+			Help: "Load requests served on / (the Total-Request header).",
+		}, func() float64 { return float64(s.requests.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_http_requests_total",
+			Help: "HTTP requests on every path, including health checks and scrapes.",
+		}, stats(func(r RecycleStats) float64 { return float64(r.Requests) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaload_connections_active",
+			Help: "Open client connections.",
+		}, stats(func(r RecycleStats) float64 { return float64(r.ActiveConns) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_connections_total",
+			Help: "Client connections accepted.",
+		}, stats(func(r RecycleStats) float64 { return float64(r.TotalConns) })),
+		s.perConn,
+	}
+	for _, r := range Reasons() {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "kaload_connections_recycled_total",
+			Help:        "Connections the server ended, by reason.",
+			ConstLabels: prometheus.Labels{"reason": r.String()},
+		}, stats(func(rs RecycleStats) float64 { return float64(rs.Recycled[r]) })))
+	}
+	for _, c := range cs {
+		if err := s.registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		if s.cfg.Registerer != nil {
+			if err := s.cfg.Registerer.Register(c); err != nil {
+				return fmt.Errorf("Registerer: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Reason says why the recycler ended a connection.
+type Reason uint8
+
+const (
+	ReasonMaxRequests Reason = iota // the connection reached its request limit
+	ReasonMaxAge                    // the connection outlived its maximum age
+	ReasonShutdown                  // the server is draining
+	ReasonIdleExpired               // an expired connection stayed idle past the grace period and was closed
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"max_requests", "max_age", "shutdown", "idle_expired"}
+
+// String returns the reason's metric label, e.g. "max_requests".
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Reasons lists every reason, in order.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// RecycleConfig sets when a Recycler ends keep-alive connections.
+type RecycleConfig struct {
+	// MaxRequests is the number of responses a connection carries; the last
+	// one says "Connection: close" (HTTP/1.1) or triggers GOAWAY (HTTP/2).
+	// 0 means unlimited.
+	MaxRequests int
+	// MaxRequestsJitter spreads each connection's limit uniformly over
+	// [MaxRequests*(1-j), MaxRequests*(1+j)] so that connections opened
+	// together do not all reconnect at once. 0..1.
+	MaxRequestsJitter float64
+	// MaxConnAge is how long a connection may live; after it, the next
+	// response closes the connection. 0 means unlimited.
+	MaxConnAge time.Duration
+	// MaxConnAgeJitter spreads each connection's age like MaxRequestsJitter. 0..1.
+	MaxConnAgeJitter float64
+	// MaxConnAgeGrace, when positive, closes a connection that is idle
+	// MaxConnAgeGrace after it expired. 0 never closes an idle connection,
+	// which avoids racing a request the client is sending.
+	MaxConnAgeGrace time.Duration
+	// PositionHeader, when set, names a response header carrying the
+	// request's 1-based position on its connection.
+	PositionHeader string
+	// Rand draws the jitter; nil means a randomly seeded source. Set it to
+	// make limits reproducible. The Recycler serialises its use.
+	Rand *rand.Rand
+	// OnConnClose, when set, is called once per connection after it closed,
+	// with the number of requests it carried. It must be fast.
+	OnConnClose func(requests uint64)
+}
+
+func (c *RecycleConfig) validate() error {
+	var errs []error
+	if c.MaxRequests < 0 {
+		errs = append(errs, fmt.Errorf("MaxRequests must not be negative, got %d", c.MaxRequests))
+	}
+	if !(c.MaxRequestsJitter >= 0 && c.MaxRequestsJitter <= 1) {
+		errs = append(errs, fmt.Errorf("MaxRequestsJitter must be within 0..1, got %v", c.MaxRequestsJitter))
+	}
+	if c.MaxConnAge < 0 {
+		errs = append(errs, fmt.Errorf("MaxConnAge must not be negative, got %v", c.MaxConnAge))
+	}
+	if !(c.MaxConnAgeJitter >= 0 && c.MaxConnAgeJitter <= 1) {
+		errs = append(errs, fmt.Errorf("MaxConnAgeJitter must be within 0..1, got %v", c.MaxConnAgeJitter))
+	}
+	if c.MaxConnAgeGrace < 0 {
+		errs = append(errs, fmt.Errorf("MaxConnAgeGrace must not be negative, got %v", c.MaxConnAgeGrace))
+	}
+	if c.PositionHeader != "" && !validHeaderName(c.PositionHeader) {
+		errs = append(errs, fmt.Errorf("PositionHeader %q is not a valid header name", c.PositionHeader))
+	}
+	return errors.Join(errs...)
+}
+
+// Recycler ends keep-alive connections after a number of requests or an age,
+// so that a client behind a connection-balancing load balancer (a Kubernetes
+// Service) reconnects and may reach new backends. It works with any
+// net/http server: wrap the handler and install the two connection hooks.
+//
+//	rc, err := server.NewRecycler(server.RecycleConfig{MaxRequests: 100})
+//	srv := &http.Server{Handler: rc.Wrap(h)}
+//	rc.Install(srv) // sets ConnContext and ConnState, keeping existing hooks
+//
+// Counting is per connection and safe under HTTP/2's concurrent streams.
+// A request on a connection the Recycler did not see (no ConnContext hook)
+// passes through untouched.
+type Recycler struct {
+	cfg      RecycleConfig
+	posKey   string // canonical PositionHeader
+	draining atomic.Bool
+
+	randMu sync.Mutex
+	rand   *rand.Rand
+
+	mu    sync.Mutex
+	conns map[net.Conn]*connState
+
+	requests    atomic.Uint64
+	totalConns  atomic.Uint64
+	activeConns atomic.Int64
+	recycled    [numReasons]atomic.Uint64
+}
+
+// connState is one connection's counters; handlers reach it through the
+// request context, the ConnState hook through the Recycler's map.
+type connState struct {
+	conn     net.Conn
+	requests atomic.Uint64
+	limit    uint64    // 0 = unlimited
+	expires  time.Time // zero = never
+	closing  atomic.Bool
+	// idle and closeWhenIdle serve the grace-period close; guarded by Recycler.mu.
+	idle          bool
+	closeWhenIdle bool
+	timer         *time.Timer
+}
+
+type connKey struct{}
+
+// NewRecycler checks cfg and returns a Recycler.
+func NewRecycler(cfg RecycleConfig) (*Recycler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rc := &Recycler{cfg: cfg, rand: cfg.Rand, conns: make(map[net.Conn]*connState)}
+	if rc.rand == nil {
+		rc.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.PositionHeader != "" {
+		rc.posKey = http.CanonicalHeaderKey(cfg.PositionHeader)
+	}
+	return rc, nil
+}
+
+// Install sets srv's ConnContext and ConnState hooks, calling any hooks
+// srv already had first.
+func (rc *Recycler) Install(srv *http.Server) {
+	if prev := srv.ConnContext; prev != nil {
+		srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return rc.ConnContext(prev(ctx, c), c)
+		}
+	} else {
+		srv.ConnContext = rc.ConnContext
+	}
+	if prev := srv.ConnState; prev != nil {
+		srv.ConnState = func(c net.Conn, s http.ConnState) {
+			prev(c, s)
+			rc.ConnState(c, s)
+		}
+	} else {
+		srv.ConnState = rc.ConnState
+	}
+}
+
+// ConnContext is the http.Server.ConnContext hook: it starts counting a new
+// connection and draws its jittered limits.
+func (rc *Recycler) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	st := &connState{conn: c}
+	now := time.Now()
+	rc.randMu.Lock()
+	st.limit = jitterInt(rc.rand, rc.cfg.MaxRequests, rc.cfg.MaxRequestsJitter)
+	age := jitterDuration(rc.rand, rc.cfg.MaxConnAge, rc.cfg.MaxConnAgeJitter)
+	rc.randMu.Unlock()
+	if age > 0 {
+		st.expires = now.Add(age)
+	}
+	rc.totalConns.Add(1)
+	rc.activeConns.Add(1)
+	rc.mu.Lock()
+	rc.conns[c] = st
+	if age > 0 && rc.cfg.MaxConnAgeGrace > 0 {
+		st.timer = time.AfterFunc(age+rc.cfg.MaxConnAgeGrace, func() { rc.graceExpired(st) })
+	}
+	rc.mu.Unlock()
+	return context.WithValue(ctx, connKey{}, st)
+}
+
+// ConnState is the http.Server.ConnState hook: it tracks idleness for the
+// grace-period close and forgets closed connections.
+func (rc *Recycler) ConnState(c net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateIdle, http.StateActive:
+		rc.mu.Lock()
+		st := rc.conns[c]
+		if st == nil {
+			rc.mu.Unlock()
+			return
+		}
+		st.idle = s == http.StateIdle
+		closeNow := st.idle && st.closeWhenIdle
+		rc.mu.Unlock()
+		if closeNow {
+			rc.closeIdle(st)
+		}
+	case http.StateClosed, http.StateHijacked:
+		rc.mu.Lock()
+		st := rc.conns[c]
+		delete(rc.conns, c)
+		if st != nil && st.timer != nil {
+			st.timer.Stop()
+		}
+		rc.mu.Unlock()
+		if st == nil {
+			return
+		}
+		rc.activeConns.Add(-1)
+		if rc.cfg.OnConnClose != nil {
+			rc.cfg.OnConnClose(st.requests.Load())
+		}
+	}
+}
+
+// graceExpired runs MaxConnAgeGrace after a connection expired.
+func (rc *Recycler) graceExpired(st *connState) {
+	rc.mu.Lock()
+	if rc.conns[st.conn] != st {
+		rc.mu.Unlock()
+		return
+	}
+	idle := st.idle
+	if !idle {
+		// A request may have started before expiry and so not carry
+		// "Connection: close"; close once it goes idle.
+		st.closeWhenIdle = true
+	}
+	rc.mu.Unlock()
+	if idle {
+		rc.closeIdle(st)
+	}
+}
+
+func (rc *Recycler) closeIdle(st *connState) {
+	if st.closing.CompareAndSwap(false, true) {
+		rc.recycled[ReasonIdleExpired].Add(1)
+	}
+	st.conn.Close()
+}
+
+// Drain makes every later response close its connection (reason shutdown);
+// call it when the server starts shutting down so that keep-alive clients
+// reconnect elsewhere instead of failing.
+func (rc *Recycler) Drain() { rc.draining.Store(true) }
+
+// Wrap returns h with per-connection counting and recycling.
+func (rc *Recycler) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.requests.Add(1)
+		st, _ := r.Context().Value(connKey{}).(*connState)
+		if st == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		n := st.requests.Add(1)
+		hdr := w.Header()
+		if rc.posKey != "" {
+			hdr[rc.posKey] = numberValue(n)
+		}
+		if reason, ok := rc.due(st, n); ok {
+			// Exactly this header: net/http closes an HTTP/1 connection
+			// after the reply and turns it into GOAWAY on HTTP/2.
+			hdr["Connection"] = closeValue
+			if st.closing.CompareAndSwap(false, true) {
+				rc.recycled[reason].Add(1)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// due reports whether the n-th response on st must close the connection, and why.
+func (rc *Recycler) due(st *connState, n uint64) (Reason, bool) {
+	switch {
+	case st.limit != 0 && n >= st.limit:
+		return ReasonMaxRequests, true
+	case !st.expires.IsZero() && !time.Now().Before(st.expires):
+		return ReasonMaxAge, true
+	case rc.draining.Load():
+		return ReasonShutdown, true
+	case st.closing.Load():
+		// Already closing (e.g. concurrent HTTP/2 streams): say so again.
+		return ReasonMaxRequests, true
+	}
+	return 0, false
+}
+
+// RecycleStats is a snapshot of a Recycler's counters.
+type RecycleStats struct {
+	Requests    uint64 // requests through Wrap, all paths
+	TotalConns  uint64 // connections seen by ConnContext
+	ActiveConns int64  // connections not yet closed
+	Recycled    [numReasons]uint64
+}
+
+// RecycledBy returns how many connections were recycled for reason r.
+func (s RecycleStats) RecycledBy(r Reason) uint64 {
+	if r < numReasons {
+		return s.Recycled[r]
+	}
+	return 0
+}
+
+// Stats returns a snapshot of the counters; it is cheap (atomic loads).
+func (rc *Recycler) Stats() RecycleStats {
+	s := RecycleStats{
+		Requests:    rc.requests.Load(),
+		TotalConns:  rc.totalConns.Load(),
+		ActiveConns: rc.activeConns.Load(),
+	}
+	for i := range s.Recycled {
+		s.Recycled[i] = rc.recycled[i].Load()
+	}
+	return s
+}
+
+// ConnRequests returns the 1-based position of the request whose context is
+// ctx on its connection, or 0 when the connection is not tracked.
+func ConnRequests(ctx context.Context) uint64 {
+	st, _ := ctx.Value(connKey{}).(*connState)
+	if st == nil {
+		return 0
+	}
+	return st.requests.Load()
+}
+
+// jitterInt draws an integer uniformly from [n(1-j), n(1+j)], at least 1.
+func jitterInt(r *rand.Rand, n int, j float64) uint64 {
+	if n <= 0 {
+		return 0
+	}
+	if j == 0 {
+		return uint64(n)
+	}
+	lo := int64(math.Ceil(float64(n) * (1 - j)))
+	hi := int64(math.Floor(float64(n) * (1 + j)))
+	lo = max(lo, 1)
+	if hi < lo {
+		hi = lo
+	}
+	return uint64(lo + r.Int64N(hi-lo+1))
+}
+
+// jitterDuration draws a duration uniformly from [d(1-j), d(1+j)].
+func jitterDuration(r *rand.Rand, d time.Duration, j float64) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	if j == 0 {
+		return d
+	}
+	f := 1 + j*(2*r.Float64()-1)
+	return max(time.Duration(float64(d)*f), 1)
+}
+
+var closeValue = []string{"close"}
+
+// smallNumbers holds header values for small counts so that the common case
+// (positions up to typical --max-requests) allocates nothing. Values are
+// shared: net/http only reads header slices it did not create.
+var smallNumbers = func() [][]string {
+	t := make([][]string, 1025)
+	for i := range t {
+		t[i] = []string{strconv.Itoa(i)}
+	}
+	return t
+}()
+
+// numberValue returns n as a one-element header value.
+func numberValue(n uint64) []string {
+	if n < uint64(len(smallNumbers)) {
+		return smallNumbers[n]
+	}
+	// One allocation holds both the slice's array and the digits.
+	v := new(struct {
+		s   [1]string
+		buf [20]byte
+	})
+	b := strconv.AppendUint(v.buf[:0], n, 10)
+	v.s[0] = unsafeString(b)
+	return v.s[:]
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' ||
+			c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// unsafeString views b as a string; b must never change afterwards.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

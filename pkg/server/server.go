@@ -1,0 +1,480 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Header names the server sends on every response.
+const (
+	DefaultBackendHeader = "Accept-Request-hostname" // the backend's name (DESIGN.md contract)
+	TotalHeader          = "Total-Request"           // server-wide count of load requests
+	PositionHeader       = "X-Kaload-Conn-Requests"  // the request's position on its connection
+)
+
+// Hardened defaults for the http.Server.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	maxResponseSize   = 1 << 30
+)
+
+// Config configures a Server. The zero value serves without recycling.
+type Config struct {
+	// Hostname is the backend name sent in BackendHeader; "" means os.Hostname().
+	// (Reading POD_NAME is the command's job.)
+	Hostname string
+	// BackendHeader names the header carrying Hostname; "" means DefaultBackendHeader.
+	BackendHeader string
+
+	MaxRequests       int           // responses per connection, 0 = unlimited
+	MaxRequestsJitter float64       // 0..1
+	MaxConnAge        time.Duration // 0 = unlimited
+	MaxConnAgeJitter  float64       // 0..1
+	MaxConnAgeGrace   time.Duration // 0 = never close expired idle connections
+
+	CPU          time.Duration // CPU to burn per load request
+	Delay        time.Duration // time to wait per load request
+	ResponseSize int           // exact body size in bytes; 0 = a short text line
+	// Capacity is the load requests per second this server serves; beyond
+	// it requests queue FIFO, so an overloaded server shows latency. 0 = unlimited.
+	Capacity float64
+
+	H2C         bool   // serve HTTP/2 cleartext (prior knowledge and upgrade-free h2c) beside HTTP/1
+	TLSCertFile string // with TLSKeyFile: serve TLS, HTTP/2 by ALPN
+	TLSKeyFile  string
+
+	// ShutdownGrace bounds the drain after ctx is done; 0 means 10s.
+	ShutdownGrace time.Duration
+	// Logger, when set, receives one record per request (and server errors).
+	Logger *slog.Logger
+	// Registerer, when set, also gets the server's collectors (/metrics always
+	// serves them). Several servers in one registry need distinct
+	// prometheus.WrapRegistererWith labels.
+	Registerer prometheus.Registerer
+	// Rand draws the per-connection jitter; nil means randomly seeded.
+	Rand *rand.Rand
+}
+
+// Stats is a cheap snapshot of a Server's counters.
+type Stats struct {
+	Requests            uint64 // load requests served on "/" (the Total-Request count)
+	ActiveConns         int64
+	TotalConns          uint64
+	RecycledMaxRequests uint64
+	RecycledMaxAge      uint64
+	RecycledShutdown    uint64
+	RecycledIdleExpired uint64 // expired idle connections closed after MaxConnAgeGrace
+}
+
+// Server is the kaload test server: a load endpoint that names its backend,
+// health endpoints, Prometheus metrics, and connection recycling.
+type Server struct {
+	cfg       Config
+	hostname  string
+	backend   string   // canonical BackendHeader
+	hostValue []string // precomputed header value
+	lengthVal []string // Content-Length value when ResponseSize > 0
+	rc        *Recycler
+	tls       *tls.Config
+	handler   http.Handler
+	registry  *prometheus.Registry
+	perConn   prometheus.Histogram
+	limiter   *limiter
+
+	ready    atomic.Bool
+	requests atomic.Uint64
+	serving  atomic.Bool
+}
+
+// New checks cfg and builds a Server; errors name the offending field.
+func New(cfg Config) (*Server, error) {
+	var errs []error
+	if cfg.CPU < 0 {
+		errs = append(errs, fmt.Errorf("CPU must not be negative, got %v", cfg.CPU))
+	}
+	if cfg.Delay < 0 {
+		errs = append(errs, fmt.Errorf("Delay must not be negative, got %v", cfg.Delay))
+	}
+	if cfg.ResponseSize < 0 || cfg.ResponseSize > maxResponseSize {
+		errs = append(errs, fmt.Errorf("ResponseSize must be within 0..%d, got %d", maxResponseSize, cfg.ResponseSize))
+	}
+	if !(cfg.Capacity >= 0) || cfg.Capacity > 1e9 {
+		errs = append(errs, fmt.Errorf("Capacity must be within 0..1e9 requests/s, got %v", cfg.Capacity))
+	}
+	if cfg.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
+	}
+	if cfg.BackendHeader == "" {
+		cfg.BackendHeader = DefaultBackendHeader
+	} else if !validHeaderName(cfg.BackendHeader) {
+		errs = append(errs, fmt.Errorf("BackendHeader %q is not a valid header name", cfg.BackendHeader))
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, registry: prometheus.NewRegistry()}
+	s.perConn = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kaload_requests_per_connection",
+		Help:    "Requests a connection carried before it closed.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
+	})
+	rc, err := NewRecycler(RecycleConfig{
+		MaxRequests:       cfg.MaxRequests,
+		MaxRequestsJitter: cfg.MaxRequestsJitter,
+		MaxConnAge:        cfg.MaxConnAge,
+		MaxConnAgeJitter:  cfg.MaxConnAgeJitter,
+		MaxConnAgeGrace:   cfg.MaxConnAgeGrace,
+		PositionHeader:    PositionHeader,
+		Rand:              cfg.Rand,
+		OnConnClose:       func(n uint64) { s.perConn.Observe(float64(n)) },
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.TLSCertFile != "" && cfg.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TLSCertFile/TLSKeyFile: %w", err))
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s.rc = rc
+	s.hostname = cfg.Hostname
+	if s.hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("hostname: %w", err)
+		}
+		s.hostname = h
+	}
+	s.backend = http.CanonicalHeaderKey(cfg.BackendHeader)
+	s.hostValue = []string{s.hostname}
+	if cfg.ResponseSize > 0 {
+		s.lengthVal = []string{strconv.Itoa(cfg.ResponseSize)}
+	}
+	if cfg.Capacity > 0 {
+		s.limiter = &limiter{interval: time.Duration(float64(time.Second) / cfg.Capacity)}
+	}
+	if err := s.register(); err != nil {
+		return nil, err
+	}
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+// Hostname returns the backend name the server reports.
+func (s *Server) Hostname() string { return s.hostname }
+
+// Recycler returns the server's connection recycler.
+func (s *Server) Recycler() *Recycler { return s.rc }
+
+// Stats returns a snapshot of the counters from atomics; safe to poll often.
+func (s *Server) Stats() Stats {
+	rs := s.rc.Stats()
+	return Stats{
+		Requests:            s.requests.Load(),
+		ActiveConns:         rs.ActiveConns,
+		TotalConns:          rs.TotalConns,
+		RecycledMaxRequests: rs.Recycled[ReasonMaxRequests],
+		RecycledMaxAge:      rs.Recycled[ReasonMaxAge],
+		RecycledShutdown:    rs.Recycled[ReasonShutdown],
+		RecycledIdleExpired: rs.Recycled[ReasonIdleExpired],
+	}
+}
+
+// Handler returns the whole mux (/, /healthz, /readyz, /metrics) with
+// recycling. Connection counting needs the Recycler's hooks on the
+// http.Server, which Serve installs; see Recycler.Install to use Handler
+// with your own http.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ready reports whether /readyz answers 200.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Serve serves on ln until ctx is done, then drains: /readyz turns 503,
+// keep-alive connections close after their next response (GOAWAY on
+// HTTP/2), and in-flight requests finish, all within ShutdownGrace. It
+// returns nil after a clean drain. Serve closes ln and may be called once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("server: Serve called twice")
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.cfg.Logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)
+	}
+	s.rc.Install(srv)
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if s.tls != nil {
+		p.SetHTTP2(true)
+		srv.TLSConfig = s.tls.Clone()
+	}
+	if s.cfg.H2C {
+		p.SetUnencryptedHTTP2(true)
+	}
+	srv.Protocols = &p
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.ready.Store(true)
+	select {
+	case err := <-errc:
+		s.ready.Store(false)
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.rc.Drain()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		srv.Close()
+	}
+	<-errc // http.ErrServerClosed
+	if err != nil {
+		return fmt.Errorf("shutdown within %v: %w", s.cfg.ShutdownGrace, err)
+	}
+	return nil
+}
+
+func (s *Server) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", s.serveLoad)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()[s.backend] = s.hostValue
+		w.Write(okBody)
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()[s.backend] = s.hostValue
+		if !s.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write(notReadyBody)
+			return
+		}
+		w.Write(okBody)
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	var h http.Handler = mux
+	if s.cfg.Logger != nil {
+		h = logRequests(s.cfg.Logger, h)
+	}
+	return s.rc.Wrap(h)
+}
+
+var (
+	okBody       = []byte("ok\n")
+	notReadyBody = []byte("not ready\n")
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// serveLoad is the load endpoint: it shapes load, then names the backend.
+func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
+	if s.limiter != nil {
+		if err := s.limiter.wait(r.Context()); err != nil {
+			return // the client went away while queued
+		}
+	}
+	if s.cfg.Delay > 0 {
+		t := time.NewTimer(s.cfg.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if s.cfg.CPU > 0 {
+		burnCPU(s.cfg.CPU)
+	}
+	total := s.requests.Add(1)
+	pos := ConnRequests(r.Context())
+	h := w.Header()
+	h[s.backend] = s.hostValue
+	h[TotalHeader] = numberValue(total)
+	h["Content-Type"] = textPlain
+	if s.lengthVal != nil {
+		h["Content-Length"] = s.lengthVal
+	}
+	if r.Method == http.MethodHead {
+		return
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], "backend="...)
+	b = append(b, s.hostname...)
+	b = append(b, " request="...)
+	b = strconv.AppendUint(b, total, 10)
+	b = append(b, " conn_request="...)
+	b = strconv.AppendUint(b, pos, 10)
+	b = append(b, '\n')
+	writeBody(w, b, s.cfg.ResponseSize)
+	*bp = b
+	bufPool.Put(bp)
+}
+
+var textPlain = []string{"text/plain; charset=utf-8"}
+
+// padding fills bodies up to ResponseSize.
+var padding = func() []byte {
+	b := make([]byte, 32<<10)
+	for i := range b {
+		b[i] = '.'
+	}
+	b[len(b)-1] = '\n'
+	return b
+}()
+
+// writeBody writes line, or exactly size bytes when size > 0: the line
+// (cut if longer) followed by dots and a final newline.
+func writeBody(w http.ResponseWriter, line []byte, size int) {
+	if size == 0 {
+		w.Write(line)
+		return
+	}
+	if len(line) >= size {
+		w.Write(line[:size])
+		return
+	}
+	// Keep the line's newline at the end only when nothing follows it.
+	line = line[:len(line)-1]
+	line = append(line, ' ')
+	if len(line) >= size {
+		w.Write(line[:size])
+		return
+	}
+	if _, err := w.Write(line); err != nil {
+		return
+	}
+	// Every chunk but the last is dots only; the last ends with the newline.
+	for rest := size - len(line); rest > 0; {
+		chunk := padding[:len(padding)-1]
+		if rest <= len(padding) {
+			chunk = padding[len(padding)-rest:]
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		rest -= len(chunk)
+	}
+}
+
+// limiter admits requests at a fixed rate in arrival (FIFO) order: each
+// arrival reserves the next free slot and waits for it.
+type limiter struct {
+	interval time.Duration
+	mu       sync.Mutex
+	next     time.Time
+}
+
+func (l *limiter) wait(ctx context.Context) error {
+	now := time.Now()
+	l.mu.Lock()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.interval)
+	l.mu.Unlock()
+	d := at.Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// burnCPU spins for d of wall time (on a busy machine this burns at most d of CPU).
+func burnCPU(d time.Duration) {
+	end := time.Now().Add(d)
+	x := uint64(1)
+	for time.Now().Before(end) {
+		for i := 0; i < 1000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	sink.Store(x)
+}
+
+var sink atomic.Uint64
+
+// logRequests logs one record per request after it finished.
+func logRequests(l *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rw, r)
+		l.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("proto", r.Proto),
+			slog.String("remote", r.RemoteAddr),
+			slog.Int("status", rw.status),
+			slog.Uint64("conn_request", ConnRequests(r.Context())),
+			slog.Bool("conn_close", w.Header().Get("Connection") == "close"),
+			slog.Duration("duration", time.Since(start)),
+		)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
