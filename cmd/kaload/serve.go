@@ -2,19 +2,268 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"kaload/pkg/server"
 )
 
-type serveOptions struct{}
+type serveOptions struct {
+	Listen            string
+	Hostname          string
+	BackendHeader     string
+	MaxRequests       int
+	MaxRequestsJitter float64
+	MaxConnAge        time.Duration
+	MaxConnAgeJitter  float64
+	MaxConnAgeGrace   time.Duration
+	CPU               time.Duration
+	Delay             time.Duration
+	ResponseSize      int
+	Capacity          float64
+	H2C               bool
+	TLSCert           string
+	TLSKey            string
+	ShutdownGrace     time.Duration
+	LogRequests       bool
+
+	// Sources says where each flag's value came from ("--max-requests",
+	// "MAX_REQUEST", ...) so that errors name what the user must fix.
+	Sources map[string]string
+}
+
+// serveEnvAliases are variables read after KALOAD_<FLAG>, for compatibility
+// with the original experiment's manifests and the Kubernetes downward API.
+var serveEnvAliases = map[string][]string{
+	"max-requests": {"MAX_REQUEST"},
+	"hostname":     {"POD_NAME"},
+}
 
 func newCmdServe(s *streams, runF func(context.Context, *serveOptions) error) *cobra.Command {
-	return &cobra.Command{
+	opts := &serveOptions{}
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "not yet implemented",
+		Short: "Run an HTTP server that recycles keep-alive connections",
+		Long: `Serve HTTP on --listen and end each keep-alive connection after
+--max-requests responses or --max-conn-age: the last response carries
+"Connection: close" (HTTP/1.1) or the server sends GOAWAY (HTTP/2), so the
+client reconnects and a Kubernetes Service may route it to a new pod.
+
+Every response names its backend in the Accept-Request-hostname header (see
+--backend-header), the server-wide count in Total-Request and the request's
+position on its connection in X-Kaload-Conn-Requests. /healthz, /readyz and
+/metrics (Prometheus) are served beside the load endpoint /.
+
+Every flag can also be set by a variable KALOAD_<FLAG> (upper snake case,
+e.g. KALOAD_MAX_REQUESTS); MAX_REQUEST also sets --max-requests and
+POD_NAME sets --hostname. A flag on the command line beats a variable.
+
+On SIGINT or SIGTERM /readyz turns 503, keep-alive connections close after
+their next response, in-flight requests finish, and kaload exits 0 within
+--shutdown-grace.`,
+		Example: `  kaload serve --max-requests 100
+  kaload serve --listen 127.0.0.1:9000 --h2c --max-conn-age 30s --cpu 2ms
+  MAX_REQUEST=50 POD_NAME=web-1 kaload serve
+  kaload serve --tls-cert tls.crt --tls-key tls.key --capacity 200`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("serve: not yet implemented")
+			if err := applyServeEnv(cmd.Flags(), opts); err != nil {
+				return err
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runServe(cmd.Context(), s, opts)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Listen, "listen", ":8080", "address to listen on")
+	f.StringVar(&opts.Hostname, "hostname", "", "backend name to report (default: $POD_NAME, else the OS hostname)")
+	f.StringVar(&opts.BackendHeader, "backend-header", server.DefaultBackendHeader, "response header that names the backend")
+	f.IntVar(&opts.MaxRequests, "max-requests", 0, "responses per connection before it is closed (0 = unlimited)")
+	f.Float64Var(&opts.MaxRequestsJitter, "max-requests-jitter", 0, "spread each connection's limit over N*(1±F), 0..1")
+	f.DurationVar(&opts.MaxConnAge, "max-conn-age", 0, "close a connection on its first response after this age (0 = unlimited)")
+	f.Float64Var(&opts.MaxConnAgeJitter, "max-conn-age-jitter", 0.1, "spread each connection's age over D*(1±F), 0..1")
+	f.DurationVar(&opts.MaxConnAgeGrace, "max-conn-age-grace", 0, "close an expired connection that stays idle this long (0 = never)")
+	f.DurationVar(&opts.CPU, "cpu", 0, "CPU time to burn per request")
+	f.DurationVar(&opts.Delay, "delay", 0, "time to wait per request")
+	f.IntVar(&opts.ResponseSize, "response-size", 0, "exact response body size in bytes (0 = one text line)")
+	f.Float64Var(&opts.Capacity, "capacity", 0, "requests/s served; more queue in arrival order (0 = unlimited)")
+	f.BoolVar(&opts.H2C, "h2c", false, "also serve HTTP/2 over cleartext (h2c, prior knowledge)")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS with HTTP/2")
+	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed to drain on SIGTERM/SIGINT")
+	f.BoolVar(&opts.LogRequests, "log-requests", false, "log every request to stderr as JSON (costs throughput)")
+	return cmd
+}
+
+// envNames returns the variables that may set flag name, in priority order.
+func envNames(name string) []string {
+	return append([]string{"KALOAD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}, serveEnvAliases[name]...)
+}
+
+// applyServeEnv fills every flag not given on the command line from its
+// variables and records where each value came from.
+func applyServeEnv(fs *pflag.FlagSet, opts *serveOptions) error {
+	opts.Sources = map[string]string{}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Name == "help" {
+			return
+		}
+		if f.Changed {
+			opts.Sources[f.Name] = "--" + f.Name
+			return
+		}
+		for _, env := range envNames(f.Name) {
+			v, ok := os.LookupEnv(env)
+			if !ok || (v == "" && f.Value.Type() != "string") {
+				continue
+			}
+			if e := f.Value.Set(strings.TrimSpace(v)); e != nil {
+				err = usageErrorf("invalid value %q in variable %s (for --%s): %v", v, env, f.Name, e)
+				return
+			}
+			opts.Sources[f.Name] = env
+			return
+		}
+		opts.Sources[f.Name] = "--" + f.Name
+	})
+	return err
+}
+
+func (o *serveOptions) source(flag string) string {
+	if s, ok := o.Sources[flag]; ok {
+		return s
+	}
+	return "--" + flag
+}
+
+// validate checks ranges, naming the flag or variable that set a bad value.
+func (o *serveOptions) validate() error {
+	bad := func(flag string, format string, args ...any) error {
+		return usageErrorf("%s: %s", o.source(flag), fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.MaxRequests < 0:
+		return bad("max-requests", "must not be negative, got %d", o.MaxRequests)
+	case !(o.MaxRequestsJitter >= 0 && o.MaxRequestsJitter <= 1):
+		return bad("max-requests-jitter", "must be within 0..1, got %v", o.MaxRequestsJitter)
+	case o.MaxConnAge < 0:
+		return bad("max-conn-age", "must not be negative, got %v", o.MaxConnAge)
+	case !(o.MaxConnAgeJitter >= 0 && o.MaxConnAgeJitter <= 1):
+		return bad("max-conn-age-jitter", "must be within 0..1, got %v", o.MaxConnAgeJitter)
+	case o.MaxConnAgeGrace < 0:
+		return bad("max-conn-age-grace", "must not be negative, got %v", o.MaxConnAgeGrace)
+	case o.CPU < 0:
+		return bad("cpu", "must not be negative, got %v", o.CPU)
+	case o.Delay < 0:
+		return bad("delay", "must not be negative, got %v", o.Delay)
+	case o.ResponseSize < 0:
+		return bad("response-size", "must not be negative, got %d", o.ResponseSize)
+	case !(o.Capacity >= 0) || o.Capacity > 1e9:
+		return bad("capacity", "must be within 0..1e9 requests/s, got %v", o.Capacity)
+	case o.ShutdownGrace <= 0:
+		return bad("shutdown-grace", "must be positive, got %v", o.ShutdownGrace)
+	case (o.TLSCert == "") != (o.TLSKey == ""):
+		return usageErrorf("--tls-cert and --tls-key must be given together")
+	case o.Listen == "":
+		return bad("listen", "must not be empty")
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
+	cfg := server.Config{
+		Hostname:          opts.Hostname,
+		BackendHeader:     opts.BackendHeader,
+		MaxRequests:       opts.MaxRequests,
+		MaxRequestsJitter: opts.MaxRequestsJitter,
+		MaxConnAge:        opts.MaxConnAge,
+		MaxConnAgeJitter:  opts.MaxConnAgeJitter,
+		MaxConnAgeGrace:   opts.MaxConnAgeGrace,
+		CPU:               opts.CPU,
+		Delay:             opts.Delay,
+		ResponseSize:      opts.ResponseSize,
+		Capacity:          opts.Capacity,
+		H2C:               opts.H2C,
+		TLSCertFile:       opts.TLSCert,
+		TLSKeyFile:        opts.TLSKey,
+		ShutdownGrace:     opts.ShutdownGrace,
+	}
+	if opts.LogRequests {
+		cfg.Logger = slog.New(slog.NewJSONHandler(s.Err, nil))
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		// Every field comes from a flag or variable, so this is bad input.
+		return usageErrorf("serve: %v", err)
+	}
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	fmt.Fprintf(s.Err, "kaload serve: listening on %s (%s) hostname=%s %s\n",
+		ln.Addr(), protocolsLabel(opts), srv.Hostname(), limitsLabel(opts))
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Err, "kaload serve: drained, %d requests served\n", srv.Stats().Requests)
+	return nil
+}
+
+func protocolsLabel(o *serveOptions) string {
+	switch {
+	case o.TLSCert != "" && o.H2C:
+		return "https h2+http/1.1, h2c"
+	case o.TLSCert != "":
+		return "https h2+http/1.1"
+	case o.H2C:
+		return "http/1.1+h2c"
+	}
+	return "http/1.1"
+}
+
+func limitsLabel(o *serveOptions) string {
+	var b strings.Builder
+	if o.MaxRequests > 0 {
+		fmt.Fprintf(&b, "max-requests=%d", o.MaxRequests)
+		if o.MaxRequestsJitter > 0 {
+			fmt.Fprintf(&b, "±%g%%", o.MaxRequestsJitter*100)
+		}
+	} else {
+		b.WriteString("max-requests=unlimited")
+	}
+	if o.MaxConnAge > 0 {
+		fmt.Fprintf(&b, " max-conn-age=%v±%g%%", o.MaxConnAge, o.MaxConnAgeJitter*100)
+		if o.MaxConnAgeGrace > 0 {
+			fmt.Fprintf(&b, " max-conn-age-grace=%v", o.MaxConnAgeGrace)
+		}
+	}
+	for _, kv := range []struct {
+		k  string
+		v  any
+		on bool
+	}{
+		{"cpu", o.CPU, o.CPU > 0},
+		{"delay", o.Delay, o.Delay > 0},
+		{"response-size", o.ResponseSize, o.ResponseSize > 0},
+		{"capacity", o.Capacity, o.Capacity > 0},
+	} {
+		if kv.on {
+			fmt.Fprintf(&b, " %s=%v", kv.k, kv.v)
+		}
+	}
+	fmt.Fprintf(&b, " shutdown-grace=%v", o.ShutdownGrace)
+	return b.String()
 }
