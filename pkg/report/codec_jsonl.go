@@ -1,0 +1,291 @@
+package report
+
+// The JSON Lines results file, version 1: one JSON object per line.
+//
+//	{"kaload_results":1,"header":{...Header...}}
+//	{"seq":0,"start_ns":0,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
+//	...
+//	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z"}}
+//
+// Result fields that are empty are left out (server_total when it is -1,
+// close when it is CloseNone); close is the reason's name. A last line
+// without its newline was cut short and is not returned.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"kaload/pkg/client"
+)
+
+const jsonlVersion = 1
+
+func appendJSONLResult(b []byte, r *client.Result) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"start_ns":`...)
+	b = strconv.AppendInt(b, int64(r.Start), 10)
+	b = append(b, `,"latency_ns":`...)
+	b = strconv.AppendInt(b, int64(r.Latency), 10)
+	if r.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(r.Status), 10)
+	}
+	if r.Backend != "" {
+		b = append(b, `,"backend":`...)
+		b = appendJSONString(b, r.Backend)
+	}
+	if r.Conn != 0 {
+		b = append(b, `,"conn":`...)
+		b = strconv.AppendUint(b, r.Conn, 10)
+	}
+	if r.ConnReq != 0 {
+		b = append(b, `,"conn_req":`...)
+		b = strconv.AppendUint(b, uint64(r.ConnReq), 10)
+	}
+	if r.Close != client.CloseNone {
+		b = append(b, `,"close":`...)
+		b = appendJSONString(b, r.Close.String())
+	}
+	if r.Bytes != 0 {
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, r.Bytes, 10)
+	}
+	if r.ServerTotal != -1 {
+		b = append(b, `,"server_total":`...)
+		b = strconv.AppendInt(b, r.ServerTotal, 10)
+	}
+	if r.Err != "" {
+		b = append(b, `,"err":`...)
+		b = appendJSONString(b, r.Err)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendJSONLTrailer(b []byte, n int64, end time.Time) []byte {
+	b = append(b, `{"kaload_trailer":{"records":`...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, `,"end":"`...)
+	b = end.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}}\n"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as encoding/json does, without allocating:
+// control characters escaped, invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+type jsonlDecoder struct {
+	line int   // lines read
+	off  int64 // bytes consumed
+	buf  []byte
+}
+
+type jsonlHeaderLine struct {
+	Version *uint64         `json:"kaload_results"`
+	Header  json.RawMessage `json:"header"`
+}
+
+type jsonlTrailer struct {
+	Records *int64    `json:"records"`
+	End     time.Time `json:"end"`
+}
+
+type jsonlRecord struct {
+	Seq         uint64        `json:"seq"`
+	StartNS     int64         `json:"start_ns"`
+	LatencyNS   int64         `json:"latency_ns"`
+	Status      int           `json:"status"`
+	Backend     string        `json:"backend"`
+	Conn        uint64        `json:"conn"`
+	ConnReq     uint32        `json:"conn_req"`
+	Close       string        `json:"close"`
+	Bytes       int64         `json:"bytes"`
+	ServerTotal *int64        `json:"server_total"`
+	Err         string        `json:"err"`
+	Trailer     *jsonlTrailer `json:"kaload_trailer"`
+	Version     *uint64       `json:"kaload_results"`
+}
+
+// readLine returns the next line without its newline; complete is false
+// when the file ended first. The line is valid until the next call.
+func (r *Reader) readLine() (line []byte, complete bool, err error) {
+	d := &r.jl
+	d.buf = d.buf[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		d.off += int64(len(chunk))
+		if err == bufio.ErrBufferFull {
+			d.buf = append(d.buf, chunk...)
+			if len(d.buf) > maxLineLen {
+				return nil, false, r.corruptLine(d.line+1, fmt.Errorf("line longer than %d bytes", maxLineLen))
+			}
+			continue
+		}
+		if len(d.buf) > 0 {
+			d.buf = append(d.buf, chunk...)
+			chunk = d.buf
+		}
+		switch err {
+		case nil:
+			d.line++
+			return chunk[:len(chunk)-1], true, nil
+		case io.EOF:
+			return chunk, false, nil
+		default:
+			return nil, false, fmt.Errorf("%s: read: %w", r.name(), err)
+		}
+	}
+}
+
+func (r *Reader) readJSONLHeader() error {
+	line, complete, err := r.readLine()
+	if err != nil {
+		return err
+	}
+	var h jsonlHeaderLine
+	if err := json.Unmarshal(line, &h); err != nil {
+		if !complete {
+			return r.truncated(r.jl.off)
+		}
+		return fmt.Errorf("%s: not a kaload results file (line 1: %v)", r.name(), err)
+	}
+	if h.Version == nil {
+		return fmt.Errorf("%s: not a kaload results file (line 1 has no \"kaload_results\" version)", r.name())
+	}
+	if *h.Version > jsonlVersion {
+		return newerVersionError(r.name(), *h.Version, jsonlVersion)
+	}
+	if *h.Version == 0 {
+		return r.corruptLine(1, errors.New("format version 0"))
+	}
+	if !complete {
+		return r.truncated(r.jl.off)
+	}
+	if len(h.Header) == 0 {
+		return r.corruptLine(1, errors.New(`no "header" object`))
+	}
+	if err := json.Unmarshal(h.Header, &r.header); err != nil {
+		return r.corruptLine(1, fmt.Errorf("header: %w", err))
+	}
+	return nil
+}
+
+func (r *Reader) readJSONL(res *client.Result) error {
+	for {
+		line, complete, err := r.readLine()
+		if err != nil {
+			return err
+		}
+		if !complete {
+			return r.truncated(r.jl.off)
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue // blank lines are harmless
+		}
+		n := r.jl.line
+		if line[0] != '{' {
+			return r.corruptLine(n, errors.New("not a JSON object"))
+		}
+		var rec jsonlRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return r.corruptLine(n, err)
+		}
+		if rec.Version != nil {
+			return r.corruptLine(n, errors.New("a second header line"))
+		}
+		if rec.Trailer != nil {
+			return r.jsonlTrailer(n, rec.Trailer)
+		}
+		reason, err := client.ParseCloseReason(rec.Close)
+		if err != nil {
+			return r.corruptLine(n, err)
+		}
+		total := int64(-1)
+		if rec.ServerTotal != nil {
+			total = *rec.ServerTotal
+		}
+		*res = client.Result{
+			Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
+			Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
+			Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
+		}
+		return nil
+	}
+}
+
+func (r *Reader) jsonlTrailer(line int, t *jsonlTrailer) error {
+	if t.Records == nil {
+		return r.corruptLine(line, errors.New("trailer without a record count"))
+	}
+	if *t.Records != r.n {
+		return r.corruptLine(line, fmt.Errorf("trailer counts %d records but the file holds %d", *t.Records, r.n))
+	}
+	for {
+		rest, complete, err := r.readLine()
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(rest)) != 0 {
+			n := r.jl.line
+			if !complete {
+				n++
+			}
+			return r.corruptLine(n, errors.New("data after the trailer"))
+		}
+		if _, err := r.br.Peek(1); err != nil {
+			break
+		}
+	}
+	r.trailer = Trailer{Records: *t.Records, End: t.End}
+	r.hasTrailer = true
+	return io.EOF
+}
