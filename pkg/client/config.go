@@ -1,0 +1,214 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Run to zero fields of Config.
+const (
+	DefaultConnections   = 10
+	DefaultTimeout       = 30 * time.Second
+	DefaultBackendHeader = "Accept-Request-hostname"
+	DefaultMethod        = http.MethodGet
+	totalRequestHeader   = "Total-Request"
+)
+
+// Config describes one run. The zero value of an optional field means its default.
+type Config struct {
+	URL         string
+	Connections int           // persistent connection slots kept busy; default 10
+	Duration    time.Duration // 0 = no time limit (then Requests must be > 0)
+	Requests    int64         // 0 = no count limit; otherwise exactly this many are sent
+	// Rate is the total requests/s; 0 = closed model. In the open model each
+	// request has an intended send time and its latency is measured from it, so a
+	// stalled server cannot hide behind coordinated omission.
+	Rate    float64
+	Timeout time.Duration // per request, including a redial; default 30s
+	Method  string        // default GET
+	Header  http.Header
+	Body    []byte
+	HTTP2   bool // TLS with ALPN h2, one HTTP/2 connection per slot
+	H2C     bool // cleartext HTTP/2 with prior knowledge
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+	// MaxRequestsPerConn closes a connection after that many requests
+	// (client-side recycling, CloseClientLimit); 0 = never.
+	MaxRequestsPerConn int
+	// BackendHeader names the response header that identifies the backend;
+	// default "Accept-Request-hostname". The remote address is used when absent.
+	BackendHeader string
+	// Dial replaces the TCP dialer (tests, in-process labs).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Validate reports every problem in c; each names the flag it comes from.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.URL == "" {
+		add("--url: required")
+	} else if _, err := parseTarget(c.URL, c.HTTP2, c.H2C); err != nil {
+		add("--url: %w", err)
+	}
+	if c.Connections < 0 {
+		add("--connections: must be at least 1, got %d", c.Connections)
+	}
+	if c.Duration < 0 {
+		add("--duration: must not be negative, got %s", c.Duration)
+	}
+	if c.Requests < 0 {
+		add("--requests: must not be negative, got %d", c.Requests)
+	}
+	if c.Duration == 0 && c.Requests == 0 {
+		add("--duration or --requests: one limit is required")
+	}
+	if c.Rate < 0 || c.Rate != c.Rate || c.Rate > 1e9 {
+		add("--rate: must be between 0 and 1e9 requests/s, got %v", c.Rate)
+	}
+	if c.Timeout < 0 {
+		add("--timeout: must not be negative, got %s", c.Timeout)
+	}
+	if c.Method != "" && !validToken(c.Method) {
+		add("-X/--method: %q is not a valid HTTP method", c.Method)
+	}
+	for name, vs := range c.Header {
+		if !validToken(name) {
+			add("-H/--header: %q is not a valid header name", name)
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				add("-H/--header: value of %s contains a line break or NUL", name)
+			}
+		}
+	}
+	if c.HTTP2 && c.H2C {
+		add("--http2 and --h2c: choose one")
+	}
+	if c.MaxRequestsPerConn < 0 {
+		add("--max-requests-per-conn: must not be negative, got %d", c.MaxRequestsPerConn)
+	}
+	if c.BackendHeader != "" && !validToken(c.BackendHeader) {
+		add("--backend-header: %q is not a valid header name", c.BackendHeader)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Connections == 0 {
+		c.Connections = DefaultConnections
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Method == "" {
+		c.Method = DefaultMethod
+	}
+	if c.BackendHeader == "" {
+		c.BackendHeader = DefaultBackendHeader
+	}
+	return c
+}
+
+// target is the parsed URL: where to dial and what to put in the request line.
+type target struct {
+	u       *url.URL
+	tls     bool
+	addr    string // host:port to dial
+	host    string // Host header / :authority
+	reqPath string // path?query
+}
+
+func parseTarget(raw string, h2, h2c bool) (target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return target{}, err
+	}
+	var t target
+	switch u.Scheme {
+	case "http":
+		if h2 {
+			return t, errors.New("--http2 needs an https:// URL (use --h2c for cleartext)")
+		}
+	case "https":
+		if h2c {
+			return t, errors.New("--h2c needs an http:// URL")
+		}
+		t.tls = true
+	default:
+		return t, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" {
+		return t, errors.New("no host")
+	}
+	if u.User != nil {
+		return t, errors.New("user info in the URL is not supported; pass -H 'Authorization: ...'")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if t.tls {
+			port = "443"
+		}
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return t, fmt.Errorf("bad port %q", port)
+	}
+	t.u = u
+	t.addr = net.JoinHostPort(u.Hostname(), port)
+	t.host = u.Host
+	t.reqPath = u.RequestURI()
+	return t, nil
+}
+
+// validToken reports whether s is an RFC 9110 token (method or header name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// buildRequest renders the HTTP/1.1 request once; every request of a run is these bytes.
+func buildRequest(c *Config, t target) []byte {
+	var b strings.Builder
+	b.WriteString(c.Method)
+	b.WriteByte(' ')
+	b.WriteString(t.reqPath)
+	b.WriteString(" HTTP/1.1\r\n")
+	host := t.host
+	if h := c.Header.Get("Host"); h != "" {
+		host = h
+	}
+	b.WriteString("Host: " + host + "\r\n")
+	if c.Header.Get("User-Agent") == "" {
+		b.WriteString("User-Agent: kaload\r\n")
+	}
+	for name, vs := range c.Header {
+		switch http.CanonicalHeaderKey(name) {
+		case "Host", "Content-Length", "Transfer-Encoding":
+			continue // the engine owns framing and Host
+		}
+		for _, v := range vs {
+			b.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	if len(c.Body) > 0 || c.Method == http.MethodPost || c.Method == http.MethodPut || c.Method == http.MethodPatch {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(c.Body)) + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(c.Body)
+	return []byte(b.String())
+}

@@ -1,0 +1,380 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Sink receives every Result. Run calls Record from one goroutine at a time;
+// r is valid only during the call (the engine reuses it).
+type Sink interface {
+	Record(r *Result)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(r *Result)
+
+// Record calls f(r).
+func (f SinkFunc) Record(r *Result) { f(r) }
+
+// Stats sums up a run. Requests == Results recorded; Errors is the part of
+// them that Failed.
+type Stats struct {
+	Requests    int64
+	Errors      int64
+	Connections int64 // connections dialled successfully
+	DialErrors  int64
+	// Closes counts connections ended, by reason. Closes[CloseEOF] counts idle
+	// connections found closed silently; their request was retried on a new one.
+	Closes  [numCloseReasons]int64
+	Retries int64 // requests sent again on a fresh connection (CloseEOF, late GOAWAY)
+	Elapsed time.Duration
+}
+
+// Reconnects is the number of connections that ended for a reason other than
+// the end of the run.
+func (s *Stats) Reconnects() int64 {
+	var n int64
+	for _, c := range s.Closes[CloseServer:] {
+		n += c
+	}
+	return n
+}
+
+func (s *Stats) add(o *Stats) {
+	s.Requests += o.Requests
+	s.Errors += o.Errors
+	s.Connections += o.Connections
+	s.DialErrors += o.DialErrors
+	for i := range s.Closes {
+		s.Closes[i] += o.Closes[i]
+	}
+	s.Retries += o.Retries
+}
+
+// run is the state shared by the workers of one Run.
+type run struct {
+	cfg     Config
+	tgt     target
+	req     []byte // rendered HTTP/1.1 request
+	head    bool
+	start   time.Time
+	stop    chan struct{} // closed when no new request may start
+	stopped atomic.Bool
+	next    atomic.Int64  // next sequence number to claim
+	connID  atomic.Uint64 // last connection id handed out
+	tlsConf *tls.Config
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	sinkMu sync.Mutex
+	sink   Sink
+}
+
+// Run sends requests until a limit of cfg is reached or ctx is cancelled. Then
+// no new request starts; those in flight finish (bounded by cfg.Timeout) and are
+// recorded. Every request that ended goes to sink exactly once. No goroutine
+// started by Run outlives it. The error is non-nil only for an invalid cfg.
+func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
+	if err := cfg.Validate(); err != nil {
+		return Stats{}, err
+	}
+	cfg = cfg.withDefaults()
+	tgt, err := parseTarget(cfg.URL, cfg.HTTP2, cfg.H2C)
+	if err != nil {
+		return Stats{}, fmt.Errorf("--url: %w", err)
+	}
+	if sink == nil {
+		sink = SinkFunc(func(*Result) {})
+	}
+	r := &run{
+		cfg:  cfg,
+		tgt:  tgt,
+		req:  buildRequest(&cfg, tgt),
+		head: cfg.Method == "HEAD",
+		stop: make(chan struct{}),
+		sink: sink,
+		dial: cfg.Dial,
+	}
+	if r.dial == nil {
+		d := &net.Dialer{KeepAlive: -1} // the engine is the keep-alive; no TCP probes needed
+		r.dial = d.DialContext
+	}
+	if tgt.tls {
+		r.tlsConf = &tls.Config{ServerName: tgt.u.Hostname(), InsecureSkipVerify: cfg.Insecure}
+		if cfg.HTTP2 {
+			r.tlsConf.NextProtos = []string{"h2"}
+		} else {
+			r.tlsConf.NextProtos = []string{"http/1.1"}
+		}
+	}
+
+	workers := cfg.Connections
+	if cfg.Requests > 0 && int64(workers) > cfg.Requests {
+		workers = int(cfg.Requests)
+	}
+	r.start = time.Now()
+
+	// The stopper turns ctx cancellation and the duration limit into r.stop.
+	done := make(chan struct{})
+	var stopperDone sync.WaitGroup
+	stopperDone.Add(1)
+	go func() {
+		defer stopperDone.Done()
+		var limit <-chan time.Time
+		if cfg.Duration > 0 {
+			t := time.NewTimer(cfg.Duration)
+			defer t.Stop()
+			limit = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-limit:
+		case <-done:
+		}
+		r.stopped.Store(true)
+		close(r.stop)
+	}()
+
+	stats := make([]Stats, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		quota := int64(-1)
+		if cfg.Requests > 0 && cfg.Rate == 0 {
+			quota = cfg.Requests / int64(workers)
+			if int64(i) < cfg.Requests%int64(workers) {
+				quota++
+			}
+		}
+		wg.Add(1)
+		go func(st *Stats, quota int64) {
+			defer wg.Done()
+			if cfg.HTTP2 || cfg.H2C {
+				r.workH2(st, quota)
+			} else {
+				r.workH1(st, quota)
+			}
+		}(&stats[i], quota)
+	}
+	wg.Wait()
+	close(done)
+	stopperDone.Wait()
+
+	var total Stats
+	for i := range stats {
+		total.add(&stats[i])
+	}
+	total.Elapsed = time.Since(r.start)
+	return total, nil
+}
+
+// claim takes the next request to send. For the open model it waits until the
+// request's intended time and returns that time as the start offset; ok is
+// false when the run is over. quota is the worker's share of -n in the closed
+// model (-1 = none): fixed shares make each connection slot carry the same
+// count, as a fleet of identical clients would, and make recycling arithmetic
+// exact (N requests, C slots, server limit M: N/M connections when M divides N/C).
+func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.Duration, ok bool) {
+	if r.stopped.Load() || *quota == 0 {
+		return 0, 0, false
+	}
+	if *quota > 0 {
+		*quota--
+	}
+	seq = r.next.Add(1) - 1
+	if r.cfg.Requests > 0 && seq >= r.cfg.Requests {
+		return 0, 0, false
+	}
+	if r.cfg.Rate == 0 {
+		return seq, time.Since(r.start), true
+	}
+	intended = time.Duration(float64(seq) / r.cfg.Rate * float64(time.Second))
+	if r.cfg.Duration > 0 && intended >= r.cfg.Duration {
+		return 0, 0, false
+	}
+	if wait := intended - time.Since(r.start); wait > 0 {
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-r.stop:
+			if !timer.Stop() {
+				<-timer.C
+			}
+			return 0, 0, false
+		}
+	}
+	return seq, intended, true
+}
+
+func (r *run) record(res *Result, st *Stats) {
+	st.Requests++
+	if res.Failed() {
+		st.Errors++
+	}
+	r.sinkMu.Lock()
+	r.sink.Record(res)
+	r.sinkMu.Unlock()
+}
+
+// dialConn dials the target (TLS when the URL says so), bounded by deadline.
+func (r *run) dialConn(deadline time.Time) (net.Conn, error) {
+	// The run's ctx is deliberately not used: a cancelled run still lets the
+	// request in flight finish, and Timeout bounds it.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c, err := r.dial(ctx, "tcp", r.tgt.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", r.tgt.addr, err)
+	}
+	if r.tlsConf == nil {
+		return c, nil
+	}
+	tc := tls.Client(c, r.tlsConf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", r.tgt.addr, err)
+	}
+	if r.cfg.HTTP2 && tc.ConnectionState().NegotiatedProtocol != "h2" {
+		tc.Close()
+		return nil, fmt.Errorf("%s did not negotiate h2 via ALPN", r.tgt.addr)
+	}
+	return tc, nil
+}
+
+// h1Conn is one HTTP/1.1 connection slot's current connection.
+type h1Conn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	id     uint64
+	reqs   uint32
+	remote string // fallback backend name
+	last   string // last backend seen on this connection
+}
+
+func (r *run) workH1(st *Stats, quota int64) {
+	p := newH1Parser(r.cfg.BackendHeader)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		cn   h1Conn
+		res  Result
+		resp response
+	)
+	closeConn := func(reason CloseReason) {
+		if cn.c != nil {
+			cn.c.Close()
+			cn.c = nil
+			st.Closes[reason]++
+		}
+	}
+	defer closeConn(CloseNone)
+	for {
+		seq, intended, ok := r.claim(timer, &quota)
+		if !ok {
+			return
+		}
+		began := time.Now()
+		deadline := began.Add(r.cfg.Timeout)
+		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		var err error
+		for attempt := 0; ; attempt++ {
+			if cn.c == nil {
+				if err = r.openH1(&cn, deadline, st); err != nil {
+					break
+				}
+			}
+			reused := cn.reqs > 0
+			cn.reqs++
+			err = r.roundTripH1(&cn, p, deadline, &resp)
+			if err != nil && attempt == 0 && reused && !resp.started && isSilentClose(err) {
+				// The server closed the idle connection before it saw the
+				// request: nothing was answered, so sending again is safe.
+				closeConn(CloseEOF)
+				st.Retries++
+				continue
+			}
+			break
+		}
+		res.Latency = time.Since(r.start) - intended
+		if cn.c != nil {
+			res.Conn = cn.id
+			res.ConnReq = cn.reqs
+		}
+		if err != nil {
+			res.Err = err.Error()
+			res.Status = resp.status
+			res.Bytes = max(resp.bytes, 0)
+			res.Backend = cn.last
+			res.Close = CloseError
+			if cn.c == nil {
+				res.Close = CloseNone // no connection: the dial failed
+			}
+			closeConn(CloseError)
+		} else {
+			res.Status = resp.status
+			res.Bytes = resp.bytes
+			res.ServerTotal = resp.serverTotal
+			if resp.backend != "" {
+				cn.last = resp.backend
+			} else {
+				cn.last = cn.remote
+			}
+			res.Backend = cn.last
+			switch {
+			case resp.close:
+				res.Close = CloseServer
+				closeConn(CloseServer)
+			case r.cfg.MaxRequestsPerConn > 0 && cn.reqs >= uint32(r.cfg.MaxRequestsPerConn):
+				res.Close = CloseClientLimit
+				closeConn(CloseClientLimit)
+			}
+		}
+		r.record(&res, st)
+	}
+}
+
+func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
+	c, err := r.dialConn(deadline)
+	if err != nil {
+		st.DialErrors++
+		return err
+	}
+	st.Connections++
+	if cn.br == nil {
+		cn.br = bufio.NewReaderSize(c, 16<<10)
+	} else {
+		cn.br.Reset(c)
+	}
+	cn.c = c
+	cn.id = r.connID.Add(1)
+	cn.reqs = 0
+	cn.remote = c.RemoteAddr().String()
+	cn.last = ""
+	return nil
+}
+
+func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *response) error {
+	*resp = response{serverTotal: -1}
+	if err := cn.c.SetDeadline(deadline); err != nil {
+		return err
+	}
+	if _, err := cn.c.Write(r.req); err != nil {
+		return err
+	}
+	return p.read(cn.br, r.head, resp)
+}
+
+// isSilentClose reports whether err is how a connection the peer already
+// closed looks: EOF on read, or reset/broken pipe on write or read.
+func isSilentClose(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,308 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kaload/pkg/server"
+)
+
+// The proof: the server recycles every 5 requests, so 1000 requests
+// over 10 connections need exactly 200 connections and none fails.
+func TestRecyclingRealServer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		h2c    bool
+		reason CloseReason
+	}{
+		{"http1", false, CloseServer},
+		{"h2c", true, CloseGoAway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, srv := startServer(t, server.Config{Hostname: "pod-a", MaxRequests: 5, H2C: tc.h2c})
+			var c collector
+			st, err := Run(context.Background(), Config{URL: url, Connections: 10, Requests: 1000, H2C: tc.h2c, Timeout: 10 * time.Second}, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, 1000)
+			if st.Errors != 0 {
+				t.Fatalf("%d errors, first: %q", st.Errors, firstErr(c.res))
+			}
+			if st.Connections != 200 {
+				t.Errorf("dialled %d connections, want 200 (stats %+v)", st.Connections, st)
+			}
+			conns := map[uint64]uint32{}
+			closes := 0
+			for _, r := range c.res {
+				if r.Backend != "pod-a" || r.Status != 200 {
+					t.Fatalf("result %+v", r)
+				}
+				if r.ConnReq > conns[r.Conn] {
+					conns[r.Conn] = r.ConnReq
+				}
+				if r.Close == tc.reason {
+					closes++
+					if r.ConnReq != 5 {
+						t.Errorf("connection %d closed after request %d, want 5", r.Conn, r.ConnReq)
+					}
+				} else if r.Close != CloseNone {
+					t.Errorf("unexpected close reason %v", r.Close)
+				}
+				if r.ServerTotal < 1 || r.ServerTotal > 1000 {
+					t.Errorf("Total-Request %d", r.ServerTotal)
+				}
+			}
+			if len(conns) != 200 || closes != 200 || st.Closes[tc.reason] != 200 {
+				t.Errorf("%d connection ids, %d %v closes in results, %d in stats; want 200", len(conns), closes, tc.reason, st.Closes[tc.reason])
+			}
+			for id, n := range conns {
+				if n != 5 {
+					t.Errorf("connection %d carried %d requests, want 5", id, n)
+				}
+			}
+			if got := srv.Stats().Requests; got != 1000 {
+				t.Errorf("server counted %d requests", got)
+			}
+		})
+	}
+}
+
+func firstErr(res []Result) string {
+	for _, r := range res {
+		if r.Failed() {
+			return fmt.Sprintf("%+v", r)
+		}
+	}
+	return ""
+}
+
+// Every one of -n is sent, whatever N % C.
+func TestExactRequestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n int64
+		c int
+	}{{1, 10}, {7, 3}, {1003, 10}, {99, 50}} {
+		t.Run(fmt.Sprintf("n%d_c%d", tc.n, tc.c), func(t *testing.T) {
+			var served atomic.Int64
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				io.WriteString(w, "ok")
+			}))
+			defer ts.Close()
+			var c collector
+			st, err := Run(context.Background(), Config{URL: ts.URL, Connections: tc.c, Requests: tc.n}, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, tc.n)
+			if served.Load() != tc.n || st.Errors != 0 {
+				t.Fatalf("server saw %d, errors %d", served.Load(), st.Errors)
+			}
+			if want := min(int64(tc.c), tc.n); st.Connections != want {
+				t.Errorf("%d connections, want %d", st.Connections, want)
+			}
+			for _, r := range c.res {
+				// no backend header: the remote address names the backend
+				if r.Backend != ts.Listener.Addr().String() || r.Bytes != 2 || r.ServerTotal != -1 {
+					t.Fatalf("result %+v", r)
+				}
+			}
+		})
+	}
+}
+
+func TestClientLimit(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Requests: 30, MaxRequestsPerConn: 3}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 30)
+	if st.Connections != 10 || st.Closes[CloseClientLimit] != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRequestShape(t *testing.T) {
+	got := make(chan string, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%s %s host=%s x=%s body=%s ua=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Test"), b, r.UserAgent())
+		w.Header().Set("Who", "b1")
+	}))
+	defer ts.Close()
+	for _, h2c := range []bool{false} {
+		var c collector
+		cfg := Config{URL: ts.URL + "/p?q=1", Requests: 1, Method: "PUT", Body: []byte("hello"), H2C: h2c,
+			Header: http.Header{"X-Test": {"v"}, "Host": {"example.test"}}, BackendHeader: "who"}
+		if _, err := Run(context.Background(), cfg, &c); err != nil {
+			t.Fatal(err)
+		}
+		if want := "PUT /p?q=1 host=example.test x=v body=hello ua=kaload"; <-got != want {
+			t.Errorf("server saw something else than %q", want)
+		}
+		if c.res[0].Backend != "b1" {
+			t.Errorf("backend %q", c.res[0].Backend)
+		}
+	}
+}
+
+// An idle connection the server closed without saying so is redialled and
+// the request retried; the run sees no error.
+func TestSilentCloseRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// one keep-alive response, then a silent close
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if readRequest(br) != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "http://" + ln.Addr().String(), Connections: 1, Requests: 10}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 10)
+	if st.Errors != 0 {
+		t.Fatalf("errors: %s", firstErr(c.res))
+	}
+	if st.Retries == 0 || st.Closes[CloseEOF] != st.Retries || st.Connections != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// readRequest consumes one request head (the tests send no bodies).
+func readRequest(br *bufio.Reader) error {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line == "\r\n" {
+			return nil
+		}
+	}
+}
+
+// Open model: a stall of the server shows in the latency of every request
+// that was due during it (no coordinated omission).
+func TestOpenModelLatencyFromIntendedTime(t *testing.T) {
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, Connections: 1, Requests: 20, Rate: 100}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 20)
+	for _, r := range c.res {
+		if want := time.Duration(r.Seq) * 10 * time.Millisecond; r.Start != want {
+			t.Errorf("seq %d starts at %v, want intended %v", r.Seq, r.Start, want)
+		}
+		// request k was due at 10k ms but could only go after the 300 ms stall
+		if r.Seq > 0 && r.Seq < 25 {
+			if floor := 300*time.Millisecond - r.Start; r.Latency < floor {
+				t.Errorf("seq %d latency %v hides the stall (want >= %v)", r.Seq, r.Latency, floor)
+			}
+		}
+	}
+	if st.Elapsed < 190*time.Millisecond {
+		t.Errorf("20 requests at 100/s took only %v", st.Elapsed)
+	}
+}
+
+// Cancelling ctx stops the run; whatever was sent is recorded.
+func TestCancelStops(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	ctx, cancel := context.WithCancel(context.Background())
+	var c collector
+	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+	st, err := Run(ctx, Config{URL: url, Connections: 4, Requests: 1 << 40}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests == 0 || int64(len(c.res)) != st.Requests || st.Errors != 0 {
+		t.Fatalf("stats %+v, %d results", st, len(c.res))
+	}
+	checkResults(t, st, c.res, st.Requests)
+}
+
+func TestDurationLimit(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Duration: 200 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests == 0 || st.Errors != 0 || st.Elapsed < 200*time.Millisecond {
+		t.Fatalf("stats %+v", st)
+	}
+	checkResults(t, st, c.res, st.Requests)
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string // substring of the error; "" = valid
+	}{
+		{Config{URL: "http://h/", Requests: 1}, ""},
+		{Config{URL: "https://h/", Duration: time.Second, HTTP2: true}, ""},
+		{Config{Requests: 1}, "--url: required"},
+		{Config{URL: "ftp://h/", Requests: 1}, "--url: scheme"},
+		{Config{URL: "http://h:99999/", Requests: 1}, "bad port"},
+		{Config{URL: "http://h/"}, "one limit is required"},
+		{Config{URL: "http://h/", Requests: 1, Connections: -1}, "--connections"},
+		{Config{URL: "http://h/", Requests: -1}, "--requests"},
+		{Config{URL: "http://h/", Requests: 1, Rate: -1}, "--rate"},
+		{Config{URL: "http://h/", Requests: 1, Timeout: -1}, "--timeout"},
+		{Config{URL: "http://h/", Requests: 1, Method: "GE T"}, "-X/--method"},
+		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A b": {"v"}}}, "-H/--header"},
+		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A": {"v\r\nX: y"}}}, "line break"},
+		{Config{URL: "http://h/", Requests: 1, HTTP2: true}, "--http2 needs an https"},
+		{Config{URL: "https://h/", Requests: 1, H2C: true}, "--h2c needs an http"},
+		{Config{URL: "http://h/", Requests: 1, MaxRequestsPerConn: -2}, "--max-requests-per-conn"},
+		{Config{URL: "http://h/", Requests: 1, BackendHeader: "a:b"}, "--backend-header"},
+	} {
+		err := tc.cfg.Validate()
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", tc.cfg, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want it to mention %q", tc.cfg, err, tc.want)
+		}
+	}
+}

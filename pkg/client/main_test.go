@@ -1,0 +1,76 @@
+package client
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"kaload/pkg/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// collector is a Sink that keeps copies of every Result.
+type collector struct {
+	mu  sync.Mutex
+	res []Result
+}
+
+func (c *collector) Record(r *Result) {
+	c.mu.Lock()
+	c.res = append(c.res, *r)
+	c.mu.Unlock()
+}
+
+// startServer runs the real kaload server on loopback until the test ends.
+func startServer(t *testing.T, cfg server.Config) (url string, srv *server.Server) {
+	t.Helper()
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 2 * time.Second
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String() + "/", srv
+}
+
+// checkResults verifies what every run must satisfy: one result per sequence
+// number 0..n-1, and Stats agreeing with the results.
+func checkResults(t *testing.T, st Stats, res []Result, n int64) {
+	t.Helper()
+	if int64(len(res)) != n || st.Requests != n {
+		t.Fatalf("got %d results, stats.Requests %d, want %d", len(res), st.Requests, n)
+	}
+	seen := make([]bool, n)
+	var errs int64
+	for _, r := range res {
+		if r.Seq >= uint64(n) || seen[r.Seq] {
+			t.Fatalf("sequence %d out of range or repeated", r.Seq)
+		}
+		seen[r.Seq] = true
+		if r.Failed() {
+			errs++
+		}
+	}
+	if errs != st.Errors {
+		t.Fatalf("results hold %d errors, stats %d", errs, st.Errors)
+	}
+}
