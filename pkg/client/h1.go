@@ -10,7 +10,7 @@ import (
 
 // Limits that keep a hostile or broken server from making the engine hang or grow.
 const (
-	maxHeaderLines = 128
+	maxHeaderLines   = 128
 	maxInformational = 8 // 1xx responses skipped before the real one
 )
 
