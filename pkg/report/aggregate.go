@@ -1,0 +1,316 @@
+package report
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"kaload/pkg/client"
+)
+
+// Options restrict and shape an aggregation.
+type Options struct {
+	// From and To are offsets from the start of the earliest run; only requests
+	// that started in [From, To) count. A zero To means "until the end".
+	From, To time.Duration
+	// Interval is the width of one timeline bucket; zero means one second.
+	Interval time.Duration
+}
+
+// Latency histograms record microseconds from 1µs to one hour, 3 significant digits.
+const (
+	histMaxMicros = int64(time.Hour / time.Microsecond)
+	histSigFigs   = 3
+	// maxIntervals bounds the timeline so a corrupt or absurd offset cannot
+	// allocate without limit; requests beyond it still count everywhere else.
+	maxIntervals = 1 << 20
+	// maxConnBits bounds the per-run bitset of seen connection ids (16 MiB).
+	maxConnBits = 1 << 27
+	// linearScanBackends: up to this many backends a slice scan beats a map.
+	linearScanBackends = 16
+)
+
+// Aggregator folds results into a Summary in O(backends + intervals) memory,
+// independent of the number of requests. It is not safe for concurrent use.
+type Aggregator struct {
+	opts Options
+
+	runs    []*runAgg
+	cur     *runAgg
+	base    time.Time // start of the earliest run: offset zero
+	started bool      // Add was called; base can no longer move
+
+	backends []*backendAgg
+	byName   map[string]int
+	last     int // index of the backend of the previous result
+
+	requests, errors uint64
+	tlErrors         []uint64
+	tlDropped        uint64
+	closeReasons     [8]uint64
+	errKinds         map[string]uint64
+	minOff, maxEnd   time.Duration
+	seen             bool
+	pastTo           bool // traffic went on after To: the window ends at To
+}
+
+type runAgg struct {
+	label, url  string
+	start       time.Time
+	connections int // the run's -c: the connections perfect keep-alive would use
+	shift       time.Duration
+	requests    uint64
+	errors      uint64
+	conns       uint64
+	connSeen    []uint64 // bitset over connection ids
+}
+
+type backendAgg struct {
+	name                  string
+	requests, errors      uint64
+	conns                 uint64
+	first, last           time.Duration
+	firstTotal, lastTotal int64 // Total-Request at the first and last request, -1 if none
+	firstTotalOff         time.Duration
+	lastTotalOff          time.Duration
+	maxLatency            time.Duration
+	hist                  *hdrhistogram.Histogram
+	tl                    []uint64 // requests per interval
+}
+
+// NewAggregator returns an empty aggregator.
+func NewAggregator(opts Options) *Aggregator {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	return &Aggregator{opts: opts, byName: map[string]int{}, errKinds: map[string]uint64{}, last: -1}
+}
+
+// Options returns the options in effect (with defaults filled in).
+func (a *Aggregator) Options() Options { return a.opts }
+
+// ErrRunAfterResults is returned by AddRun when a run that starts before
+// every run seen so far is added after results were: offsets already folded
+// into intervals could no longer be aligned.
+var ErrRunAfterResults = errors.New("a run starting earlier than the others must be added before any result")
+
+// addRun registers a run; later Add calls count towards it.
+func (a *Aggregator) addRun(label, url string, start time.Time, connections int) error {
+	if len(a.runs) == 0 || (!a.started && start.Before(a.base)) {
+		a.base = start
+	} else if start.Before(a.base) {
+		return ErrRunAfterResults
+	}
+	r := &runAgg{label: label, url: url, start: start, connections: connections}
+	a.runs = append(a.runs, r)
+	a.cur = r
+	for _, r := range a.runs {
+		r.shift = r.start.Sub(a.base)
+	}
+	return nil
+}
+
+// SelectRun makes run i (in the order AddRun was called) the one Add counts
+// towards. Merging files: add every file's header first, then select each
+// run before streaming its results.
+func (a *Aggregator) SelectRun(i int) {
+	a.cur = a.runs[i]
+}
+
+// Add folds one result into the aggregate of the current run.
+func (a *Aggregator) Add(r *client.Result) {
+	run := a.cur
+	if run == nil {
+		_ = a.addRun("", "", time.Time{}, 0)
+		run = a.cur
+	}
+	a.started = true
+	off := r.Start + run.shift
+	if off < a.opts.From {
+		return
+	}
+	if a.opts.To > 0 && off >= a.opts.To {
+		a.pastTo = true
+		return
+	}
+	b := a.backend(r.Backend)
+
+	a.requests++
+	run.requests++
+	b.requests++
+	failed := r.Failed()
+	if failed {
+		a.errors++
+		run.errors++
+		b.errors++
+		a.errKinds[errorKind(r)]++
+	}
+
+	if !a.seen || off < a.minOff {
+		a.minOff = off
+	}
+	if end := off + r.Latency; !a.seen || end > a.maxEnd {
+		a.maxEnd = end
+	}
+	a.seen = true
+	if b.requests == 1 || off < b.first {
+		b.first = off
+	}
+	if off > b.last {
+		b.last = off
+	}
+	if r.ServerTotal >= 0 {
+		if b.firstTotal < 0 || off < b.firstTotalOff {
+			b.firstTotal, b.firstTotalOff = r.ServerTotal, off
+		}
+		if b.lastTotal < 0 || off >= b.lastTotalOff {
+			b.lastTotal, b.lastTotalOff = r.ServerTotal, off
+		}
+	}
+
+	if r.Conn != 0 && run.firstSight(r) {
+		b.conns++
+		run.conns++
+	}
+	if int(r.Close) < len(a.closeReasons) {
+		a.closeReasons[r.Close]++
+	}
+
+	// Latency only of requests that got a response: a refused dial's zero
+	// latency would flatter the percentiles.
+	if r.Err == "" {
+		us := int64(r.Latency / time.Microsecond)
+		if us > histMaxMicros {
+			us = histMaxMicros
+		} else if us < 0 {
+			us = 0
+		}
+		_ = b.hist.RecordValue(us)
+		if r.Latency > b.maxLatency {
+			b.maxLatency = r.Latency
+		}
+	}
+
+	idx := int64(0)
+	if d := off - a.opts.From; d > 0 {
+		idx = int64(d / a.opts.Interval)
+	}
+	if idx >= maxIntervals {
+		a.tlDropped++
+		return
+	}
+	i := int(idx)
+	if i >= len(b.tl) {
+		b.tl = grow(b.tl, i)
+	}
+	b.tl[i]++
+	if failed {
+		if i >= len(a.tlErrors) {
+			a.tlErrors = grow(a.tlErrors, i)
+		}
+		a.tlErrors[i]++
+	}
+}
+
+// grow extends s so that index i is valid, amortising like append.
+func grow(s []uint64, i int) []uint64 {
+	if i < cap(s) {
+		return s[:i+1]
+	}
+	n := make([]uint64, i+1, max(2*cap(s), i+1, 64))
+	copy(n, s)
+	return n
+}
+
+// firstSight reports whether r is the first request of its connection seen in
+// the window. Connection ids are small and dense, so a bitset does; absurd ids
+// fall back to the connection's first request.
+func (run *runAgg) firstSight(r *client.Result) bool {
+	if r.Conn >= maxConnBits {
+		return r.ConnReq == 1
+	}
+	w, bit := int(r.Conn/64), uint64(1)<<(r.Conn%64)
+	if w >= len(run.connSeen) {
+		run.connSeen = grow(run.connSeen, w)
+	}
+	if run.connSeen[w]&bit != 0 {
+		return false
+	}
+	run.connSeen[w] |= bit
+	return true
+}
+
+// backend returns the aggregate for name. Results mostly repeat the previous
+// backend, and decoders intern names, so the common case is one string compare
+// that the runtime short-cuts on equal pointers.
+func (a *Aggregator) backend(name string) *backendAgg {
+	if a.last >= 0 && a.backends[a.last].name == name {
+		return a.backends[a.last]
+	}
+	if len(a.backends) <= linearScanBackends {
+		for i, b := range a.backends {
+			if b.name == name {
+				a.last = i
+				return b
+			}
+		}
+	} else if i, ok := a.byName[name]; ok {
+		a.last = i
+		return a.backends[i]
+	}
+	b := &backendAgg{
+		name:       strings.Clone(name), // do not pin a decoder's buffer
+		firstTotal: -1, lastTotal: -1,
+		hist: hdrhistogram.New(1, histMaxMicros, histSigFigs),
+	}
+	a.backends = append(a.backends, b)
+	a.last = len(a.backends) - 1
+	a.byName[b.name] = a.last
+	return b
+}
+
+// errorKind names the class of a failed request for "errors by kind".
+func errorKind(r *client.Result) string {
+	if r.Err == "" {
+		return "http " + strconv.Itoa(r.Status)
+	}
+	e := strings.ToLower(r.Err)
+	for _, k := range [...]struct{ sub, kind string }{
+		{"timeout", "timeout"},
+		{"deadline exceeded", "timeout"},
+		{"connection refused", "connection refused"},
+		{"connection reset", "connection reset"},
+		{"broken pipe", "broken pipe"},
+		{"no such host", "dns"},
+		{"eof", "eof"},
+		{"canceled", "canceled"},
+		{"tls", "tls"},
+	} {
+		if strings.Contains(e, k.sub) {
+			return k.kind
+		}
+	}
+	return "other"
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// ratio returns a/b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func round(v float64, places int) float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return v
+	}
+	p := math.Pow(10, float64(places))
+	return math.Round(v*p) / p
+}

@@ -1,0 +1,419 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Formats lists the names Render accepts.
+var Formats = []string{"table", "json", "markdown", "csv", "html"}
+
+// Render writes s in format: table (terminal), json (the DESIGN.md
+// contract), markdown (CI job summaries), csv (the timeline) or html (a
+// self-contained page with an SVG timeline).
+func Render(w io.Writer, s *Summary, format string) error {
+	switch format {
+	case "table", "":
+		return RenderTable(w, s)
+	case "json":
+		return RenderJSON(w, s)
+	case "markdown", "md":
+		return RenderMarkdown(w, s)
+	case "csv":
+		return RenderCSV(w, s)
+	case "html":
+		return RenderHTML(w, s)
+	}
+	return fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
+}
+
+// RenderJSON writes s as one indented JSON object.
+func RenderJSON(w io.Writer, s *Summary) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
+
+// errWriter remembers the first write error so rendering code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func pct(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "ms" }
+
+func secs(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "s" }
+
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+func u(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func backendHeader() []string {
+	return []string{"Backend", "Requests", "Share", "Conns", "Req/Conn", "Errors", "First seen", "Last seen", "p50", "p90", "p99", "Max", "Server Δ"}
+}
+
+func backendRows(s *Summary) [][]string {
+	rows := make([][]string, 0, len(s.Backends))
+	for _, b := range s.Backends {
+		delta := "-"
+		if b.ServerTotalDelta != nil {
+			delta = strconv.FormatInt(*b.ServerTotalDelta, 10)
+			if b.Restarted {
+				delta += " (restarted)"
+			}
+		}
+		rows = append(rows, []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), f2(b.RequestsPerConnection),
+			u(b.Errors), secs(b.FirstSeenSeconds), secs(b.LastSeenSeconds),
+			ms(b.Latency.P50), ms(b.Latency.P90), ms(b.Latency.P99), ms(b.Latency.Max), delta})
+	}
+	return rows
+}
+
+func expectRows(s *Summary) [][]string {
+	rows := make([][]string, 0, len(s.Expectations))
+	for _, e := range s.Expectations {
+		st := "PASS"
+		if !e.OK {
+			st = "FAIL"
+		}
+		rows = append(rows, []string{st, e.Expr, e.Actual})
+	}
+	return rows
+}
+
+func rebalanceLine(r Rebalance) string {
+	if r.FairShareAfterSeconds == nil {
+		return fmt.Sprintf("%s appeared at %s, never reached 80%% of its fair share (%s after it appeared, fair %s)",
+			r.Backend, secs(r.AppearedSeconds), pct(r.ShareAfter), pct(r.FairShare))
+	}
+	return fmt.Sprintf("%s appeared at %s, reached 80%% of its fair share after %s (%s after it appeared, fair %s)",
+		r.Backend, secs(r.AppearedSeconds), secs(*r.FairShareAfterSeconds), pct(r.ShareAfter), pct(r.FairShare))
+}
+
+// sortedKeys returns m's keys, largest count first, then by name.
+func sortedKeys(m map[string]uint64) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if m[ks[i]] != m[ks[j]] {
+			return m[ks[i]] > m[ks[j]]
+		}
+		return ks[i] < ks[j]
+	})
+	return ks
+}
+
+func countsLine(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func connectionsLine(s *Summary) string {
+	l := fmt.Sprintf("Connections used: %d for %d requests", s.Connections, s.Requests)
+	if s.PerfectConnections > 0 {
+		l += fmt.Sprintf(" (perfect keep-alive would be %d)", s.PerfectConnections)
+	}
+	return l
+}
+
+func windowLine(s *Summary) string {
+	if s.Window.FromSeconds == 0 && s.Window.ToSeconds == 0 {
+		return ""
+	}
+	to := "end"
+	if s.Window.ToSeconds > 0 {
+		to = secs(s.Window.ToSeconds)
+	}
+	return fmt.Sprintf("Window: %s to %s", secs(s.Window.FromSeconds), to)
+}
+
+func newTable(w io.Writer, header []string) *tablewriter.Table {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAlignment(tw.AlignRight),
+		tablewriter.WithHeaderAlignment(tw.AlignCenter),
+	)
+	t.Header(toAny(header)...)
+	return t
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	t := newTable(w, header)
+	for _, r := range rows {
+		if err := t.Append(r); err != nil {
+			return fmt.Errorf("table row: %w", err)
+		}
+	}
+	return t.Render()
+}
+
+// RenderTable writes the terminal report: totals, backends, fairness,
+// timeline chart, rebalance, expectations and the verdict.
+func RenderTable(w io.Writer, s *Summary) error {
+	ew := &errWriter{w: w}
+	if l := windowLine(s); l != "" {
+		ew.printf("%s\n", l)
+	}
+	ew.printf("Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
+	if s.Errors > 0 {
+		ew.printf("Errors by kind: %s\n", countsLine(s.ErrorKinds))
+	}
+	ew.printf("%s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
+	ew.printf("Connections closed by: %s\n", countsLine(s.CloseReasons))
+	ew.printf("Latency: p50 %s, p90 %s, p99 %s, max %s\n", ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max))
+	if s.Unattributed > 0 {
+		ew.printf("Requests no backend answered: %d\n", s.Unattributed)
+	}
+	if len(s.Runs) > 1 {
+		ew.printf("Merged runs: ")
+		for i, r := range s.Runs {
+			if i > 0 {
+				ew.printf(", ")
+			}
+			ew.printf("%s (%d requests)", runName(r, i), r.Requests)
+		}
+		ew.printf("\n")
+	}
+	ew.printf("\n")
+	if ew.err == nil && len(s.Backends) > 0 {
+		ew.err = writeTable(ew, backendHeader(), backendRows(s))
+	}
+	f := s.Fairness
+	ew.printf("Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n\n",
+		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
+	writeChart(ew, s, 60)
+	for _, r := range s.Rebalance {
+		ew.printf("Rebalance: %s\n", rebalanceLine(r))
+	}
+	if len(s.Expectations) > 0 {
+		ew.printf("\n")
+		if ew.err == nil {
+			ew.err = writeTable(ew, []string{"Result", "Expectation", "Actual"}, expectRows(s))
+		}
+	}
+	ew.printf("\nVerdict: %s\n", s.Verdict)
+	return ew.err
+}
+
+func runName(r RunSummary, i int) string {
+	if r.Label != "" {
+		return r.Label
+	}
+	return "run " + strconv.Itoa(i+1)
+}
+
+var sparks = []rune(" ▁▂▃▄▅▆▇█")
+
+// writeChart draws one sparkline per backend: each column is its share of
+// the requests in that stretch of time (full block = 100%), so the moment a
+// new backend starts to get traffic, and how much, reads at a glance.
+func writeChart(ew *errWriter, s *Summary, width int) {
+	t := s.Timeline
+	n := len(t.Intervals)
+	if n == 0 || len(t.Backends) == 0 {
+		return
+	}
+	per := (n + width - 1) / width // intervals per column
+	cols := (n + per - 1) / per
+	nameW := 0
+	for _, b := range t.Backends {
+		nameW = max(nameW, len([]rune(b)))
+	}
+	ew.printf("Share per %s (█ = 100%%, blank = none):\n", secs(t.IntervalSeconds*float64(per)))
+	for bi, name := range t.Backends {
+		var line strings.Builder
+		for c := range cols {
+			var mine, total uint64
+			for k := c * per; k < min(n, (c+1)*per); k++ {
+				mine += t.Intervals[k].Counts[bi]
+				total += t.Intervals[k].Requests
+			}
+			line.WriteRune(sparkRune(ratio(float64(mine), float64(total))))
+		}
+		ew.printf("  %-*s │%s│\n", nameW, name, line.String())
+	}
+	if t.Errors() > 0 {
+		var line strings.Builder
+		for c := range cols {
+			var bad, total uint64
+			for k := c * per; k < min(n, (c+1)*per); k++ {
+				bad += t.Intervals[k].Errors
+				total += t.Intervals[k].Requests
+			}
+			line.WriteRune(sparkRune(ratio(float64(bad), float64(total))))
+		}
+		ew.printf("  %-*s │%s│\n", nameW, "errors", line.String())
+	}
+	startL := secs(t.StartSeconds)
+	endL := secs(t.StartSeconds + float64(n)*t.IntervalSeconds)
+	gap := max(1, cols+2-len(startL)-len(endL))
+	ew.printf("  %-*s %s%s%s\n\n", nameW, "", startL, strings.Repeat(" ", gap), endL)
+}
+
+// sparkRune maps a share to a block; any traffic shows at least the lowest block.
+func sparkRune(share float64) rune {
+	if share <= 0 {
+		return sparks[0]
+	}
+	i := int(math.Ceil(share * float64(len(sparks)-1)))
+	return sparks[min(max(i, 1), len(sparks)-1)]
+}
+
+// Errors is the number of failed requests over the whole timeline.
+func (t Timeline) Errors() uint64 {
+	var n uint64
+	for _, iv := range t.Intervals {
+		n += iv.Errors
+	}
+	return n
+}
+
+// RenderMarkdown writes a report for a CI job summary (GitHub-flavoured).
+func RenderMarkdown(w io.Writer, s *Summary) error {
+	ew := &errWriter{w: w}
+	ew.printf("## kaload report\n\n**Verdict:** %s\n\n", mdEscape(s.Verdict))
+	if l := windowLine(s); l != "" {
+		ew.printf("%s\n\n", l)
+	}
+	ew.printf("- Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
+	if s.Errors > 0 {
+		ew.printf("- Errors by kind: %s\n", mdEscape(countsLine(s.ErrorKinds)))
+	}
+	ew.printf("- %s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
+	ew.printf("- Connections closed by: %s\n", mdEscape(countsLine(s.CloseReasons)))
+	ew.printf("- Latency: p50 %s, p90 %s, p99 %s, max %s\n", ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max))
+	f := s.Fairness
+	ew.printf("- Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n",
+		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
+	for _, r := range s.Rebalance {
+		ew.printf("- Rebalance: %s\n", mdEscape(rebalanceLine(r)))
+	}
+	if len(s.Runs) > 1 {
+		for i, r := range s.Runs {
+			ew.printf("- Run %s: %d requests, %d errors\n", mdEscape(runName(r, i)), r.Requests, r.Errors)
+		}
+	}
+	if len(s.Backends) > 0 {
+		ew.printf("\n### Backends\n\n")
+		mdTable(ew, backendHeader(), backendRows(s), 1)
+	}
+	if len(s.Expectations) > 0 {
+		ew.printf("\n### Expectations\n\n")
+		rows := expectRows(s)
+		for _, r := range rows {
+			if r[0] == "PASS" {
+				r[0] = "✅ PASS"
+			} else {
+				r[0] = "❌ FAIL"
+			}
+			r[1] = "`" + strings.ReplaceAll(r[1], "`", "'") + "`"
+		}
+		mdTable(ew, []string{"Result", "Expectation", "Actual"}, rows, 3)
+	}
+	return ew.err
+}
+
+// mdTable writes a pipe table; columns from numericFrom on are right-aligned.
+func mdTable(ew *errWriter, header []string, rows [][]string, numericFrom int) {
+	ew.printf("| %s |\n|", strings.Join(mdCells(header), " | "))
+	for i := range header {
+		if i >= numericFrom {
+			ew.printf("---:|")
+		} else {
+			ew.printf(":---|")
+		}
+	}
+	ew.printf("\n")
+	for _, r := range rows {
+		ew.printf("| %s |\n", strings.Join(mdCells(r), " | "))
+	}
+}
+
+func mdCells(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = mdEscape(c)
+	}
+	return out
+}
+
+var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;")
+
+func mdEscape(s string) string { return mdReplacer.Replace(s) }
+
+// RenderCSV writes the timeline, one row per interval: counts per backend,
+// then shares per backend.
+func RenderCSV(w io.Writer, s *Summary) error {
+	cw := csv.NewWriter(w)
+	t := s.Timeline
+	head := []string{"start_seconds", "end_seconds", "requests", "errors"}
+	for _, b := range t.Backends {
+		head = append(head, "requests:"+b)
+	}
+	for _, b := range t.Backends {
+		head = append(head, "share:"+b)
+	}
+	if err := cw.Write(head); err != nil {
+		return fmt.Errorf("csv: %w", err)
+	}
+	for _, iv := range t.Intervals {
+		row := []string{
+			strconv.FormatFloat(iv.StartSeconds, 'f', -1, 64),
+			strconv.FormatFloat(round(iv.StartSeconds+t.IntervalSeconds, 6), 'f', -1, 64),
+			u(iv.Requests), u(iv.Errors),
+		}
+		for _, c := range iv.Counts {
+			row = append(row, u(c))
+		}
+		for _, c := range iv.Counts {
+			row = append(row, strconv.FormatFloat(round(ratio(float64(c), float64(iv.Requests)), 6), 'f', -1, 64))
+		}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("csv: %w", err)
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,414 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"kaload/pkg/client"
+)
+
+// Summary is everything a report shows. Its JSON encoding is the contract in
+// DESIGN.md: keep field names stable, add rather than rename.
+type Summary struct {
+	Requests              uint64  `json:"requests"`
+	Errors                uint64  `json:"errors"`
+	ErrorRate             float64 `json:"error_rate"`
+	Connections           uint64  `json:"connections"`
+	PerfectConnections    int     `json:"perfect_connections,omitempty"`
+	RequestsPerConnection float64 `json:"requests_per_connection"`
+	DurationSeconds       float64 `json:"duration_seconds"`
+	RPS                   float64 `json:"rps"`
+	Window                Window  `json:"window"`
+	// Unattributed counts requests that no backend answered (failed dials).
+	Unattributed uint64            `json:"unattributed_requests"`
+	Backends     []BackendSummary  `json:"backends"`
+	Fairness     Fairness          `json:"fairness"`
+	Latency      Latency           `json:"latency"`
+	CloseReasons map[string]uint64 `json:"close_reasons"`
+	ErrorKinds   map[string]uint64 `json:"error_kinds"`
+	Rebalance    []Rebalance       `json:"rebalance"`
+	Verdict      string            `json:"verdict"`
+	Runs         []RunSummary      `json:"runs"`
+	Timeline     Timeline          `json:"timeline"`
+	Expectations []ExpectResult    `json:"expectations"`
+}
+
+// Window is the part of the run the figures cover, in seconds from its start.
+type Window struct {
+	FromSeconds float64 `json:"from_seconds"`
+	ToSeconds   float64 `json:"to_seconds,omitempty"` // 0: until the end
+}
+
+// BackendSummary is one backend's part of the traffic.
+type BackendSummary struct {
+	Name                  string  `json:"name"`
+	Requests              uint64  `json:"requests"`
+	Errors                uint64  `json:"errors"`
+	Share                 float64 `json:"share"`
+	Connections           uint64  `json:"connections"`
+	RequestsPerConnection float64 `json:"requests_per_connection"`
+	FirstSeenSeconds      float64 `json:"first_seen_seconds"`
+	LastSeenSeconds       float64 `json:"last_seen_seconds"`
+	Latency               Latency `json:"latency"`
+	// ServerTotalDelta is the change of the backend's Total-Request header:
+	// its traffic from all clients. Negative means the server restarted.
+	ServerTotalDelta *int64 `json:"server_total_delta,omitempty"`
+	Restarted        bool   `json:"restarted,omitempty"`
+}
+
+// Fairness measures how evenly requests spread over backends.
+type Fairness struct {
+	Jain        float64 `json:"jain"` // 1 = perfectly even, 1/n = all on one
+	MinShare    float64 `json:"min_share"`
+	MaxShare    float64 `json:"max_share"`
+	MaxMinRatio float64 `json:"max_min_ratio"`
+	CV          float64 `json:"cv"` // coefficient of variation of requests per backend
+}
+
+// Latency percentiles in milliseconds, of requests that got a response.
+type Latency struct {
+	P50 float64 `json:"p50_ms"`
+	P90 float64 `json:"p90_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+// Rebalance tells how fast a backend that appeared mid-run got its share.
+type Rebalance struct {
+	Backend         string  `json:"backend"`
+	AppearedSeconds float64 `json:"appeared_seconds"`
+	// FairShareAfterSeconds is the time from appearing to the end of the first
+	// interval where its share reached 80% of 1/active backends; nil: never.
+	FairShareAfterSeconds *float64 `json:"fair_share_after_seconds"`
+	// ShareAfter is its share of all requests from the interval it appeared on.
+	ShareAfter float64 `json:"share_after"`
+	FairShare  float64 `json:"fair_share"` // 1/active backends at the end
+}
+
+// RunSummary is one merged results file.
+type RunSummary struct {
+	Label       string    `json:"label"`
+	URL         string    `json:"url,omitempty"`
+	Start       time.Time `json:"start"`
+	Requests    uint64    `json:"requests"`
+	Errors      uint64    `json:"errors"`
+	Connections uint64    `json:"connections"`
+}
+
+// Timeline counts requests per backend per interval, from the window's start.
+type Timeline struct {
+	IntervalSeconds float64    `json:"interval_seconds"`
+	StartSeconds    float64    `json:"start_seconds"`
+	Backends        []string   `json:"backends"`
+	Intervals       []Interval `json:"intervals"`
+}
+
+// Interval is one timeline bucket; Counts follow Timeline.Backends.
+type Interval struct {
+	StartSeconds float64  `json:"start_seconds"`
+	Requests     uint64   `json:"requests"`
+	Errors       uint64   `json:"errors"`
+	Counts       []uint64 `json:"counts"`
+}
+
+// fairShareFraction of 1/active backends counts as "got its fair share".
+const fairShareFraction = 0.8
+
+// Summary computes the report of everything added so far. It does not
+// change the aggregator; more results may be added and Summary called again.
+func (a *Aggregator) Summary() *Summary {
+	s := &Summary{
+		Requests:     a.requests,
+		Errors:       a.errors,
+		ErrorRate:    ratio(float64(a.errors), float64(a.requests)),
+		Window:       Window{FromSeconds: seconds(a.opts.From), ToSeconds: seconds(a.opts.To)},
+		CloseReasons: map[string]uint64{},
+		ErrorKinds:   map[string]uint64{},
+		Backends:     []BackendSummary{},
+		Rebalance:    []Rebalance{},
+		Runs:         []RunSummary{},
+		Expectations: []ExpectResult{},
+	}
+	for k, n := range a.errKinds {
+		s.ErrorKinds[k] = n
+	}
+	for _, r := range client.CloseReasons() {
+		if n := a.closeReasons[r]; n > 0 {
+			s.CloseReasons[r.String()] = n
+		}
+	}
+	for _, r := range a.runs {
+		s.Runs = append(s.Runs, RunSummary{Label: r.label, URL: r.url, Start: r.start,
+			Requests: r.requests, Errors: r.errors, Connections: r.conns})
+		s.PerfectConnections += r.connections
+	}
+
+	// The window spans from its start (or the first request) to the end of
+	// the last request, cut at To.
+	if a.seen {
+		from := a.opts.From
+		if from == 0 {
+			from = min(0, a.minOff)
+		}
+		end := a.maxEnd
+		if a.opts.To > 0 && (end > a.opts.To || a.pastTo) {
+			end = a.opts.To
+		}
+		s.DurationSeconds = round(seconds(end-from), 6)
+		s.RPS = round(ratio(float64(a.requests), seconds(end-from)), 3)
+	}
+
+	// Backends in order of appearance, so a scale-up reads top to bottom.
+	bs := make([]*backendAgg, 0, len(a.backends))
+	var attributed uint64
+	all := hdrhistogram.New(1, histMaxMicros, histSigFigs)
+	var maxLat time.Duration
+	for _, b := range a.backends {
+		s.Connections += b.conns
+		all.Merge(b.hist)
+		maxLat = max(maxLat, b.maxLatency)
+		if b.name == "" {
+			s.Unattributed += b.requests
+			continue
+		}
+		bs = append(bs, b)
+		attributed += b.requests
+	}
+	sort.SliceStable(bs, func(i, j int) bool {
+		if bs[i].first != bs[j].first {
+			return bs[i].first < bs[j].first
+		}
+		return bs[i].name < bs[j].name
+	})
+	s.RequestsPerConnection = round(ratio(float64(a.requests), float64(s.Connections)), 3)
+	s.Latency = latencyOf(all, maxLat)
+
+	shares := make([]float64, len(bs))
+	for i, b := range bs {
+		shares[i] = ratio(float64(b.requests), float64(attributed))
+		bsum := BackendSummary{
+			Name: b.name, Requests: b.requests, Errors: b.errors,
+			Share:                 round(shares[i], 6),
+			Connections:           b.conns,
+			RequestsPerConnection: round(ratio(float64(b.requests), float64(b.conns)), 3),
+			FirstSeenSeconds:      round(seconds(b.first), 6),
+			LastSeenSeconds:       round(seconds(b.last), 6),
+			Latency:               latencyOf(b.hist, b.maxLatency),
+		}
+		if b.firstTotal >= 0 {
+			d := b.lastTotal - b.firstTotal
+			bsum.ServerTotalDelta = &d
+			bsum.Restarted = d < 0
+		}
+		s.Backends = append(s.Backends, bsum)
+	}
+	s.Fairness = fairness(bs)
+	s.Timeline = a.timeline(bs)
+	s.Rebalance = rebalance(bs, a.opts, len(s.Timeline.Intervals))
+	s.Verdict = verdict(s)
+	return s
+}
+
+func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	ms := func(us int64) float64 { return round(float64(us)/1e3, 3) }
+	return Latency{
+		P50: ms(h.ValueAtQuantile(50)),
+		P90: ms(h.ValueAtQuantile(90)),
+		P99: ms(h.ValueAtQuantile(99)),
+		Max: round(float64(maxLat)/float64(time.Millisecond), 3),
+	}
+}
+
+// fairness of the request counts: Jain's index (Σx)²/(n·Σx²), shares, max/min
+// and the coefficient of variation.
+func fairness(bs []*backendAgg) Fairness {
+	if len(bs) == 0 {
+		return Fairness{}
+	}
+	var sum, sq float64
+	minN, maxN := math.Inf(1), 0.0
+	for _, b := range bs {
+		x := float64(b.requests)
+		sum += x
+		sq += x * x
+		minN, maxN = min(minN, x), max(maxN, x)
+	}
+	n := float64(len(bs))
+	mean := sum / n
+	variance := sq/n - mean*mean
+	f := Fairness{
+		Jain:     round(ratio(sum*sum, n*sq), 6),
+		MinShare: round(ratio(minN, sum), 6),
+		MaxShare: round(ratio(maxN, sum), 6),
+		CV:       round(ratio(math.Sqrt(max(variance, 0)), mean), 6),
+	}
+	f.MaxMinRatio = round(ratio(maxN, minN), 6)
+	return f
+}
+
+func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
+	t := Timeline{
+		IntervalSeconds: seconds(a.opts.Interval),
+		StartSeconds:    seconds(a.opts.From),
+		Backends:        make([]string, len(bs)),
+		Intervals:       []Interval{},
+	}
+	n := len(a.tlErrors)
+	for _, b := range a.backends {
+		n = max(n, len(b.tl))
+	}
+	for i, b := range bs {
+		t.Backends[i] = b.name
+	}
+	var unattributed *backendAgg
+	if i, ok := a.byName[""]; ok {
+		unattributed = a.backends[i]
+	}
+	for k := range n {
+		iv := Interval{
+			StartSeconds: round(seconds(a.opts.From+time.Duration(k)*a.opts.Interval), 6),
+			Counts:       make([]uint64, len(bs)),
+		}
+		for i, b := range bs {
+			if k < len(b.tl) {
+				iv.Counts[i] = b.tl[k]
+				iv.Requests += b.tl[k]
+			}
+		}
+		if unattributed != nil && k < len(unattributed.tl) {
+			iv.Requests += unattributed.tl[k]
+		}
+		if k < len(a.tlErrors) {
+			iv.Errors = a.tlErrors[k]
+		}
+		t.Intervals = append(t.Intervals, iv)
+	}
+	return t
+}
+
+// rebalance finds, for every backend first seen after the first interval
+// with traffic, how long it took to get 80% of its fair share in an interval.
+// A backend counts as active in every interval between its first and last
+// request, so an interval where it got nothing still lowers its share.
+func rebalance(bs []*backendAgg, opts Options, n int) []Rebalance {
+	out := []Rebalance{}
+	if len(bs) == 0 || n == 0 {
+		return out
+	}
+	firstIv := func(b *backendAgg) int { return len(b.tl) - len(trimLeft(b.tl)) }
+	lastIv := func(b *backendAgg) int { return len(b.tl) - 1 }
+	start := n
+	for _, b := range bs {
+		start = min(start, firstIv(b))
+	}
+	totals := make([]uint64, n)
+	for _, b := range bs {
+		for k, c := range b.tl {
+			totals[k] += c
+		}
+	}
+	for _, b := range bs {
+		fi := firstIv(b)
+		if fi <= start {
+			continue
+		}
+		r := Rebalance{Backend: b.name, AppearedSeconds: round(seconds(b.first), 6)}
+		var mine, total uint64
+		for k := fi; k < n; k++ {
+			mine += at(b.tl, k)
+			total += totals[k]
+		}
+		r.ShareAfter = round(ratio(float64(mine), float64(total)), 6)
+		active := 0
+		for k := fi; k < n; k++ {
+			active = 0
+			for _, o := range bs {
+				if firstIv(o) <= k && k <= lastIv(o) {
+					active++
+				}
+			}
+			share := ratio(float64(at(b.tl, k)), float64(totals[k]))
+			if r.FairShareAfterSeconds == nil && totals[k] > 0 && share >= fairShareFraction/float64(active) {
+				end := opts.From + time.Duration(k+1)*opts.Interval
+				d := round(seconds(end-b.first), 6)
+				r.FairShareAfterSeconds = &d
+			}
+		}
+		if active > 0 {
+			r.FairShare = round(1/float64(active), 6)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func at(s []uint64, k int) uint64 {
+	if k < len(s) {
+		return s[k]
+	}
+	return 0
+}
+
+func trimLeft(s []uint64) []uint64 {
+	for len(s) > 0 && s[0] == 0 {
+		s = s[1:]
+	}
+	return s
+}
+
+// RebalanceWorst is the longest time a new backend took to reach its fair
+// share: +Inf if one never did, 0 if no backend appeared mid-run.
+func (s *Summary) RebalanceWorst() time.Duration {
+	var worst time.Duration
+	for _, r := range s.Rebalance {
+		if r.FairShareAfterSeconds == nil {
+			return time.Duration(math.MaxInt64)
+		}
+		worst = max(worst, time.Duration(*r.FairShareAfterSeconds*float64(time.Second)))
+	}
+	return worst
+}
+
+// verdict says in plain words whether traffic reached every backend.
+func verdict(s *Summary) string {
+	switch {
+	case s.Requests == 0:
+		return "no requests in the window"
+	case len(s.Backends) == 0:
+		return fmt.Sprintf("no backend answered: all %d requests failed", s.Requests)
+	}
+	var parts []string
+	if len(s.Backends) == 1 {
+		parts = append(parts, fmt.Sprintf("1 backend (%s) received all requests", s.Backends[0].Name))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d backends; shares %.1f%%–%.1f%% (Jain %.2f)",
+			len(s.Backends), 100*s.Fairness.MinShare, 100*s.Fairness.MaxShare, s.Fairness.Jain))
+	}
+	stuck := false
+	for _, r := range s.Rebalance {
+		if r.FairShareAfterSeconds != nil {
+			parts = append(parts, fmt.Sprintf("%s appeared at %.1fs and reached its fair share after %.1fs",
+				r.Backend, r.AppearedSeconds, *r.FairShareAfterSeconds))
+		} else {
+			stuck = true
+			parts = append(parts, fmt.Sprintf("%s appeared at %.1fs but received only %.1f%% of requests after that (fair share %.1f%%)",
+				r.Backend, r.AppearedSeconds, 100*r.ShareAfter, 100*r.FairShare))
+		}
+	}
+	if s.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d errors (%.2f%%)", s.Errors, 100*s.ErrorRate))
+	}
+	v := strings.Join(parts, "; ")
+	if stuck {
+		v += ": connections are not being rebalanced"
+	}
+	return v
+}
