@@ -1,0 +1,588 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
+)
+
+// Scenario is one run of the experiment: the same load against pods with
+// one recycling setting.
+type Scenario struct {
+	Name        string        // e.g. "max-requests=5"; ScenarioName fills it
+	MaxRequests int           // server-side: close after N responses; 0 = keep-alive forever
+	MaxConnAge  time.Duration // server-side: close after this age; 0 = never
+}
+
+// ScenarioName is the canonical name of a recycling setting.
+func ScenarioName(maxRequests int, maxConnAge time.Duration) string {
+	switch {
+	case maxConnAge > 0 && maxRequests > 0:
+		return fmt.Sprintf("max-requests=%d,max-conn-age=%s", maxRequests, maxConnAge)
+	case maxConnAge > 0:
+		return "max-conn-age=" + maxConnAge.String()
+	}
+	return "max-requests=" + strconv.Itoa(maxRequests)
+}
+
+// HPAConfig turns on the emulated HorizontalPodAutoscaler.
+type HPAConfig struct {
+	TargetRPSPerPod float64       // target average requests/s per pod
+	MaxPods         int           // maxReplicas
+	Sync            time.Duration // sync period; Kubernetes' default is 15s
+}
+
+// kubeSync is the controller manager's default sync period: the lab scales
+// every HPA time (policy periods, stabilisation windows) by Sync/kubeSync.
+const kubeSync = 15 * time.Second
+
+// Config is a whole lab run.
+type Config struct {
+	Scenarios   []Scenario
+	Duration    time.Duration // per scenario
+	Connections int
+	Rate        float64 // total requests/s (open model), identical in every scenario
+	Timeout     time.Duration
+	PodCapacity float64 // requests/s per pod before requests queue; 0 = unlimited
+	Policy      Policy
+	Seed        uint64
+
+	// Fixed scale event: StartPods until ScaleAt, then EndPods. Ignored with HPA.
+	StartPods, EndPods int
+	ScaleAt            time.Duration
+	// HPA, when set, scales from StartPods instead of the fixed event.
+	HPA *HPAConfig
+
+	Interval   time.Duration // timeline bucket; 0 = 1s
+	ResultsDir string        // when set, each scenario's results file goes there
+	Version    string        // written into results files
+
+	// OnScenario, when set, is called before each scenario starts (progress).
+	OnScenario func(i int, sc Scenario)
+	// Expect holds the parsed expectations per scenario name; "" applies to all.
+	Expect map[string][]report.Expectation
+}
+
+// Validate reports every problem in cfg, naming the flag it comes from.
+func (cfg *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(cfg.Scenarios) == 0 {
+		bad("--max-requests: no scenario to run")
+	}
+	seen := map[string]bool{}
+	for _, sc := range cfg.Scenarios {
+		if sc.MaxRequests < 0 {
+			bad("--max-requests: %d is negative", sc.MaxRequests)
+		}
+		if sc.MaxConnAge < 0 {
+			bad("--max-conn-age: %s is negative", sc.MaxConnAge)
+		}
+		if seen[sc.Name] {
+			bad("scenario %q is listed twice", sc.Name)
+		}
+		seen[sc.Name] = true
+	}
+	if cfg.Duration <= 0 {
+		bad("--duration: must be > 0, got %s", cfg.Duration)
+	}
+	if cfg.Connections < 1 {
+		bad("-c: must be >= 1, got %d", cfg.Connections)
+	}
+	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) {
+		bad("--rate: must be > 0 (the lab keeps the load fixed), got %v", cfg.Rate)
+	}
+	if cfg.PodCapacity < 0 || math.IsNaN(cfg.PodCapacity) {
+		bad("--pod-capacity: must be >= 0, got %v", cfg.PodCapacity)
+	}
+	if _, err := ParsePolicy(string(cfg.Policy)); err != nil {
+		bad("--balancer: %w", err)
+	}
+	if cfg.StartPods < 1 {
+		bad("--pods: must start with at least 1 pod, got %d", cfg.StartPods)
+	}
+	if h := cfg.HPA; h != nil {
+		if !(h.TargetRPSPerPod > 0) {
+			bad("--target-rps-per-pod: must be > 0, got %v", h.TargetRPSPerPod)
+		}
+		if h.MaxPods < cfg.StartPods {
+			bad("--max-pods: %d is below the starting %d pods", h.MaxPods, cfg.StartPods)
+		}
+		if h.Sync <= 0 || h.Sync >= cfg.Duration {
+			bad("--sync: must be > 0 and shorter than --duration, got %s", h.Sync)
+		}
+	} else {
+		if cfg.EndPods <= cfg.StartPods {
+			bad("--pods: %d:%d does not scale up (want START:END with END > START)", cfg.StartPods, cfg.EndPods)
+		}
+		if cfg.ScaleAt <= 0 || cfg.ScaleAt >= cfg.Duration {
+			bad("--scale-at: %s must lie inside --duration %s", cfg.ScaleAt, cfg.Duration)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Outcome classifies a scenario's scale-up.
+type Outcome string
+
+const (
+	OutcomeRebalanced Outcome = "rebalanced" // new pods got >= 80% of their fair share
+	OutcomePartial    Outcome = "partial"
+	OutcomeStuck      Outcome = "stuck" // new pods got < 20% of their fair share
+	OutcomeNoScale    Outcome = "no-scale"
+)
+
+// ScenarioResult is one scenario's outcome.
+type ScenarioResult struct {
+	Name        string         `json:"name"`
+	MaxRequests int            `json:"max_requests"`
+	MaxConnAge  float64        `json:"max_conn_age_seconds"`
+	PodsBefore  int            `json:"pods_before"`
+	PodsAfter   int            `json:"pods_after"`
+	ScaleEvents []ScaleEventJS `json:"scale_events"`
+	HPA         []DecisionJS   `json:"hpa,omitempty"`
+	// NewPodsShare is the share of requests after the last scale event that
+	// went to pods created by scaling; FairShare is what they would get if
+	// the Service balanced requests.
+	NewPodsShare float64 `json:"new_pods_share"`
+	FairShare    float64 `json:"fair_share"`
+	JainAfter    float64 `json:"jain_after"`
+	BusiestPod   string  `json:"busiest_pod"`
+	BusiestP99   float64 `json:"busiest_p99_ms"`
+	Connections  uint64  `json:"connections"`
+	Outcome      Outcome `json:"outcome"`
+	Verdict      string  `json:"verdict"`
+	ResultsFile  string  `json:"results_file,omitempty"`
+	ExpectOK     bool    `json:"expect_ok"`
+
+	AfterScale *report.Summary `json:"after_scale"`
+	Run        *report.Summary `json:"run"`
+}
+
+// ScaleEventJS is a ScaleEvent in seconds.
+type ScaleEventJS struct {
+	AtSeconds float64 `json:"at_seconds"`
+	From      int     `json:"from"`
+	To        int     `json:"to"`
+}
+
+// DecisionJS is one HPA reconcile in seconds from the run's start.
+type DecisionJS struct {
+	AtSeconds   float64 `json:"at_seconds"`
+	Replicas    int     `json:"replicas"`
+	AverageRPS  float64 `json:"average_rps"`
+	Desired     int     `json:"desired"`
+	TargetRPS   float64 `json:"target_rps"`
+	WithinRange bool    `json:"within_tolerance"`
+}
+
+// Result is a whole lab run.
+type Result struct {
+	Mode      string           `json:"mode"` // "fixed" or "hpa"
+	Balancer  Policy           `json:"balancer"`
+	Seed      uint64           `json:"seed"`
+	Rate      float64          `json:"rate"`
+	Conns     int              `json:"connections"`
+	Duration  float64          `json:"duration_seconds"`
+	Capacity  float64          `json:"pod_capacity"`
+	Target    float64          `json:"target_rps_per_pod,omitempty"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+}
+
+// ExpectOK reports whether every scenario's expectations passed.
+func (r *Result) ExpectOK() bool {
+	for _, s := range r.Scenarios {
+		if !s.ExpectOK {
+			return false
+		}
+	}
+	return true
+}
+
+// Run runs every scenario one after the other with identical load. On ctx
+// cancellation it stops the running scenario, tears everything down and
+// returns the scenarios finished so far with ctx's error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.ResultsDir != "" {
+		if err := os.MkdirAll(cfg.ResultsDir, 0o755); err != nil {
+			return nil, fmt.Errorf("-o: %w", err)
+		}
+	}
+	res := &Result{Mode: "fixed", Balancer: cfg.Policy, Seed: cfg.Seed, Rate: cfg.Rate, Conns: cfg.Connections,
+		Duration: cfg.Duration.Seconds(), Capacity: cfg.PodCapacity}
+	if cfg.HPA != nil {
+		res.Mode = "hpa"
+		res.Target = cfg.HPA.TargetRPSPerPod
+	}
+	for i, sc := range cfg.Scenarios {
+		if cfg.OnScenario != nil {
+			cfg.OnScenario(i, sc)
+		}
+		sr, err := runScenario(ctx, &cfg, sc)
+		if err != nil {
+			return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		res.Scenarios = append(res.Scenarios, *sr)
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// collector keeps every result of a scenario: the after-scale window is only
+// known at the end (the HPA decides when), so aggregation waits for it. The
+// open model bounds the count by rate × duration.
+type collector struct {
+	results []client.Result
+}
+
+func (c *collector) Record(r *client.Result) { c.results = append(c.results, *r) }
+
+func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult, error) {
+	bal := NewBalancer(cfg.Policy, cfg.Seed)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	balDone := make(chan error, 1)
+	go func() { balDone <- bal.Serve(context.WithoutCancel(ctx), ln) }()
+
+	cl := newCluster(PodSpec{MaxRequests: sc.MaxRequests, MaxConnAge: sc.MaxConnAge, Capacity: cfg.PodCapacity, Seed: cfg.Seed}, bal, time.Now())
+	teardown := func() error {
+		bal.Close()
+		berr := <-balDone
+		bal.Wait()
+		return errors.Join(berr, cl.shutdown())
+	}
+	for i := 0; i < cfg.StartPods; i++ {
+		if _, err := cl.addPod(ctx); err != nil {
+			return nil, errors.Join(err, teardown())
+		}
+	}
+
+	// Offset zero is when the load starts; the scaler runs beside the load
+	// and stops with it.
+	cl.start = time.Now()
+	scaleCtx, stopScaler := context.WithCancel(ctx)
+	var (
+		scaleErr  error
+		decisions []Decision
+		wg        sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if cfg.HPA == nil {
+			t := time.NewTimer(cfg.ScaleAt)
+			defer t.Stop()
+			select {
+			case <-scaleCtx.Done():
+			case <-t.C:
+				scaleErr = cl.Scale(scaleCtx, cfg.EndPods)
+			}
+			return
+		}
+		a, err := NewAutoscaler(hpaSpec(cfg))
+		if err != nil {
+			scaleErr = err
+			return
+		}
+		cl.Observe() // start the first metric window now
+		scaleErr = RunHPA(scaleCtx, a, cl, cfg.HPA.Sync, func(d Decision) { decisions = append(decisions, d) })
+	}()
+
+	col := &collector{results: make([]client.Result, 0, int(cfg.Rate*cfg.Duration.Seconds())+cfg.Connections)}
+	stats, err := client.Run(ctx, client.Config{
+		URL:         "http://" + ln.Addr().String() + "/",
+		Connections: cfg.Connections,
+		Duration:    cfg.Duration,
+		Rate:        cfg.Rate,
+		Timeout:     cfg.Timeout,
+	}, col)
+	stopScaler()
+	wg.Wait()
+	terr := teardown()
+	if err != nil {
+		return nil, errors.Join(err, terr)
+	}
+	if scaleErr != nil {
+		return nil, errors.Join(scaleErr, terr)
+	}
+	if terr != nil && ctx.Err() == nil {
+		return nil, terr
+	}
+	_ = stats
+
+	sr := summarize(cfg, sc, cl, col.results, decisions)
+	if cfg.ResultsDir != "" {
+		path, err := writeResults(cfg, sc, col.results, cl.start, cl.Events())
+		if err != nil {
+			return nil, err
+		}
+		sr.ResultsFile = path
+	}
+	return sr, nil
+}
+
+// hpaSpec scales Kubernetes' default behaviour to lab time.
+func hpaSpec(cfg *Config) HPASpec {
+	f := float64(cfg.HPA.Sync) / float64(kubeSync)
+	scale := func(r ScalingRules) ScalingRules {
+		r.StabilizationWindow = time.Duration(float64(r.StabilizationWindow) * f)
+		for i := range r.Policies {
+			r.Policies[i].Period = time.Duration(float64(r.Policies[i].Period) * f)
+		}
+		return r
+	}
+	return HPASpec{
+		MinReplicas: cfg.StartPods,
+		MaxReplicas: cfg.HPA.MaxPods,
+		Target:      cfg.HPA.TargetRPSPerPod,
+		Tolerance:   DefaultTolerance,
+		ScaleUp:     scale(DefaultScaleUp()),
+		ScaleDown:   scale(DefaultScaleDown()),
+	}
+}
+
+func summarize(cfg *Config, sc Scenario, cl *cluster, results []client.Result, decisions []Decision) *ScenarioResult {
+	events := cl.Events()
+	pods := cl.podInfos()
+	var from time.Duration
+	if len(events) > 0 {
+		from = events[len(events)-1].At
+	}
+	full := report.NewAggregator(report.Options{Interval: cfg.Interval})
+	after := report.NewAggregator(report.Options{From: from, Interval: cfg.Interval})
+	for i := range results {
+		full.Add(&results[i])
+		after.Add(&results[i])
+	}
+	run, win := full.Summary(), after.Summary()
+	// Pods that got no request are invisible to a client; the lab knows them.
+	var alive []string
+	for _, p := range pods {
+		alive = append(alive, p.Name)
+	}
+	addIdle(run, alive)
+	if len(events) > 0 {
+		addIdle(win, podsAt(pods, events))
+	}
+
+	sr := &ScenarioResult{
+		Name:        sc.Name,
+		MaxRequests: sc.MaxRequests,
+		MaxConnAge:  sc.MaxConnAge.Seconds(),
+		PodsBefore:  cfg.StartPods,
+		PodsAfter:   cl.Replicas(),
+		ScaleEvents: []ScaleEventJS{},
+		Connections: run.Connections,
+		AfterScale:  win,
+		Run:         run,
+		ExpectOK:    true,
+	}
+	for _, e := range events {
+		sr.ScaleEvents = append(sr.ScaleEvents, ScaleEventJS{AtSeconds: round3(e.At.Seconds()), From: e.From, To: e.To})
+	}
+	for _, d := range decisions {
+		ratio := d.Average / cfg.HPA.TargetRPSPerPod
+		sr.HPA = append(sr.HPA, DecisionJS{
+			AtSeconds: round3(d.At.Sub(cl.start).Seconds()), Replicas: d.Current, AverageRPS: round3(d.Average),
+			Desired: d.Desired, TargetRPS: cfg.HPA.TargetRPSPerPod, WithinRange: math.Abs(1-ratio) <= DefaultTolerance,
+		})
+	}
+
+	// New pods: created by scaling, i.e. after the first StartPods.
+	newPods := map[string]bool{}
+	for _, p := range pods[min(cfg.StartPods, len(pods)):] {
+		newPods[p.Name] = true
+	}
+	var busiest *report.BackendSummary
+	for i := range win.Backends {
+		b := &win.Backends[i]
+		if newPods[b.Name] {
+			sr.NewPodsShare += b.Share
+		}
+		if busiest == nil || b.Requests > busiest.Requests {
+			busiest = b
+		}
+	}
+	if busiest != nil {
+		sr.BusiestPod, sr.BusiestP99 = busiest.Name, busiest.Latency.P99
+	}
+	sr.NewPodsShare = round3(sr.NewPodsShare)
+	if sr.PodsAfter > 0 {
+		sr.FairShare = round3(float64(sr.PodsAfter-min(cfg.StartPods, sr.PodsAfter)) / float64(sr.PodsAfter))
+	}
+	sr.JainAfter = win.Fairness.Jain
+	sr.Outcome, sr.Verdict = verdict(cfg, sr, decisions)
+
+	exps := append(append([]report.Expectation(nil), cfg.Expect[""]...), cfg.Expect[sc.Name]...)
+	if len(exps) > 0 {
+		sr.ExpectOK = win.Check(exps)
+	}
+	return sr
+}
+
+// podsAt lists the pods alive after the last scale event.
+func podsAt(pods []podInfo, events []ScaleEvent) []string {
+	n := events[len(events)-1].To
+	var out []string
+	for _, p := range pods[:min(n, len(pods))] {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// addIdle adds the pods that received nothing to s with zero requests and
+// recomputes the fairness figures over every pod: a pod the Service never
+// sent traffic to is the finding, not something to leave out.
+func addIdle(s *report.Summary, pods []string) {
+	have := map[string]bool{}
+	for _, b := range s.Backends {
+		have[b.Name] = true
+	}
+	for _, p := range pods {
+		if !have[p] {
+			s.Backends = append(s.Backends, report.BackendSummary{Name: p})
+		}
+	}
+	slices.SortStableFunc(s.Backends, func(a, b report.BackendSummary) int { return podOrder(a.Name, b.Name) })
+	var sum, sq float64
+	minS, maxS := math.Inf(1), 0.0
+	for _, b := range s.Backends {
+		x := float64(b.Requests)
+		sum += x
+		sq += x * x
+	}
+	n := float64(len(s.Backends))
+	if n == 0 || sum == 0 {
+		return
+	}
+	var mean = sum / n
+	var varSum float64
+	for _, b := range s.Backends {
+		x := float64(b.Requests)
+		minS, maxS = min(minS, x/sum), max(maxS, x/sum)
+		varSum += (x - mean) * (x - mean)
+	}
+	f := report.Fairness{
+		Jain:     round6(sum * sum / (n * sq)),
+		MinShare: round6(minS),
+		MaxShare: round6(maxS),
+		CV:       round6(math.Sqrt(varSum/n) / mean),
+	}
+	if minS > 0 {
+		f.MaxMinRatio = round6(maxS / minS)
+	}
+	s.Fairness = f
+}
+
+// podOrder sorts pod-2 before pod-10.
+func podOrder(a, b string) int {
+	na, ea := strconv.Atoi(strings.TrimPrefix(a, "pod-"))
+	nb, eb := strconv.Atoi(strings.TrimPrefix(b, "pod-"))
+	if ea == nil && eb == nil {
+		return na - nb
+	}
+	return strings.Compare(a, b)
+}
+
+func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision) (Outcome, string) {
+	if len(sr.ScaleEvents) == 0 {
+		msg := "no scale event happened"
+		if cfg.HPA != nil {
+			msg = fmt.Sprintf("the HPA never scaled (target %.0f req/s per pod)", cfg.HPA.TargetRPSPerPod)
+		}
+		return OutcomeNoScale, msg
+	}
+	frac := 0.0
+	if sr.FairShare > 0 {
+		frac = sr.NewPodsShare / sr.FairShare
+	}
+	var o Outcome
+	var b strings.Builder
+	switch {
+	case frac >= 0.8:
+		o = OutcomeRebalanced
+		fmt.Fprintf(&b, "new pods got %.0f%% of requests (fair %.0f%%): the scale-up took effect", 100*sr.NewPodsShare, 100*sr.FairShare)
+	case frac < 0.2:
+		o = OutcomeStuck
+		fmt.Fprintf(&b, "new pods got %.0f%% of requests (fair %.0f%%): keep-alive connections stayed on the old pods", 100*sr.NewPodsShare, 100*sr.FairShare)
+	default:
+		o = OutcomePartial
+		fmt.Fprintf(&b, "new pods got only %.0f%% of requests (fair %.0f%%)", 100*sr.NewPodsShare, 100*sr.FairShare)
+	}
+	if cfg.HPA != nil && len(decisions) > 0 {
+		last := decisions[len(decisions)-1]
+		fmt.Fprintf(&b, "; HPA settled at %d pods, average %.0f req/s vs target %.0f", last.Desired, last.Average, cfg.HPA.TargetRPSPerPod)
+	}
+	if sr.BusiestPod != "" && o != OutcomeRebalanced {
+		fmt.Fprintf(&b, "; %s p99 %s", sr.BusiestPod, fmtMillis(sr.BusiestP99))
+	}
+	return o, b.String()
+}
+
+func fmtMillis(ms float64) string {
+	if ms >= 1000 {
+		return fmt.Sprintf("%.1fs", ms/1000)
+	}
+	return fmt.Sprintf("%.0fms", ms)
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// writeResults keeps a scenario's results file for kaload report.
+func writeResults(cfg *Config, sc Scenario, results []client.Result, start time.Time, events []ScaleEvent) (string, error) {
+	name := strings.NewReplacer("=", "-", ",", "_", ":", "-").Replace(sc.Name) + ".kld"
+	path := filepath.Join(cfg.ResultsDir, name)
+	meta := map[string]string{
+		"lab.scenario":     sc.Name,
+		"lab.max_requests": strconv.Itoa(sc.MaxRequests),
+		"lab.balancer":     string(cfg.Policy),
+		"lab.seed":         strconv.FormatUint(cfg.Seed, 10),
+	}
+	var ev []string
+	for _, e := range events {
+		ev = append(ev, fmt.Sprintf("%.3fs:%d->%d", e.At.Seconds(), e.From, e.To))
+	}
+	if len(ev) > 0 {
+		meta["lab.scale_events"] = strings.Join(ev, ",")
+	}
+	w, err := report.CreateFile(path, report.Header{
+		Kaload: cfg.Version, Label: sc.Name, URL: "lab://" + sc.Name, Start: start,
+		Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration, Meta: meta,
+	})
+	if err != nil {
+		return "", fmt.Errorf("-o: %w", err)
+	}
+	for i := range results {
+		if err := w.Write(&results[i]); err != nil {
+			w.Close()
+			return "", fmt.Errorf("-o: %s: %w", path, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return "", fmt.Errorf("-o: %s: %w", path, err)
+	}
+	return path, nil
+}
