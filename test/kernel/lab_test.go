@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +58,10 @@ func requireKernelLab(t *testing.T) iptables {
 			t.Skipf("kernel lab: %s not installed (%v)", bin, err)
 		}
 	}
-	iptOnce.Do(func() { iptTool, iptWhy = probeIPTables() })
+	iptOnce.Do(func() {
+		sweepStale()
+		iptTool, iptWhy = probeIPTables()
+	})
 	if iptWhy != "" {
 		t.Skip("kernel lab: " + iptWhy)
 	}
@@ -109,6 +114,31 @@ func probeIPTables() (iptables, string) {
 		return ipt, ""
 	}
 	return iptables{}, "no working iptables: " + strings.Join(why, "; ")
+}
+
+// staleName matches the namespaces runID names: kaload-[probe-]PID-HEX[-...].
+var staleName = regexp.MustCompile(`^kaload-(?:probe-)?([0-9]+)-[0-9a-f]{6}(?:-|$)`)
+
+// sweepStale deletes namespaces left by an earlier run of this test that was
+// killed before its cleanups ran (e.g. by go test's -timeout): only names of
+// our own shape whose creating process no longer exists.
+func sweepStale() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		m := staleName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		exec.Command("ip", "netns", "del", name).Run()
+	}
 }
 
 // runID is unique per call, so parallel and leftover runs never collide on
@@ -213,15 +243,16 @@ func (l *lab) start(ctx context.Context, p *pod, env []string, argv ...string) {
 	args := append([]string{"netns", "exec", p.netns, "unshare", "--uts", "sh", "-c",
 		`hostname "$0" && exec "$@"`, p.name}, argv...)
 	p.out = &lockedBuffer{}
-	p.proc = l.command(ctx, p.out, env, args...)
+	p.proc = l.command(ctx, p.out, p.out, env, args...)
 }
 
-// command starts `ip args...` with output to buf; a cleanup waits for it.
-func (l *lab) command(ctx context.Context, buf *lockedBuffer, env []string, args ...string) *exec.Cmd {
+// command starts `ip args...`; a cleanup kills and waits for it, and shows
+// its stderr if the test failed.
+func (l *lab) command(ctx context.Context, stdout, stderr *lockedBuffer, env []string, args ...string) *exec.Cmd {
 	l.t.Helper()
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = buf, buf
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// If the test binary dies without cleanups, the kernel kills the child.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
@@ -231,8 +262,8 @@ func (l *lab) command(ctx context.Context, buf *lockedBuffer, env []string, args
 	l.t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		if l.t.Failed() && buf.Len() > 0 {
-			l.t.Logf("output of %s:\n%s", strings.Join(cmd.Args, " "), buf.String())
+		if l.t.Failed() && stderr.Len() > 0 {
+			l.t.Logf("stderr of %s:\n%s", strings.Join(cmd.Args, " "), stderr.String())
 		}
 	})
 	return cmd
