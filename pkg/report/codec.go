@@ -77,15 +77,31 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	name := e.Path
-	if name == "" {
-		name = "results file"
+	prefix := ""
+	if e.Path != "" {
+		prefix = e.Path + ": "
 	}
 	if e.Line > 0 {
-		return fmt.Sprintf("%s: corrupt results file at line %d: %v", name, e.Line, e.Err)
+		return fmt.Sprintf("%scorrupt results file at line %d: %v", prefix, e.Line, e.Err)
 	}
-	return fmt.Sprintf("%s: corrupt results file at byte %d: %v", name, e.Offset, e.Err)
+	return fmt.Sprintf("%scorrupt results file at byte %d: %v", prefix, e.Offset, e.Err)
 }
+
+// truncatedError says where a file was cut; it is ErrTruncated for errors.Is.
+type truncatedError struct {
+	path    string
+	offset  int64
+	records int64
+}
+
+func (e *truncatedError) Error() string {
+	if e.path == "" {
+		return fmt.Sprintf("results file truncated at byte %d after %d records", e.offset, e.records)
+	}
+	return fmt.Sprintf("%s: results file truncated at byte %d after %d records", e.path, e.offset, e.records)
+}
+
+func (e *truncatedError) Is(target error) bool { return target == ErrTruncated }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
@@ -112,6 +128,7 @@ type Writer struct {
 	err    error // sticky: the first write error
 	closed bool
 	bin    binEncoder
+	now    func() time.Time // the trailer's clock; tests fix it for golden files
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -127,7 +144,7 @@ func NewWriter(w io.Writer, f Format, h Header) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode results header: %w", err)
 	}
-	wr := &Writer{out: w, format: f, done: make(chan struct{})}
+	wr := &Writer{out: w, format: f, now: time.Now, done: make(chan struct{})}
 	var head []byte
 	switch f {
 	case FormatBinary:
@@ -282,7 +299,7 @@ func (w *Writer) Close() error {
 	w.flushLocked()
 	if w.err == nil {
 		var t []byte
-		end := time.Now().Round(0)
+		end := w.now().Round(0)
 		switch w.format {
 		case FormatBinary:
 			t = appendBinaryTrailer(w.buf[:blockHeaderLen], w.n, end)
@@ -340,7 +357,7 @@ func OpenFile(path string) (*Reader, error) {
 }
 
 func newReader(r io.Reader, path string) (*Reader, error) {
-	rd := &Reader{path: path, br: bufio.NewReaderSize(r, 64<<10)}
+	rd := &Reader{path: path, br: bufio.NewReaderSize(r, 16<<10)}
 	name := path
 	if name == "" {
 		name = "results file"
@@ -418,7 +435,7 @@ func (r *Reader) name() string {
 }
 
 func (r *Reader) truncated(off int64) error {
-	return fmt.Errorf("%s: truncated at byte %d after %d records: %w", r.name(), off, r.n, ErrTruncated)
+	return &truncatedError{path: r.path, offset: off, records: r.n}
 }
 
 func (r *Reader) corruptAt(off int64, format string, args ...any) error {
