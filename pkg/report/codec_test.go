@@ -108,8 +108,8 @@ func (g *realistic) next(r *client.Result) {
 func testHeader() Header {
 	return Header{
 		Kaload: "v0.1.0-test", Label: "job-3", URL: "http://web.default.svc:8080/",
-		Start: time.Date(2026, 1, 2, 15, 4, 5, 123456789, time.UTC),
-		Args:  []string{"kaload", "hammer", "--url", "http://web.default.svc:8080/", "-c", "10"},
+		Start:       time.Date(2026, 1, 2, 15, 4, 5, 123456789, time.UTC),
+		Args:        []string{"kaload", "hammer", "--url", "http://web.default.svc:8080/", "-c", "10"},
 		Connections: 10, Rate: 1500.5, Duration: 30 * time.Second, Requests: 0,
 		Meta: map[string]string{"backend-header": "Accept-Request-hostname", "ünïcode": "ポッド"},
 	}
