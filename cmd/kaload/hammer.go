@@ -2,19 +2,363 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
 )
 
-type hammerOptions struct{}
+type hammerOptions struct {
+	Client client.Config
+
+	Output   string // results file; "-" streams it to stdout
+	Label    string
+	Quiet    bool
+	Format   string // table or json
+	Expect   []string
+	JUnit    string
+	Interval time.Duration
+
+	// Set by the command from the flags that were given.
+	Args         []string
+	Meta         map[string]string
+	Expectations []report.Expectation
+}
 
 func newCmdHammer(s *streams, runF func(context.Context, *hammerOptions) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   "hammer",
-		Short: "not yet implemented",
+	opts := &hammerOptions{}
+	var headers []string
+	var body string
+	cmd := &cobra.Command{
+		Use:   "hammer --url URL",
+		Short: "Send keep-alive load and record which backend answered each request",
+		Long: `Keep -c connections busy against --url, the way a long-lived client does,
+and record for every response which backend answered it (the
+Accept-Request-hostname header, see --backend-header; the remote address
+when it is missing) and on which connection. When the server recycles a
+connection (Connection: close, HTTP/2 GOAWAY) hammer finishes that response
+and dials again at once; the request does not fail.
+
+The run stops after --duration (default 10s; unlimited when only
+--requests is given) or --requests, whichever comes first, or on Ctrl-C:
+the results file is then complete and the summary is printed.
+
+Without --rate every connection sends its next request as soon as the last
+one is answered (closed model). With --rate the total rate is fixed and
+latency is measured from each request's intended send time, so a stalled
+server cannot hide behind coordinated omission.
+
+-o writes every result to a file for 'kaload report' (binary; a name
+ending in .jsonl selects JSON Lines; '-' streams the binary form to stdout
+and moves the summary to stderr).`,
+		Example: `  kaload hammer --url http://127.0.0.1:8080/ -c 50 -d 30s
+  kaload hammer --url http://svc:8080/ -n 100000 -c 20 -o run.kld --expect 'backends>=3' --expect 'min_share>=0.2'
+  kaload hammer --url http://svc:8080/ --rate 2000 -d 5m --label "$JOB_COMPLETION_INDEX" -o - > run.kld
+  kaload hammer --url https://svc/ --http2 --insecure -H 'Authorization: Bearer x' --format json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("hammer: not yet implemented")
+			if err := opts.complete(cmd.Flags(), headers, body); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runHammer(cmd.Context(), s, opts)
 		},
 	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	c := &opts.Client
+	f.StringVar(&c.URL, "url", "", "target `URL` (http:// or https://)")
+	f.IntVarP(&c.Connections, "connections", "c", client.DefaultConnections, "keep-alive connections kept busy")
+	f.DurationVarP(&c.Duration, "duration", "d", 10*time.Second, "run this long (unlimited when only --requests is given)")
+	f.Int64VarP(&c.Requests, "requests", "n", 0, "send exactly this many requests (0 = until --duration)")
+	f.Float64Var(&c.Rate, "rate", 0, "total requests per second (open model); 0 = as fast as answered")
+	f.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request timeout, including a redial")
+	f.StringVarP(&c.Method, "method", "X", http.MethodGet, "HTTP method")
+	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	f.StringVar(&body, "body", "", "request body, or @FILE to read it from a file")
+	f.BoolVar(&c.HTTP2, "http2", false, "HTTP/2 over TLS (ALPN h2)")
+	f.BoolVar(&c.H2C, "h2c", false, "cleartext HTTP/2 with prior knowledge")
+	f.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification")
+	f.IntVar(&c.MaxRequestsPerConn, "max-requests-per-conn", 0, "client-side recycling: close each connection after N requests (0 = never)")
+	f.StringVar(&c.BackendHeader, "backend-header", "Accept-Request-hostname", "response header that names the backend")
+	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
+	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
+	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
+	f.StringVar(&opts.Format, "format", "table", "summary format: table or json")
+	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
+	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
+	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
+	return cmd
+}
+
+// complete turns flag values into the run's configuration; every error is a
+// usage error naming the flag.
+func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string) error {
+	c := &o.Client
+	if !f.Changed("duration") && c.Requests > 0 {
+		c.Duration = 0
+	}
+	if len(headers) > 0 {
+		c.Header = make(http.Header, len(headers))
+		for _, h := range headers {
+			name, value, ok := strings.Cut(h, ":")
+			name = strings.TrimSpace(name)
+			if !ok || name == "" || strings.ContainsAny(name, " \t") {
+				return usageErrorf("--header %q: want 'Name: value'", h)
+			}
+			c.Header.Add(textproto.CanonicalMIMEHeaderKey(name), strings.TrimSpace(value))
+		}
+	}
+	if file, ok := strings.CutPrefix(body, "@"); ok {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return usageErrorf("--body: %w", err)
+		}
+		c.Body = b
+	} else if body != "" {
+		c.Body = []byte(body)
+	}
+	if err := c.Validate(); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	switch o.Format {
+	case "table", "json":
+	default:
+		return usageErrorf("--format %q: want table or json", o.Format)
+	}
+	if o.Interval <= 0 {
+		return usageErrorf("--interval %s: must be positive", o.Interval)
+	}
+	exps, err := report.ParseExpectations(o.Expect)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--expect: %w", err)}
+	}
+	o.Expectations = exps
+	o.Args = []string{"kaload", "hammer"}
+	o.Meta = map[string]string{}
+	f.Visit(func(fl *pflag.Flag) {
+		o.Args = append(o.Args, "--"+fl.Name+"="+fl.Value.String())
+		o.Meta[fl.Name] = fl.Value.String()
+	})
+	return nil
+}
+
+func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
+	h := report.Header{
+		Kaload:      versionString(),
+		Label:       o.Label,
+		URL:         o.Client.URL,
+		Start:       time.Now(),
+		Args:        o.Args,
+		Connections: o.Client.Connections,
+		Rate:        o.Client.Rate,
+		Duration:    o.Client.Duration,
+		Requests:    o.Client.Requests,
+		Meta:        o.Meta,
+	}
+	summaryOut := s.Out
+	var results *report.Writer
+	var err error
+	switch o.Output {
+	case "":
+	case "-":
+		summaryOut = s.Err
+		results, err = report.NewWriter(s.Out, report.FormatBinary, h)
+	default:
+		results, err = report.CreateFile(o.Output, h)
+	}
+	if err != nil {
+		return fmt.Errorf("results file: %w", err)
+	}
+
+	agg := report.NewAggregator(report.Options{Interval: o.Interval})
+	if err := agg.AddRun(h); err != nil {
+		return err
+	}
+	rec := &recorder{results: results, agg: agg}
+
+	var bar *progress
+	if s.ErrTTY && !o.Quiet {
+		bar = startProgress(s.Err, &o.Client, rec)
+	}
+	// The engine reports the start of its clock through the first results'
+	// offsets; h.Start was taken just before it, close enough for wall time.
+	stats, runErr := client.Run(ctx, o.Client, rec)
+	bar.stop()
+	if results != nil {
+		if err := results.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("results file: %w", err)
+		}
+		if rec.writeErr != nil && runErr == nil {
+			runErr = fmt.Errorf("results file: %w", rec.writeErr)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(s.Err, "kaload: interrupted after %s; %d requests recorded\n", stats.Elapsed.Round(time.Millisecond), stats.Requests)
+	}
+	sum := agg.Summary()
+	return emitSummary(summaryOut, sum, o.Format, o.Expectations, o.JUnit)
+}
+
+// emitSummary renders a summary with its expectations and returns
+// errExpectFailed when one failed, after everything was written.
+func emitSummary(w io.Writer, sum *report.Summary, format string, exps []report.Expectation, junit string) error {
+	ok := sum.Check(exps)
+	if err := report.Render(w, sum, format); err != nil {
+		return err
+	}
+	if junit != "" {
+		if err := writeFileAtomic(junit, func(w io.Writer) error { return report.WriteJUnit(w, sum) }); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
+	if !ok {
+		return errExpectFailed
+	}
+	return nil
+}
+
+// writeFileAtomic writes a file through a temporary name so that a reader
+// never sees half of it.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(dirOf(path), ".kaload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return "."
+}
+
+// recorder is the engine's sink: the engine calls Record serially, so the
+// results file and the aggregator see one request at a time; the counters
+// are atomics because the progress bar reads them from its own goroutine.
+type recorder struct {
+	results  *report.Writer
+	agg      *report.Aggregator
+	writeErr error
+
+	requests, errors atomic.Int64
+	backends         atomic.Int64
+	seen             map[string]struct{}
+	lastBackend      string
+}
+
+func (r *recorder) Record(res *client.Result) {
+	if r.results != nil && r.writeErr == nil {
+		r.writeErr = r.results.Write(res)
+	}
+	r.agg.Add(res)
+	r.requests.Add(1)
+	if res.Failed() {
+		r.errors.Add(1)
+	}
+	if res.Backend != r.lastBackend && res.Backend != "" {
+		r.lastBackend = res.Backend
+		if r.seen == nil {
+			r.seen = make(map[string]struct{})
+		}
+		if _, ok := r.seen[res.Backend]; !ok {
+			r.seen[res.Backend] = struct{}{}
+			r.backends.Store(int64(len(r.seen)))
+		}
+	}
+}
+
+// progress draws a live bar on a terminal: elapsed against the limit,
+// requests/s, errors and how many backends have answered.
+type progress struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+const progressMax = 1000
+
+func startProgress(w io.Writer, c *client.Config, rec *recorder) *progress {
+	bar := progressbar.NewOptions(progressMax,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(0),
+	)
+	p := &progress{done: make(chan struct{})}
+	start := time.Now()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		var lastN int64
+		lastT := start
+		rps := 0.0
+		for {
+			select {
+			case <-p.done:
+				_ = bar.Finish()
+				return
+			case now := <-tick.C:
+				n := rec.requests.Load()
+				if dt := now.Sub(lastT).Seconds(); dt > 0 {
+					rps = float64(n-lastN) / dt
+				}
+				lastN, lastT = n, now
+				elapsed := now.Sub(start)
+				frac := 0.0
+				if c.Duration > 0 {
+					frac = elapsed.Seconds() / c.Duration.Seconds()
+				}
+				if c.Requests > 0 {
+					frac = max(frac, float64(n)/float64(c.Requests))
+				}
+				limit := "Ctrl-C stops"
+				if c.Duration > 0 {
+					limit = c.Duration.String()
+				}
+				bar.Describe(fmt.Sprintf("%s/%s %8.0f req/s %6d errors %3d backends",
+					elapsed.Round(time.Second), limit, rps, rec.errors.Load(), rec.backends.Load()))
+				_ = bar.Set(int(min(frac, 1) * progressMax))
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	if p == nil {
+		return
+	}
+	close(p.done)
+	p.wg.Wait()
 }
