@@ -1,0 +1,228 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kaload/pkg/server"
+)
+
+// rawServer serves every accepted connection with handle until the test ends.
+func rawServer(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// Faulty backends: the run goes on, every request is accounted for, and no
+// request outlives its timeout by much.
+func TestFaults(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		handle    func(c net.Conn)
+		allFail   bool
+		errSubstr string
+	}{
+		{"garbage", func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for readRequest(br) == nil {
+				io.WriteString(c, "HELLO THERE\r\n\r\n")
+			}
+		}, true, "malformed status line"},
+		{"reset", func(c net.Conn) {
+			readRequest(bufio.NewReader(c))
+			c.(*net.TCPConn).SetLinger(0) // close with RST
+		}, true, ""},
+		{"silent", func(c net.Conn) {
+			io.Copy(io.Discard, c) // reads, never answers
+		}, true, "timeout"},
+		{"stalled body", func(c net.Conn) {
+			readRequest(bufio.NewReader(c))
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+			io.Copy(io.Discard, c)
+		}, true, "timeout"},
+		{"every third answer malformed", func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for i := 1; readRequest(br) == nil; i++ {
+				if i%3 == 0 {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}, false, "malformed Content-Length"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := rawServer(t, tc.handle)
+			var c collector
+			began := time.Now()
+			st, err := Run(context.Background(), Config{URL: url, Connections: 3, Requests: 12, Timeout: timeout}, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, 12)
+			if tc.allFail && st.Errors != 12 || !tc.allFail && (st.Errors == 0 || st.Errors == 12) {
+				t.Fatalf("%d errors of 12", st.Errors)
+			}
+			for _, r := range c.res {
+				if r.Failed() && (!strings.Contains(r.Err, tc.errSubstr) || r.Close != CloseError) {
+					t.Errorf("error result %+v, want error containing %q and close reason error", r, tc.errSubstr)
+				}
+				if r.Latency > 2*timeout+time.Second { // a timed-out request may also have redialled once
+					t.Errorf("request %d took %v with a %v timeout", r.Seq, r.Latency, timeout)
+				}
+			}
+			// 12 requests over 3 slots: 4 rounds of at most one timeout each
+			if el := time.Since(began); el > 4*timeout+5*time.Second {
+				t.Errorf("run took %v", el)
+			}
+		})
+	}
+}
+
+// A backend that stops mid-run: later requests fail to connect, yet every one
+// is sent and recorded.
+func TestBackendStopsMidRun(t *testing.T) {
+	var (
+		n    atomic.Int64
+		once sync.Once
+	)
+	var ts *httptest.Server
+	ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 50 {
+			once.Do(func() {
+				go func() {
+					ts.Listener.Close()
+					ts.CloseClientConnections()
+				}()
+			})
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, Connections: 4, Requests: 400, Timeout: time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 400)
+	if st.Errors == 0 || st.Errors == 400 || st.DialErrors == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// tinyBalancer forwards each new connection to the next backend in turn, as
+// kube-proxy's per-connection choice does.
+func tinyBalancer(t *testing.T, backends ...string) string {
+	t.Helper()
+	var next atomic.Int64
+	return rawServer(t, func(c net.Conn) {
+		addr := backends[int(next.Add(1)-1)%len(backends)]
+		b, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		done := make(chan struct{})
+		go func() {
+			io.Copy(b, c)
+			b.(*net.TCPConn).CloseWrite()
+			close(done)
+		}()
+		io.Copy(c, b)
+		c.Close() // also ends the copy above
+		<-done
+	})
+}
+
+func TestBalancerRecycling(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		serverMax   int
+		clientMax   int
+		wantBackend int
+	}{
+		{"keep-alive pins one backend", 0, 0, 1},
+		{"server recycling reaches both", 5, 0, 2},
+		{"client recycling reaches both", 0, 5, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var addrs []string
+			for _, name := range []string{"pod-a", "pod-b"} {
+				u, _ := startServer(t, server.Config{Hostname: name, MaxRequests: tc.serverMax})
+				addrs = append(addrs, strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/"))
+			}
+			url := tinyBalancer(t, addrs...)
+			var c collector
+			st, err := Run(context.Background(), Config{URL: url, Connections: 1, Requests: 40, MaxRequestsPerConn: tc.clientMax}, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, 40)
+			if st.Errors != 0 {
+				t.Fatalf("errors: %s", firstErr(c.res))
+			}
+			perBackend := map[string]int{}
+			perConn := map[uint64]string{}
+			for _, r := range c.res {
+				perBackend[r.Backend]++
+				if b, ok := perConn[r.Conn]; ok && b != r.Backend {
+					t.Errorf("connection %d answered by %s and %s", r.Conn, b, r.Backend)
+				}
+				perConn[r.Conn] = r.Backend
+			}
+			if len(perBackend) != tc.wantBackend {
+				t.Fatalf("backends %v, want %d of them", perBackend, tc.wantBackend)
+			}
+			if tc.wantBackend == 2 && (perBackend["pod-a"] != 20 || perBackend["pod-b"] != 20) {
+				t.Errorf("alternating connections of 5 requests should split 20/20: %v", perBackend)
+			}
+		})
+	}
+}
