@@ -141,6 +141,9 @@ func ParseExpectation(expr string) (Expectation, error) {
 			break
 		}
 	}
+	if start < 0 && depth > 0 {
+		return bad("unclosed parenthesis")
+	}
 	if start < 0 {
 		return bad("no comparison operator (use one of < <= > >= == !=)")
 	}
@@ -247,7 +250,7 @@ func (x Expectation) Evaluate(s *Summary) ExpectResult {
 	case m.kind == kindDuration:
 		r.Actual = fmtDuration(v)
 	default:
-		r.Actual = strconv.FormatFloat(v, 'f', -1, 64)
+		r.Actual = strconv.FormatFloat(round(v, 6), 'f', -1, 64)
 	}
 	if m.name == "rebalance" && len(s.Rebalance) == 0 {
 		r.Actual += " (no backend appeared mid-run)"

@@ -161,10 +161,18 @@ func windowLine(s *Summary) string {
 	return fmt.Sprintf("Window: %s to %s", secs(s.Window.FromSeconds), to)
 }
 
-func newTable(w io.Writer, header []string) *tablewriter.Table {
+// newTable left-aligns the first leftCols columns (names) and right-aligns the rest (numbers).
+func newTable(w io.Writer, header []string, leftCols int) *tablewriter.Table {
+	align := make([]tw.Align, len(header))
+	for i := range align {
+		align[i] = tw.AlignRight
+		if i < leftCols {
+			align[i] = tw.AlignLeft
+		}
+	}
 	t := tablewriter.NewTable(w,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAlignment(tw.AlignRight),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
 		tablewriter.WithHeaderAlignment(tw.AlignCenter),
 	)
 	t.Header(toAny(header)...)
@@ -179,8 +187,8 @@ func toAny(ss []string) []any {
 	return out
 }
 
-func writeTable(w io.Writer, header []string, rows [][]string) error {
-	t := newTable(w, header)
+func writeTable(w io.Writer, header []string, rows [][]string, leftCols int) error {
+	t := newTable(w, header, leftCols)
 	for _, r := range rows {
 		if err := t.Append(r); err != nil {
 			return fmt.Errorf("table row: %w", err)
@@ -218,7 +226,7 @@ func RenderTable(w io.Writer, s *Summary) error {
 	}
 	ew.printf("\n")
 	if ew.err == nil && len(s.Backends) > 0 {
-		ew.err = writeTable(ew, backendHeader(), backendRows(s))
+		ew.err = writeTable(ew, backendHeader(), backendRows(s), 1)
 	}
 	f := s.Fairness
 	ew.printf("Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n\n",
@@ -230,7 +238,7 @@ func RenderTable(w io.Writer, s *Summary) error {
 	if len(s.Expectations) > 0 {
 		ew.printf("\n")
 		if ew.err == nil {
-			ew.err = writeTable(ew, []string{"Result", "Expectation", "Actual"}, expectRows(s))
+			ew.err = writeTable(ew, []string{"Result", "Expectation", "Actual"}, expectRows(s), 3)
 		}
 	}
 	ew.printf("\nVerdict: %s\n", s.Verdict)
@@ -258,6 +266,9 @@ func writeChart(ew *errWriter, s *Summary, width int) {
 	per := (n + width - 1) / width // intervals per column
 	cols := (n + per - 1) / per
 	nameW := 0
+	if t.Errors() > 0 {
+		nameW = len("errors")
+	}
 	for _, b := range t.Backends {
 		nameW = max(nameW, len([]rune(b)))
 	}
@@ -337,7 +348,7 @@ func RenderMarkdown(w io.Writer, s *Summary) error {
 	}
 	if len(s.Backends) > 0 {
 		ew.printf("\n### Backends\n\n")
-		mdTable(ew, backendHeader(), backendRows(s), 1)
+		mdTable(ew, mdCells(backendHeader()), mdRows(backendRows(s)), 1)
 	}
 	if len(s.Expectations) > 0 {
 		ew.printf("\n### Expectations\n\n")
@@ -348,16 +359,18 @@ func RenderMarkdown(w io.Writer, s *Summary) error {
 			} else {
 				r[0] = "❌ FAIL"
 			}
-			r[1] = "`" + strings.ReplaceAll(r[1], "`", "'") + "`"
+			// Entities do not work in code spans; only the pipe needs escaping there.
+			r[1] = "`" + strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(r[1]) + "`"
+			r[2] = mdEscape(r[2])
 		}
 		mdTable(ew, []string{"Result", "Expectation", "Actual"}, rows, 3)
 	}
 	return ew.err
 }
 
-// mdTable writes a pipe table; columns from numericFrom on are right-aligned.
+// mdTable writes a pipe table of escaped cells; columns from numericFrom on are right-aligned.
 func mdTable(ew *errWriter, header []string, rows [][]string, numericFrom int) {
-	ew.printf("| %s |\n|", strings.Join(mdCells(header), " | "))
+	ew.printf("| %s |\n|", strings.Join(header, " | "))
 	for i := range header {
 		if i >= numericFrom {
 			ew.printf("---:|")
@@ -367,7 +380,7 @@ func mdTable(ew *errWriter, header []string, rows [][]string, numericFrom int) {
 	}
 	ew.printf("\n")
 	for _, r := range rows {
-		ew.printf("| %s |\n", strings.Join(mdCells(r), " | "))
+		ew.printf("| %s |\n", strings.Join(r, " | "))
 	}
 }
 
@@ -375,6 +388,14 @@ func mdCells(cells []string) []string {
 	out := make([]string, len(cells))
 	for i, c := range cells {
 		out[i] = mdEscape(c)
+	}
+	return out
+}
+
+func mdRows(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = mdCells(r)
 	}
 	return out
 }
