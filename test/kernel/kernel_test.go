@@ -161,6 +161,8 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 		t.Fatalf("kaload hammer --format json: %v\n%s", err, out.String())
 	}
 	newConns := l.dnatCounts()
+	t.Logf("max-requests %d: %d requests, %d errors, %d connections %s; scaled at %s; new connections after scale-up by the nat table: %v",
+		maxRequests, whole.Requests, whole.Errors, whole.Connections, backendsLine(whole), scaledAt.Round(time.Millisecond), newConns)
 
 	// The hammer's clock starts after ours, so scaledAt in its offsets is a
 	// little late, never early: the window below holds only post-scale traffic.
@@ -177,9 +179,7 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 	if err := json.Unmarshal(rep, &window); err != nil {
 		t.Fatalf("kaload report --format json: %v\n%s", err, rep)
 	}
-	t.Logf("max-requests %d: %d requests, %d errors, %d connections; scaled at %s; window from %s: %d requests %s; new connections after scale-up by the nat table: %v",
-		maxRequests, whole.Requests, whole.Errors, whole.Connections, scaledAt.Round(time.Millisecond), from,
-		window.Requests, backendsLine(window), newConns)
+	t.Logf("window from %s: %d requests %s", from, window.Requests, backendsLine(window))
 
 	// Checks common to both scenarios; the verdicts are the caller's.
 	if whole.Errors != 0 {
