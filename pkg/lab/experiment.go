@@ -533,7 +533,10 @@ func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision) (Outcome, st
 	}
 	if cfg.HPA != nil && len(decisions) > 0 {
 		last := decisions[len(decisions)-1]
-		fmt.Fprintf(&b, "; HPA settled at %d pods, average %.0f req/s vs target %.0f", last.Desired, last.Average, cfg.HPA.TargetRPSPerPod)
+		fmt.Fprintf(&b, "; the HPA settled at %d pods, average %.0f req/s per pod vs target %.0f", last.Desired, last.Average, cfg.HPA.TargetRPSPerPod)
+		if o == OutcomeStuck && last.Desired < cfg.HPA.MaxPods && last.Average < cfg.HPA.TargetRPSPerPod {
+			b.WriteString(" (idle new pods pull the average down, so it stopped scaling)")
+		}
 	}
 	if sr.BusiestPod != "" && o != OutcomeRebalanced {
 		fmt.Fprintf(&b, "; %s p99 %s", sr.BusiestPod, fmtMillis(sr.BusiestP99))
