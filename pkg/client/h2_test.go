@@ -1,0 +1,82 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestHTTP2OverTLS(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Accept-Request-hostname", fmt.Sprintf("%s %s %s %s", r.Proto, r.Method, r.Header.Get("X-A"), b))
+		w.Header().Set("Total-Request", "7")
+		io.WriteString(w, "hello")
+	}))
+	ts.EnableHTTP2 = true
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused certificate below is expected
+	ts.StartTLS()
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, HTTP2: true, Insecure: true, Connections: 2, Requests: 20,
+		Method: "POST", Body: []byte("b"), Header: http.Header{"X-A": {"1"}}, MaxRequestsPerConn: 5}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 20)
+	if st.Errors != 0 {
+		t.Fatalf("errors: %s", firstErr(c.res))
+	}
+	if st.Connections != 4 || st.Closes[CloseClientLimit] != 4 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, r := range c.res {
+		if r.Backend != "HTTP/2.0 POST 1 b" || r.Bytes != 5 || r.ServerTotal != 7 {
+			t.Fatalf("result %+v", r)
+		}
+	}
+
+	// Without --insecure the test certificate is refused: every request fails, none hangs.
+	c = collector{}
+	st, _ = Run(context.Background(), Config{URL: ts.URL, HTTP2: true, Requests: 3, Timeout: 5 * time.Second}, &c)
+	if st.Errors != 3 || st.DialErrors != 3 {
+		t.Errorf("untrusted certificate: stats %+v", st)
+	}
+}
+
+// HTTP/1.1 over TLS goes through the hand-written engine.
+func TestHTTP1OverTLS(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Accept-Request-hostname", r.Proto)
+	}))
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, Insecure: true, Connections: 2, Requests: 10}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 10)
+	if st.Errors != 0 || st.Connections != 2 || c.res[0].Backend != "HTTP/1.1" {
+		t.Fatalf("stats %+v, first %+v", st, c.res[0])
+	}
+}
+
+// Prior-knowledge h2c against a server that speaks only HTTP/1 fails cleanly.
+func TestH2CAgainstHTTP1Server(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, H2C: true, Connections: 2, Requests: 4, Timeout: 2 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 4)
+	if st.Errors != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
