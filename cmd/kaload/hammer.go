@@ -109,6 +109,11 @@ and moves the summary to stderr).`,
 // usage error naming the flag.
 func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string) error {
 	c := &o.Client
+	// The engine reads a zero as "use the default"; on the command line a
+	// zero is a mistake.
+	if c.Connections < 1 {
+		return usageErrorf("--connections %d: must be at least 1", c.Connections)
+	}
 	if !f.Changed("duration") && c.Requests > 0 {
 		c.Duration = 0
 	}
