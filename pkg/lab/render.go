@@ -137,7 +137,7 @@ func RenderComparison(w io.Writer, r *Result) error {
 		for i := range r.Scenarios {
 			fmt.Fprint(tw, "\t", f(&r.Scenarios[i]))
 		}
-		fmt.Fprintln(tw, "\t")
+		fmt.Fprintln(tw)
 	}
 	row("", func(s *ScenarioResult) string { return s.Name })
 	row("pods before -> after", func(s *ScenarioResult) string { return fmt.Sprintf("%d -> %d", s.PodsBefore, s.PodsAfter) })
@@ -159,7 +159,7 @@ func RenderComparison(w io.Writer, r *Result) error {
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(ew, "%-16s %s\n", s.Name+":", s.Verdict)
 		if s.ResultsFile != "" {
-			fmt.Fprintf(ew, "%-16s results kept in %s (kaload report %s)\n", "", s.ResultsFile, s.ResultsFile)
+			fmt.Fprintf(ew, "%-16s results file: kaload report %s\n", "", s.ResultsFile)
 		}
 	}
 	return ew.err

@@ -1,0 +1,372 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// labConfig is a short lab: 3 s scenarios, scale-up after 1 s.
+func labConfig() Config {
+	return Config{
+		Scenarios:   []Scenario{{Name: "max-requests=0"}, {Name: "max-requests=5", MaxRequests: 5}},
+		Duration:    3 * time.Second,
+		Connections: 6,
+		Rate:        150,
+		Timeout:     5 * time.Second,
+		Policy:      PolicyRandom,
+		Seed:        1,
+		StartPods:   1,
+		EndPods:     3,
+		ScaleAt:     time.Second,
+	}
+}
+
+func mustExpect(t *testing.T, exprs ...string) []report.Expectation {
+	t.Helper()
+	xs, err := report.ParseExpectations(exprs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return xs
+}
+
+func TestLabFixedScaleVerdicts(t *testing.T) {
+	cfg := labConfig()
+	cfg.ResultsDir = t.TempDir()
+	cfg.Expect = map[string][]report.Expectation{
+		"":               mustExpect(t, "requests>0"),
+		"max-requests=5": mustExpect(t, "min_share>=0.15"),
+		"max-requests=0": mustExpect(t, "min_share>=0.15"),
+	}
+	var started []string
+	cfg.OnScenario = func(i int, sc Scenario) { started = append(started, sc.Name) }
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(started, ","); got != "max-requests=0,max-requests=5" {
+		t.Errorf("scenarios ran as %s", got)
+	}
+	if len(res.Scenarios) != 2 {
+		t.Fatalf("got %d scenarios, want 2", len(res.Scenarios))
+	}
+	keep, recycle := res.Scenarios[0], res.Scenarios[1]
+
+	// Without recycling every connection was opened before the scale-up:
+	// the new pods get nothing, exactly.
+	if keep.Outcome != OutcomeStuck || keep.NewPodsShare != 0 {
+		t.Errorf("no recycling: outcome %s, new pods' share %v; want stuck and 0 (%s)", keep.Outcome, keep.NewPodsShare, keep.Verdict)
+	}
+	if keep.Connections != uint64(cfg.Connections) {
+		t.Errorf("no recycling used %d connections, want %d", keep.Connections, cfg.Connections)
+	}
+	if len(keep.AfterScale.Backends) != 3 || keep.AfterScale.Fairness.MinShare != 0 {
+		t.Errorf("after-scale report must list the idle pods: %+v", keep.AfterScale.Backends)
+	}
+	// With max-requests 5 the new pods get near their fair share (2/3).
+	if recycle.Outcome != OutcomeRebalanced || recycle.NewPodsShare < 0.5 {
+		t.Errorf("max-requests=5: outcome %s, new pods' share %v; want rebalanced and >= 0.5 (%s)", recycle.Outcome, recycle.NewPodsShare, recycle.Verdict)
+	}
+	if recycle.JainAfter < 0.8 {
+		t.Errorf("max-requests=5: Jain after scale-up %v, want >= 0.8", recycle.JainAfter)
+	}
+	for _, s := range res.Scenarios {
+		if s.PodsBefore != 1 || s.PodsAfter != 3 || len(s.ScaleEvents) != 1 {
+			t.Errorf("%s: pods %d -> %d, events %+v; want 1 -> 3 once", s.Name, s.PodsBefore, s.PodsAfter, s.ScaleEvents)
+		}
+		if at := s.ScaleEvents[0].AtSeconds; at < 0.9 || at > 2 {
+			t.Errorf("%s: scale event at %vs, want about 1s", s.Name, at)
+		}
+		if s.Run.Errors != 0 {
+			t.Errorf("%s: %d errors", s.Name, s.Run.Errors)
+		}
+		if s.AfterScale.Window.FromSeconds != s.ScaleEvents[0].AtSeconds && s.AfterScale.Window.FromSeconds < 0.9 {
+			t.Errorf("%s: after-scale window starts at %v", s.Name, s.AfterScale.Window.FromSeconds)
+		}
+	}
+	if !recycle.ExpectOK || keep.ExpectOK || res.ExpectOK() {
+		t.Errorf("expectations: keep ok=%v recycle ok=%v all=%v; want false, true, false", keep.ExpectOK, recycle.ExpectOK, res.ExpectOK())
+	}
+	if n := len(keep.AfterScale.Expectations); n != 2 {
+		t.Errorf("no recycling evaluated %d expectations, want the global and its own", n)
+	}
+
+	// -o DIR keeps each scenario's results, readable by kaload report.
+	for _, s := range res.Scenarios {
+		if filepath.Dir(s.ResultsFile) != cfg.ResultsDir {
+			t.Fatalf("%s: results file %q not in %s", s.Name, s.ResultsFile, cfg.ResultsDir)
+		}
+		rd, err := report.OpenFile(s.ResultsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		agg := report.NewAggregator(report.Options{})
+		var r client.Result
+		for {
+			if err := rd.Read(&r); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
+				break
+			}
+			agg.Add(&r)
+		}
+		rd.Close()
+		if got := agg.Summary().Requests; got != s.Run.Requests {
+			t.Errorf("%s: file holds %d requests, summary says %d", s.Name, got, s.Run.Requests)
+		}
+		if rd.Header().Label != s.Name {
+			t.Errorf("%s: file label %q", s.Name, rd.Header().Label)
+		}
+	}
+
+	// JSON shape: {"scenarios":[{"name","max_requests","pods_after","after_scale":{...}}]}
+	var buf bytes.Buffer
+	if err := RenderJSON(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Scenarios []struct {
+			Name        *string         `json:"name"`
+			MaxRequests *int            `json:"max_requests"`
+			PodsAfter   *int            `json:"pods_after"`
+			AfterScale  json.RawMessage `json:"after_scale"`
+			Outcome     string          `json:"outcome"`
+		} `json:"scenarios"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Scenarios) != 2 {
+		t.Fatalf("JSON has %d scenarios", len(doc.Scenarios))
+	}
+	for i, s := range doc.Scenarios {
+		if s.Name == nil || s.MaxRequests == nil || s.PodsAfter == nil || len(s.AfterScale) == 0 {
+			t.Fatalf("scenario %d misses a required key: %s", i, buf.String()[:200])
+		}
+		var after map[string]any
+		if err := json.Unmarshal(s.AfterScale, &after); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"requests", "errors", "connections", "backends", "fairness", "latency", "close_reasons", "expectations"} {
+			if _, ok := after[k]; !ok {
+				t.Errorf("scenario %d after_scale lacks %q", i, k)
+			}
+		}
+	}
+	if *doc.Scenarios[1].MaxRequests != 5 || doc.Scenarios[0].Outcome != "stuck" {
+		t.Errorf("JSON scenarios: %+v", doc.Scenarios)
+	}
+
+	// The table names both verdicts and the idle pods.
+	buf.Reset()
+	if err := RenderTable(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pod-2: never received a request", "keep-alive connections stayed on the old pods", "the scale-up took effect", "FAIL max-requests=0: min_share>=0.15"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+func TestLabHPAReproducesTheFailure(t *testing.T) {
+	cfg := labConfig()
+	cfg.Duration = 4 * time.Second
+	cfg.PodCapacity = 75 // one pod cannot serve 150 req/s
+	cfg.HPA = &HPAConfig{TargetRPSPerPod: 50, MaxPods: 5, Sync: 500 * time.Millisecond}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, recycle := res.Scenarios[0], res.Scenarios[1]
+	if len(keep.HPA) < 3 || keep.HPA[0].Desired != 2 {
+		t.Fatalf("no recycling: HPA decisions %+v; want the first to scale 1 -> 2 (75 req/s vs 50)", keep.HPA)
+	}
+	// The new pod idles, the average falls below target, scaling stops.
+	if keep.PodsAfter != 2 || keep.NewPodsShare != 0 || keep.Outcome != OutcomeStuck {
+		t.Errorf("no recycling: %d pods, new share %v, %s; want 2, 0, stuck (%s)", keep.PodsAfter, keep.NewPodsShare, keep.Outcome, keep.Verdict)
+	}
+	if last := keep.HPA[len(keep.HPA)-1]; last.AverageRPS >= cfg.HPA.TargetRPSPerPod || last.Desired != 2 {
+		t.Errorf("no recycling: last decision %+v; want average below target and no more scaling", last)
+	}
+	if !strings.Contains(keep.Verdict, "stopped scaling") {
+		t.Errorf("verdict %q does not say the HPA stopped", keep.Verdict)
+	}
+	// With recycling the added pods take their share.
+	if recycle.PodsAfter < 2 || recycle.Outcome != OutcomeRebalanced {
+		t.Errorf("max-requests=5: %d pods, %s (%s); want >= 2 and rebalanced", recycle.PodsAfter, recycle.Outcome, recycle.Verdict)
+	}
+}
+
+func TestLabCancelStopsCleanly(t *testing.T) {
+	cfg := labConfig()
+	cfg.Duration = 30 * time.Second
+	cfg.ScaleAt = 10 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(700*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel = %v, want context.Canceled", err)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("cancel took %v to stop the lab", el)
+	}
+	if res == nil || len(res.Scenarios) > 1 {
+		t.Errorf("after cancel got %+v; want at most the interrupted scenario", res)
+	}
+	// goleak in TestMain proves that nothing outlived Run.
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no scenarios", func(c *Config) { c.Scenarios = nil }, "--max-requests"},
+		{"negative max-requests", func(c *Config) { c.Scenarios[1].MaxRequests = -1 }, "--max-requests: -1"},
+		{"duplicate scenario", func(c *Config) { c.Scenarios[1].Name = c.Scenarios[0].Name }, "listed twice"},
+		{"zero duration", func(c *Config) { c.Duration = 0 }, "--duration"},
+		{"no connections", func(c *Config) { c.Connections = 0 }, "-c"},
+		{"closed model", func(c *Config) { c.Rate = 0 }, "--rate"},
+		{"bad balancer", func(c *Config) { c.Policy = "ipvs-sh" }, "--balancer"},
+		{"no scale-up", func(c *Config) { c.EndPods = 1 }, "--pods: 1:1"},
+		{"scale after the end", func(c *Config) { c.ScaleAt = 5 * time.Second }, "--scale-at"},
+		{"hpa max below start", func(c *Config) {
+			c.StartPods = 2
+			c.HPA = &HPAConfig{TargetRPSPerPod: 1, MaxPods: 1, Sync: time.Second}
+		}, "--max-pods"},
+		{"hpa sync too long", func(c *Config) { c.HPA = &HPAConfig{TargetRPSPerPod: 1, MaxPods: 3, Sync: time.Minute} }, "--sync"},
+		{"hpa no target", func(c *Config) { c.HPA = &HPAConfig{MaxPods: 3, Sync: time.Second} }, "--target-rps-per-pod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := labConfig()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+	good := labConfig()
+	if err := good.Validate(); err != nil {
+		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+func TestScenarioName(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		age  time.Duration
+		want string
+	}{
+		{0, 0, "max-requests=0"},
+		{5, 0, "max-requests=5"},
+		{0, 2 * time.Second, "max-conn-age=2s"},
+		{5, time.Second, "max-requests=5,max-conn-age=1s"},
+	} {
+		if got := ScenarioName(tt.n, tt.age); got != tt.want {
+			t.Errorf("ScenarioName(%d, %s) = %q, want %q", tt.n, tt.age, got, tt.want)
+		}
+	}
+}
+
+func TestAddIdleRecomputesFairness(t *testing.T) {
+	s := &report.Summary{Backends: []report.BackendSummary{{Name: "pod-1", Requests: 300, Share: 1}}}
+	addIdle(s, []string{"pod-10", "pod-1", "pod-2"})
+	var names []string
+	for _, b := range s.Backends {
+		names = append(names, b.Name)
+	}
+	if got := strings.Join(names, ","); got != "pod-1,pod-2,pod-10" {
+		t.Errorf("backends %s, want pod order", got)
+	}
+	f := s.Fairness
+	if f.Jain < 0.333 || f.Jain > 0.334 || f.MinShare != 0 || f.MaxShare != 1 || f.MaxMinRatio != 0 {
+		t.Errorf("fairness over one busy and two idle pods = %+v; want Jain 1/3, shares 0..1", f)
+	}
+	even := &report.Summary{Backends: []report.BackendSummary{{Name: "pod-1", Requests: 10}, {Name: "pod-2", Requests: 10}}}
+	addIdle(even, []string{"pod-1", "pod-2"})
+	if even.Fairness.Jain != 1 || even.Fairness.MaxMinRatio != 1 || even.Fairness.CV != 0 {
+		t.Errorf("even fairness = %+v", even.Fairness)
+	}
+}
+
+// goldenResult is a fixed lab outcome for rendering tests.
+func goldenResult() *Result {
+	sum := func(reqs, errs uint64) *report.Summary {
+		return &report.Summary{Requests: reqs, Errors: errs, Backends: []report.BackendSummary{}}
+	}
+	return &Result{
+		Mode: "hpa", Balancer: PolicyRandom, Seed: 1, Rate: 200, Conns: 10, Duration: 12, Capacity: 150, Target: 100,
+		Scenarios: []ScenarioResult{
+			{Name: "max-requests=0", PodsBefore: 1, PodsAfter: 2, NewPodsShare: 0, FairShare: 0.5, JainAfter: 0.5,
+				BusiestPod: "pod-1", BusiestP99: 2990.1, Connections: 10, Outcome: OutcomeStuck,
+				Verdict: "new pods got 0% of requests (fair 50%): keep-alive connections stayed on the old pods",
+				Run:     sum(1811, 0), AfterScale: sum(1500, 0)},
+			{Name: "max-requests=5", PodsBefore: 1, PodsAfter: 3, NewPodsShare: 0.678, FairShare: 0.667, JainAfter: 0.998,
+				BusiestPod: "pod-2", BusiestP99: 40.2, Connections: 484, Outcome: OutcomeRebalanced,
+				Verdict: "new pods got 68% of requests (fair 67%): the scale-up took effect", ResultsFile: "out/max-requests-5.kld",
+				Run: sum(2400, 0), AfterScale: sum(2000, 0)},
+		},
+	}
+}
+
+func TestRenderComparisonGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := RenderComparison(&buf, goldenResult()); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "comparison.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("comparison differs from %s (go test -update to accept):\n%s", golden, buf.String())
+	}
+}
+
+type failWriter struct{ after int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+func TestRenderReportsWriteErrors(t *testing.T) {
+	if err := RenderComparison(&failWriter{after: 1}, goldenResult()); err == nil {
+		t.Error("RenderComparison ignored a write error")
+	}
+	if err := RenderJSON(&failWriter{}, goldenResult()); err == nil {
+		t.Error("RenderJSON ignored a write error")
+	}
+}
