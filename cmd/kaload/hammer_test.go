@@ -277,3 +277,24 @@ func TestHammerInterruptKeepsEverything(t *testing.T) {
 		t.Errorf("trailer %+v %v, want count %d", tr, ok, n)
 	}
 }
+
+// On a terminal the live line shows requests/s, errors and backends seen.
+func TestHammerProgressOnTerminal(t *testing.T) {
+	url := startHammerTarget(t, server.Config{Hostname: "pod-a"})
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"hammer", "--url", url, "-d", "800ms", "-c", "2", "--rate", "200"},
+		&streams{In: strings.NewReader(""), Out: &out, Err: &errb, ErrTTY: true})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "req/s") || !strings.Contains(s, "1 backends") {
+		t.Errorf("no progress line on the terminal:\n%q", s)
+	}
+
+	errb.Reset()
+	code = run(context.Background(), []string{"hammer", "--url", url, "-d", "300ms", "-c", "2", "--quiet"},
+		&streams{In: strings.NewReader(""), Out: &out, Err: &errb, ErrTTY: true})
+	if code != 0 || strings.Contains(errb.String(), "req/s") {
+		t.Errorf("--quiet drew progress (exit %d):\n%q", code, errb.String())
+	}
+}
