@@ -268,15 +268,32 @@ var (
 )
 
 // uvarint decodes at b[p:]; the new p is -1 when b ends first, -2 on overflow.
-// The one-byte case is kept small enough to be inlined.
 func uvarint(b []byte, p int) (uint64, int) {
-	if p < len(b) && b[p] < 0x80 {
-		return uint64(b[p]), p + 1
+	if uint(p) < uint(len(b)) {
+		if c := b[p]; c < 0x80 {
+			return uint64(c), p + 1
+		}
 	}
 	return uvarintSlow(b, p)
 }
 
 func uvarintSlow(b []byte, p int) (uint64, int) {
+	if len(b)-p >= binary.MaxVarintLen64 {
+		// The common case, away from the block's end: one bounds check.
+		bb := b[p : p+binary.MaxVarintLen64]
+		x := uint64(bb[0] & 0x7f)
+		for i := 1; i < binary.MaxVarintLen64; i++ {
+			c := bb[i]
+			if c < 0x80 {
+				if i == binary.MaxVarintLen64-1 && c > 1 {
+					return 0, -2
+				}
+				return x | uint64(c)<<(7*i), p + i + 1
+			}
+			x |= uint64(c&0x7f) << (7 * i)
+		}
+		return 0, -2
+	}
 	var x uint64
 	var s uint
 	for i := 0; i < binary.MaxVarintLen64; i++ {

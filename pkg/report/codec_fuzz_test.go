@@ -1,0 +1,102 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"kaload/pkg/client"
+)
+
+// FuzzReader feeds arbitrary bytes to the reader: it must never panic, never
+// return more records than the bytes could hold, end only with io.EOF, a
+// truncation or a CorruptError, and whatever it accepts as a complete file
+// must survive being written and read again.
+func FuzzReader(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "codec", "*"))
+	for _, p := range seeds {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		f.Add(data[:len(data)*2/3])
+	}
+	for _, form := range []Format{FormatBinary, FormatJSONL} {
+		data, _ := encode(f, form, testHeader(), manyErrors(50), 7)
+		f.Add(data)
+		data, _ = encode(f, form, Header{}, []client.Result{{}}, 0)
+		f.Add(data)
+	}
+	f.Add([]byte("KALOAD\x00\x02"))
+	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":1,"close":"goaway","server_total":-1}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(bytes.NewReader(data))
+		if err != nil {
+			if r != nil {
+				t.Fatal("NewReader returned a reader and an error")
+			}
+			return
+		}
+		var rs []client.Result
+		for {
+			var res client.Result
+			err = r.Read(&res)
+			if err != nil {
+				break
+			}
+			rs = append(rs, res)
+			if len(rs) > len(data) {
+				t.Fatalf("%d records from %d bytes", len(rs), len(data))
+			}
+		}
+		var ce *CorruptError
+		switch {
+		case err == io.EOF:
+		case errors.Is(err, ErrTruncated), errors.As(err, &ce):
+			return
+		default:
+			t.Fatalf("Read ended with %T %v", err, err)
+		}
+		if tr, ok := r.Trailer(); !ok || tr.Records != int64(len(rs)) {
+			t.Fatalf("complete file with trailer %+v %v and %d records", tr, ok, len(rs))
+		}
+		h := r.Header()
+		again, _ := encodeLenient(t, r.Format(), h, rs)
+		if again == nil {
+			return
+		}
+		_, back, err := readAll(t, again)
+		if err != io.EOF || len(back) != len(rs) {
+			t.Fatalf("re-encoded file reads back %d of %d records: %v", len(back), len(rs), err)
+		}
+		for i := range back {
+			if !reflect.DeepEqual(back[i], rs[i]) {
+				t.Fatalf("record %d: re-encoded %+v, read %+v", i, back[i], rs[i])
+			}
+		}
+	})
+}
+
+// encodeLenient is encode for headers the writer may refuse (e.g. a rate of
+// 1e400 decoded as +Inf); it returns nil then.
+func encodeLenient(t *testing.T, f Format, h Header, rs []client.Result) ([]byte, error) {
+	var out bytes.Buffer
+	w, err := NewWriter(&out, f, h)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rs {
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatalf("writing record %d that was read: %v", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes(), nil
+}
