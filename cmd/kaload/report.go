@@ -3,18 +3,214 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
 )
 
-type reportOptions struct{}
+type reportOptions struct {
+	Files    []string
+	Window   report.Options
+	Output   reportOutput
+	Expects  []report.Expectation
+	Warnings io.Writer // where a truncated file is reported
+}
+
+// reportOutput is how a summary leaves the program; hammer uses it too, so
+// both commands print the same report.
+type reportOutput struct {
+	Format string // one of report.Formats
+	File   string // -o: write the report here instead of stdout
+	JUnit  string // --junit: expectations as JUnit XML
+}
 
 func newCmdReport(s *streams, runF func(context.Context, *reportOptions) error) *cobra.Command {
-	return &cobra.Command{
-		Use:   "report",
-		Short: "not yet implemented",
+	opts := &reportOptions{Warnings: s.Err}
+	var exprs []string
+	cmd := &cobra.Command{
+		Use:   "report FILE...",
+		Short: "Summarise results files: distribution per backend, fairness, rebalance, CI checks",
+		Long: `Read results files written by 'kaload hammer -o' and show how requests spread over
+backends: per-backend requests, share, connections and latency; fairness
+(Jain's index, min/max share); a timeline of each backend's share per interval;
+how long a backend that appeared mid-run (a scale-up) took to get its fair
+share; and a verdict in plain words.
+
+Several files are merged (one per hammer pod of a distributed run), aligned on
+their start times. --from and --to restrict every figure to a window of the
+run, in offsets from its start.
+
+--expect checks a metric; every check prints PASS or FAIL with the actual value,
+and any failure makes the exit code 3 after the report is printed. Metrics:
+  ` + strings.Join(report.MetricNames(), ", ") + `
+Latency and rebalance take a duration (50ms, 2s); shares take 0..1 or a percentage.
+
+Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect failed.`,
+		Example: `  kaload report run.kld
+  kaload report hammer-*.kld --from 30s --format markdown >> "$GITHUB_STEP_SUMMARY"
+  kaload report run.kld --expect 'backends>=2' --expect 'min_share>=0.3' --expect 'rebalance<5s'
+  kaload report run.kld --expect 'p99<50ms' --expect 'share(pod-a)<=0.6' --junit expect.xml
+  kaload report run.kld --format csv --interval 500ms -o timeline.csv
+  kaload report run.kld --format html -o report.html`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("report: not yet implemented")
+			opts.Files = args
+			if err := checkOutput(&opts.Output); err != nil {
+				return err
+			}
+			if err := checkWindow(opts.Window); err != nil {
+				return err
+			}
+			exps, err := report.ParseExpectations(exprs)
+			if err != nil {
+				return usageErrorf("--expect: %w", err)
+			}
+			opts.Expects = exps
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runReport(cmd.Context(), opts, s)
 		},
 	}
+	f := cmd.Flags()
+	f.DurationVar(&opts.Window.From, "from", 0, "only count requests that started at or after this offset from the run's start")
+	f.DurationVar(&opts.Window.To, "to", 0, "only count requests that started before this offset (0: until the end)")
+	f.DurationVar(&opts.Window.Interval, "interval", time.Second, "width of one timeline interval")
+	addReportOutputFlags(cmd, &opts.Output)
+	f.StringArrayVar(&exprs, "expect", nil, "check a metric, e.g. 'min_share>=0.3' (repeatable); a failure exits 3")
+	return cmd
+}
+
+// addReportOutputFlags defines --format, -o and --junit.
+func addReportOutputFlags(cmd *cobra.Command, out *reportOutput) {
+	f := cmd.Flags()
+	f.StringVar(&out.Format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
+	f.StringVarP(&out.File, "output", "o", "", "write the report to this file instead of stdout")
+	f.StringVar(&out.JUnit, "junit", "", "also write the --expect results to this file as JUnit XML")
+}
+
+func checkOutput(out *reportOutput) error {
+	if !slices.Contains(report.Formats, out.Format) {
+		return usageErrorf("--format %q: valid formats are %s", out.Format, strings.Join(report.Formats, ", "))
+	}
+	return nil
+}
+
+func checkWindow(w report.Options) error {
+	switch {
+	case w.From < 0:
+		return usageErrorf("--from %v: must not be negative", w.From)
+	case w.To < 0:
+		return usageErrorf("--to %v: must not be negative", w.To)
+	case w.To > 0 && w.To <= w.From:
+		return usageErrorf("--to %v must be after --from %v", w.To, w.From)
+	case w.Interval <= 0:
+		return usageErrorf("--interval %v: must be positive", w.Interval)
+	}
+	return nil
+}
+
+func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
+	// Open every file first: a missing one fails before any work, and the
+	// runs must all be known to align their offsets.
+	readers := make([]*report.Reader, 0, len(opts.Files))
+	defer func() {
+		for _, rd := range readers {
+			rd.Close()
+		}
+	}()
+	agg := report.NewAggregator(opts.Window)
+	for _, path := range opts.Files {
+		rd, err := report.OpenFile(path)
+		if err != nil {
+			return err
+		}
+		readers = append(readers, rd)
+		if err := agg.AddRun(rd.Header()); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	for i, rd := range readers {
+		agg.SelectRun(i)
+		if err := aggregateFile(ctx, agg, rd, opts.Warnings); err != nil {
+			return err
+		}
+	}
+	return emitReport(agg.Summary(), opts.Expects, opts.Output, s)
+}
+
+// aggregateFile streams one file into agg. A truncated file is a warning:
+// every whole record before the cut counts.
+func aggregateFile(ctx context.Context, agg *report.Aggregator, rd *report.Reader, warn io.Writer) error {
+	var r client.Result
+	for n := 0; ; n++ {
+		if n&0xffff == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := rd.Read(&r)
+		switch {
+		case err == nil:
+			agg.Add(&r)
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, report.ErrTruncated):
+			fmt.Fprintf(warn, "kaload: warning: %v; reporting the records before it\n", err)
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// emitReport checks the expectations, writes the report (stdout or -o) and
+// the JUnit file, and returns errExpectFailed when a check failed.
+func emitReport(sum *report.Summary, exps []report.Expectation, out reportOutput, s *streams) error {
+	ok := sum.Check(exps)
+	if err := writeReportTo(out.File, s.Out, func(w io.Writer) error { return report.Render(w, sum, out.Format) }); err != nil {
+		return err
+	}
+	if out.JUnit != "" {
+		if err := writeReportTo(out.JUnit, s.Out, func(w io.Writer) error { return report.WriteJUnit(w, sum) }); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		// With the report in a file or a machine format, still tell the person.
+		if out.File != "" || out.Format != "table" {
+			for _, e := range sum.Expectations {
+				if !e.OK {
+					fmt.Fprintf(s.Err, "kaload: expectation failed: %s (actual %s)\n", e.Expr, e.Actual)
+				}
+			}
+		}
+		return errExpectFailed
+	}
+	return nil
+}
+
+// writeReportTo writes to path, or to def when path is empty.
+func writeReportTo(path string, def io.Writer, write func(io.Writer) error) error {
+	if path == "" || path == "-" {
+		return write(def)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
 }

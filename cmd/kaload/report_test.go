@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
+	"kaload/pkg/server"
+)
+
+// runReportCmd runs a kaload command line in-process.
+func runReportCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+var reportT0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// writeResults writes a results file: pod-a and pod-b share the first 5s,
+// pod-c joins at 5s and gets a third from then on; every 4th request closes
+// its connection. Returns the path.
+func writeResults(t *testing.T, dir, name, label string, start time.Time) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	w, err := report.CreateFile(path, report.Header{Kaload: "test", Label: label, URL: "http://svc/", Start: start, Connections: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	conn := map[string][2]uint64{} // backend -> {id, requests on it}
+	nextConn := uint64(0)
+	for ms := 0; ms < 10000; ms += 10 {
+		backends := []string{"pod-a", "pod-b"}
+		if ms >= 5000 {
+			backends = append(backends, "pod-c")
+		}
+		b := backends[(ms/10)%len(backends)]
+		c := conn[b]
+		if c[1] == 0 || c[1] == 4 {
+			nextConn++
+			c = [2]uint64{nextConn, 0}
+		}
+		c[1]++
+		conn[b] = c
+		r := client.Result{Seq: seq, Start: time.Duration(ms) * time.Millisecond, Latency: time.Duration(1+ms%7) * time.Millisecond,
+			Status: 200, Backend: b, Conn: c[0], ConnReq: uint32(c[1]), ServerTotal: int64(seq)}
+		if c[1] == 4 {
+			r.Close = client.CloseServer
+		}
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestReportFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o *reportOptions)
+	}{
+		{"defaults", []string{"a.kld"}, "", func(t *testing.T, o *reportOptions) {
+			if o.Output.Format != "table" || o.Window.Interval != time.Second || o.Window.From != 0 || o.Window.To != 0 || len(o.Files) != 1 {
+				t.Errorf("options %+v", o)
+			}
+		}},
+		{"everything", []string{"a.kld", "b.jsonl", "--from", "5s", "--to", "1m", "--interval", "250ms", "--format", "json", "-o", "out.json",
+			"--expect", "backends>=2", "--expect", "share(pod-a)<=0.6", "--junit", "j.xml"}, "", func(t *testing.T, o *reportOptions) {
+			if o.Window.From != 5*time.Second || o.Window.To != time.Minute || o.Window.Interval != 250*time.Millisecond ||
+				o.Output != (reportOutput{Format: "json", File: "out.json", JUnit: "j.xml"}) ||
+				len(o.Files) != 2 || len(o.Expects) != 2 || o.Expects[1].Arg != "pod-a" {
+				t.Errorf("options %+v", o)
+			}
+		}},
+		{"bad format", []string{"a.kld", "--format", "yaml"}, `--format "yaml": valid formats are table, json, markdown, csv, html`, nil},
+		{"bad expect", []string{"a.kld", "--expect", "speed>3"}, `unknown metric "speed"`, nil},
+		{"to before from", []string{"a.kld", "--from", "10s", "--to", "5s"}, "--to 5s must be after --from 10s", nil},
+		{"negative from", []string{"a.kld", "--from", "-1s"}, "must not be negative", nil},
+		{"zero interval", []string{"a.kld", "--interval", "0s"}, "--interval 0s: must be positive", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *reportOptions
+			s := &streams{Out: io.Discard, Err: io.Discard}
+			cmd := newCmdReport(s, func(_ context.Context, o *reportOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				var ee *exitError
+				if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want a usage error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, got)
+		})
+	}
+}
+
+func TestReportExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	file := writeResults(t, dir, "run.kld", "h0", reportT0)
+
+	t.Run("pass", func(t *testing.T) {
+		code, out, errs := runReportCmd(t, "report", file, "--expect", "backends>=2", "--expect", "errors==0",
+			"--expect", "requests_per_connection<=5", "--expect", "rebalance<5s", "--expect", "share(pod-a)<=0.6", "--expect", "p99<50ms")
+		if code != exitOK {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		for _, want := range []string{"pod-c", "Verdict: 3 backends", "pod-c appeared at 5.0s and reached its fair share after 1.0s",
+			"Connections used: 251 for 1000 requests (perfect keep-alive would be 3)", "PASS"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("report lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("fail exits 3 after the report", func(t *testing.T) {
+		junit := filepath.Join(dir, "junit.xml")
+		code, out, errs := runReportCmd(t, "report", file, "--expect", "backends>=2", "--expect", "min_share>=0.3", "--junit", junit)
+		if code != exitExpectFail {
+			t.Fatalf("exit %d, want 3\n%s%s", code, out, errs)
+		}
+		if !strings.Contains(out, "FAIL") || !strings.Contains(out, "min_share>=0.3") || !strings.Contains(out, "Verdict:") {
+			t.Errorf("report not printed before failing:\n%s", out)
+		}
+		raw, err := os.ReadFile(junit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var suites struct {
+			Suites []struct {
+				Tests    int `xml:"tests,attr"`
+				Failures int `xml:"failures,attr"`
+			} `xml:"testsuite"`
+		}
+		if err := xml.Unmarshal(raw, &suites); err != nil || suites.Suites[0].Tests != 2 || suites.Suites[0].Failures != 1 {
+			t.Errorf("junit %+v %v:\n%s", suites, err, raw)
+		}
+	})
+	t.Run("bad expression exits 2 listing metrics", func(t *testing.T) {
+		code, _, errs := runReportCmd(t, "report", file, "--expect", "p99<fast")
+		if code != exitUsage || !strings.Contains(errs, "needs a duration") || !strings.Contains(errs, "valid metrics: requests, errors") {
+			t.Errorf("exit %d, stderr %q", code, errs)
+		}
+	})
+	t.Run("no file exits 2", func(t *testing.T) {
+		if code, _, errs := runReportCmd(t, "report"); code != exitUsage {
+			t.Errorf("exit %d, stderr %q", code, errs)
+		}
+	})
+	t.Run("json window", func(t *testing.T) {
+		code, out, errs := runReportCmd(t, "report", file, "--from", "5s", "--format", "json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var s report.Summary
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Requests != 500 || len(s.Backends) != 3 || len(s.Rebalance) != 0 || s.Fairness.Jain < 0.999 {
+			t.Errorf("window summary: requests %d backends %d rebalance %v jain %v", s.Requests, len(s.Backends), s.Rebalance, s.Fairness.Jain)
+		}
+	})
+	t.Run("output file", func(t *testing.T) {
+		for _, format := range report.Formats {
+			out := filepath.Join(dir, "out."+format)
+			code, stdout, errs := runReportCmd(t, "report", file, "--format", format, "-o", out)
+			if code != exitOK || stdout != "" {
+				t.Fatalf("%s: exit %d stdout %q stderr %q", format, code, stdout, errs)
+			}
+			if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: %v", format, err)
+			}
+		}
+	})
+}
+
+func TestReportMerge(t *testing.T) {
+	dir := t.TempDir()
+	a := writeResults(t, dir, "a.kld", "h0", reportT0)
+	// The second hammer started 2s later and wrote JSON Lines.
+	b := filepath.Join(dir, "b.jsonl")
+	src, err := report.OpenFile(writeResults(t, dir, "tmp.kld", "h1", reportT0.Add(2*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	f, err := os.Create(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := report.NewWriter(f, report.FormatJSONL, src.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r client.Result
+	for src.Read(&r) == nil {
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	code, out, errs := runReportCmd(t, "report", b, a, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s report.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 2000 || len(s.Runs) != 2 || s.Runs[0].Label != "h1" || s.PerfectConnections != 6 || s.Connections != 502 {
+		t.Fatalf("merged: requests %d runs %+v perfect %d connections %d", s.Requests, s.Runs, s.PerfectConnections, s.Connections)
+	}
+	// h1's pod-c arrives at its own 5s: 7s of the merged run; h0's at 5s.
+	if c := s.Backends[2]; c.Name != "pod-c" || c.FirstSeenSeconds != 5 || c.Requests != 334 {
+		t.Errorf("pod-c = %+v", c)
+	}
+	if s.DurationSeconds < 11.99 || s.DurationSeconds > 12.01 {
+		t.Errorf("merged duration %v, want 12s", s.DurationSeconds)
+	}
+}
+
+func TestReportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := writeResults(t, dir, "good.kld", "", reportT0)
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The binary form starts with a magic string and a version byte.
+	newer := append([]byte(nil), raw...)
+	newer[bytes.IndexByte(newer, 1)] = 7
+
+	var jsonl bytes.Buffer
+	jw, err := report.NewWriter(&jsonl, report.FormatJSONL, report.Header{Kaload: "test", Start: reportT0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := jw.Write(&client.Result{Seq: uint64(i), Status: 200, Backend: "pod-a", Conn: 1, ConnReq: uint32(i + 1), ServerTotal: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := jw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(jsonl.String(), "\n")
+	lines[3] = "{\"seq\": oops}\n"
+
+	tests := []struct {
+		name  string
+		path  string
+		code  int
+		wants []string
+	}{
+		{"missing", filepath.Join(dir, "nope.kld"), exitRuntime, []string{"nope.kld", "no such file"}},
+		{"empty", write("empty.kld", nil), exitRuntime, []string{"empty.kld", "empty file"}},
+		{"not results", write("text.kld", []byte("hello\n")), exitRuntime, []string{"text.kld", "not a kaload results file"}},
+		{"truncated", write("cut.kld", raw[:len(raw)*2/3]), exitOK, []string{"cut.kld", "warning", "truncated"}},
+		{"newer binary", write("new.kld", newer), exitRuntime, []string{"new.kld", "version 7 is newer"}},
+		{"newer jsonl", write("new.jsonl", []byte(`{"kaload_results":99,"start":"2026-01-01T00:00:00Z"}`+"\n")), exitRuntime, []string{"new.jsonl", "version 99 is newer"}},
+		{"bad jsonl line", write("bad.jsonl", []byte(strings.Join(lines, ""))), exitRuntime, []string{"bad.jsonl", "line 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runReportCmd(t, "report", tt.path)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, errs)
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr %q lacks %q", errs, w)
+				}
+			}
+			if tt.code == exitOK && !strings.Contains(out, "Verdict:") {
+				t.Errorf("no report for the records before the cut:\n%s", out)
+			}
+		})
+	}
+}
+
+// startBackend runs a real kaload server on loopback; stop shuts it down.
+func startBackend(t *testing.T, cfg server.Config) (addr string, stop func()) {
+	t.Helper()
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server %s: %v", cfg.Hostname, err)
+		}
+	}
+}
+
+// startBalancer is a tiny L4 balancer like kube-proxy: each new connection
+// goes to the next backend in turn and stays there.
+func startBalancer(t *testing.T, backends []string) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.DialTimeout("tcp", backends[n%len(backends)], 5*time.Second)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(in, true)
+			track(out, true)
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				io.Copy(dst, src)
+				// Pass the close on: the server's Connection: close must reach the client.
+				dst.Close()
+				src.Close()
+				track(dst, false)
+				track(src, false)
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	return ln.Addr().String(), func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+func TestReportEndToEnd(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	a, stopA := startBackend(t, server.Config{Hostname: "pod-a", MaxRequests: 10})
+	b, stopB := startBackend(t, server.Config{Hostname: "pod-b", MaxRequests: 10})
+	lb, stopLB := startBalancer(t, []string{a, b})
+	file := filepath.Join(t.TempDir(), "run.kld")
+
+	code, out, errs := runReportCmd(t, "hammer", "--url", "http://"+lb+"/", "-n", "600", "-c", "4", "-o", file, "--quiet")
+	stopLB()
+	stopB()
+	stopA()
+	if code != exitOK {
+		t.Fatalf("hammer exit %d\n%s%s", code, out, errs)
+	}
+
+	code, out, errs = runReportCmd(t, "report", file, "--format", "json", "--expect", "backends==2", "--expect", "errors==0",
+		"--expect", "requests_per_connection<=10", "--expect", "min_share>=0.3", "--expect", "max_share<=0.7", "--expect", "jain>=0.9")
+	if code != exitOK {
+		t.Fatalf("report exit %d\n%s%s", code, out, errs)
+	}
+	var s report.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 600 || s.Connections < 60 || s.CloseReasons["server-close"] < 56 {
+		t.Errorf("requests %d connections %d close reasons %v", s.Requests, s.Connections, s.CloseReasons)
+	}
+	for _, bk := range s.Backends {
+		// Total-Request of the first and last request by start time: with 4
+		// connections in flight either end may be off by a few.
+		if bk.RequestsPerConnection > 10 || bk.ServerTotalDelta == nil || *bk.ServerTotalDelta < int64(bk.Requests)-10 || *bk.ServerTotalDelta >= int64(bk.Requests)+10 {
+			t.Errorf("backend %+v, server delta %v", bk, *bk.ServerTotalDelta)
+		}
+	}
+
+	code, out, errs = runReportCmd(t, "report", file, "--expect", "backends>=3", "--expect", "share(pod-a)<=0.1")
+	if code != exitExpectFail || strings.Count(out, "FAIL") != 2 || !strings.Contains(out, "pod-b") {
+		t.Errorf("failing report: exit %d\n%s%s", code, out, errs)
+	}
+}
