@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Compare kaload hammer's engine with other HTTP load generators, side by side.
+#
+# Builds kaload, starts nginx (if installed) and `kaload serve` on loopback,
+# then runs kaload hammer and every installed tool among wrk, hey, fortio,
+# bombardier and vegeta against each target, in a rotating order, for
+# several rounds. Prints the median requests/s and CPU seconds per 1k
+# requests of each tool, and kaload's requests/s divided by the tool's.
+#
+#   bench/run.sh                 # 3 rounds of 5 s at -c 50
+#   ROUNDS=5 DURATION=10 CONNS=50 bench/run.sh
+#   TOOLS="kaload wrk" TARGETS=nginx bench/run.sh
+#
+# kaload records every response to a results file (-o), as in real use.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-50}
+TOOLS=${TOOLS:-"kaload wrk hey fortio bombardier vegeta"}
+TARGETS=${TARGETS:-"nginx kaload-serve"}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+gobin=$(go env GOPATH)/bin
+PATH=$PATH:$gobin
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# free_port: a loopback port nobody listens on (other benches may be running).
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free port found" >&2
+	exit 1
+}
+NGINX_PORT=${NGINX_PORT:-$(free_port)}
+SERVE_PORT=${SERVE_PORT:-$(free_port)}
+
+echo "building kaload" >&2
+(cd "$root" && go build -o "$work/kaload" ./cmd/kaload)
+kaload=$work/kaload
+
+# --- targets ---------------------------------------------------------------
+declare -A url
+for t in $TARGETS; do
+	case $t in
+	nginx)
+		if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
+			echo "nginx not installed; skipping that target (see bench/README.md)" >&2
+			continue
+		fi
+		mkdir -p "$work/nginx/logs"
+		cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	keepalive_timeout 60s;
+	server {
+		listen 127.0.0.1:$NGINX_PORT;
+		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
+	}
+}
+CONF
+		"$(command -v nginx || echo /usr/sbin/nginx)" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+		pids+=($!)
+		url[nginx]=http://127.0.0.1:$NGINX_PORT/
+		;;
+	kaload-serve)
+		"$kaload" serve --listen 127.0.0.1:$SERVE_PORT --hostname bench >"$work/serve.log" 2>&1 &
+		pids+=($!)
+		url[kaload-serve]=http://127.0.0.1:$SERVE_PORT/
+		;;
+	*) echo "unknown target $t" >&2; exit 2 ;;
+	esac
+done
+for t in "${!url[@]}"; do
+	for _ in $(seq 50); do curl -fsS -o /dev/null "${url[$t]}" 2>/dev/null && break; sleep 0.1; done
+	curl -fsS -o /dev/null "${url[$t]}" || { echo "target $t did not come up" >&2; exit 1; }
+done
+
+# --- tools -----------------------------------------------------------------
+tools=()
+for tool in $TOOLS; do
+	case $tool in
+	kaload) tools+=(kaload) ;;
+	*) if have "$tool"; then tools+=("$tool"); else echo "$tool not installed; skipped" >&2; fi ;;
+	esac
+done
+
+# run_tool TOOL URL: prints requests/s to stdout; its output goes to $work/out.
+run_tool() {
+	local tool=$1 u=$2 d=${DURATION}
+	case $tool in
+	kaload)
+		"$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" -o "$work/run.kld" --quiet --format json >"$work/out"
+		grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//'
+		;;
+	wrk)
+		wrk -t1 -c "$CONNS" -d "${d}s" "$u" >"$work/out"
+		awk '/^Requests\/sec:/ {print $2}' "$work/out"
+		;;
+	hey)
+		hey -c "$CONNS" -z "${d}s" "$u" >"$work/out"
+		awk '/Requests\/sec:/ {print $2}' "$work/out"
+		;;
+	fortio)
+		fortio load -qps 0 -c "$CONNS" -t "${d}s" "$u" >"$work/out" 2>&1
+		grep -o '[0-9.]* qps' "$work/out" | tail -1 | awk '{print $1}'
+		;;
+	bombardier)
+		bombardier -c "$CONNS" -d "${d}s" -p r "$u" >"$work/out"
+		awk '/Reqs\/sec/ {print $2}' "$work/out"
+		;;
+	vegeta)
+		echo "GET $u" | vegeta attack -rate=0 -max-workers="$CONNS" -workers="$CONNS" -duration="${d}s" | vegeta report >"$work/out"
+		awk -F'[ ,]+' '/^Requests/ {print $NF}' "$work/out"
+		;;
+	esac
+}
+
+
+tick=$(getconf CLK_TCK)
+results=$work/results
+: >"$results"
+n=${#tools[@]}
+for round in $(seq "$ROUNDS"); do
+	for t in "${!url[@]}"; do
+		for i in $(seq 0 $((n - 1))); do
+			tool=${tools[$(((i + round) % n))]}   # rotate the order every round
+			before=$(awk '{print $16+$17}' /proc/$$/stat)
+			rps=$(run_tool "$tool" "${url[$t]}")
+			after=$(awk '{print $16+$17}' /proc/$$/stat)
+			cpu=$(awk -v a="$after" -v b="$before" -v k="$tick" 'BEGIN {printf "%.3f", (a-b)/k}')
+			echo "round $round $t $tool: ${rps:-?} req/s, ${cpu} CPU s" >&2
+			echo "$t $tool ${rps:-0} $cpu" >>"$results"
+			sleep 1
+		done
+	done
+done
+
+# --- summary ---------------------------------------------------------------
+echo
+printf "%-13s %-11s %12s %14s %16s\n" target tool "req/s (med)" "CPU s/1k req" "kaload / tool"
+for t in "${!url[@]}"; do
+	kmed=$(awk -v t="$t" '$1==t && $2=="kaload" {print $3}' "$results" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+	for tool in "${tools[@]}"; do
+		awk -v t="$t" -v tool="$tool" -v d="$DURATION" -v k="${kmed:-0}" '
+			$1==t && $2==tool { r[++n]=$3; c[n]=($3>0 ? $4/($3*d/1000) : 0) }
+			function med(x, m,  i, j, tmp) {
+				for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { tmp = x[i]; x[i] = x[j]; x[j] = tmp }
+				return m % 2 ? x[(m+1)/2] : (x[m/2] + x[m/2+1]) / 2
+			}
+			END {
+				if (!n) exit
+				rm = med(r, n); cm = med(c, n)
+				printf "%-13s %-11s %12.0f %14.4f %16s\n", t, tool, rm, cm, (rm > 0 ? sprintf("%.2fx", k/rm) : "-")
+			}' "$results"
+	done
+done
