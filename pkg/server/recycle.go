@@ -262,10 +262,20 @@ func (rc *Recycler) closeIdle(st *connState) {
 	st.conn.Close()
 }
 
-// Drain makes every later response close its connection (reason shutdown);
-// call it when the server starts shutting down so that keep-alive clients
-// reconnect elsewhere instead of failing.
-func (rc *Recycler) Drain() { rc.draining.Store(true) }
+// Drain makes every later response close its connection and counts every
+// open connection as recycled for ReasonShutdown. Call it when the server
+// starts shutting down (before http.Server.Shutdown) so that keep-alive
+// clients reconnect elsewhere instead of failing.
+func (rc *Recycler) Drain() {
+	rc.draining.Store(true)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, st := range rc.conns {
+		if st.closing.CompareAndSwap(false, true) {
+			rc.recycled[ReasonShutdown].Add(1)
+		}
+	}
+}
 
 // Wrap returns h with per-connection counting and recycling.
 func (rc *Recycler) Wrap(h http.Handler) http.Handler {
