@@ -140,7 +140,29 @@ func (a *Autoscaler) Decide(now time.Time, current int, metric float64) int {
 	case desired < current:
 		a.downEvents = append(a.downEvents, timedValue{now, current - desired})
 	}
+	// Events older than every policy period no longer limit anything; drop
+	// them so a long run stays O(events per period), as the controller does.
+	a.upEvents = pruneEvents(a.upEvents, now.Add(-longestPeriod(a.spec.ScaleUp, a.spec.ScaleDown)))
+	a.downEvents = pruneEvents(a.downEvents, now.Add(-longestPeriod(a.spec.ScaleUp, a.spec.ScaleDown)))
 	return desired
+}
+
+func longestPeriod(rules ...ScalingRules) time.Duration {
+	var d time.Duration
+	for _, r := range rules {
+		for _, p := range r.Policies {
+			d = max(d, p.Period)
+		}
+	}
+	return d
+}
+
+func pruneEvents(events []timedValue, cut time.Time) []timedValue {
+	i := 0
+	for i < len(events) && !events[i].at.After(cut) {
+		i++
+	}
+	return append(events[:0], events[i:]...)
 }
 
 // stabilize keeps the recommendation between the lowest recommendation in
