@@ -119,6 +119,15 @@ func renderRebalance(w io.Writer, s *ScenarioResult) {
 	if !any {
 		fmt.Fprintln(w, "  none")
 	}
+	if len(s.ScaleEvents) > 0 {
+		for _, b := range s.Run.Backends[min(s.PodsBefore, len(s.Run.Backends)):] {
+			if b.Requests > 0 && b.FirstSeenSeconds < s.ScaleEvents[0].AtSeconds {
+				fmt.Fprintln(w, "  (times are when a request was due: requests that waited in the client behind an\n"+
+					"   overloaded pod were sent after the scale-up and count from their due time)")
+				break
+			}
+		}
+	}
 }
 
 // RenderComparison writes the side-by-side table of every scenario and
