@@ -59,6 +59,7 @@ import (
 	"io"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"kaload/pkg/client"
 )
@@ -165,10 +166,21 @@ func (e *binEncoder) reset() {
 	*e = binEncoder{prevSeq: math.MaxUint64, prevStatus: 200}
 }
 
-func appendDefine(b []byte, tag byte, slot uint32, s string) []byte {
-	if len(s) > maxStringLen {
-		s = s[:maxStringLen]
+// clipString cuts s to maxStringLen bytes at a rune boundary: a backend
+// name or error text that long is a bug elsewhere, not worth failing a run.
+func clipString(s string) string {
+	if len(s) <= maxStringLen {
+		return s
 	}
+	n := maxStringLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func appendDefine(b []byte, tag byte, slot uint32, s string) []byte {
+	s = clipString(s)
 	b = append(b, tag)
 	b = binary.AppendUvarint(b, uint64(slot))
 	b = binary.AppendUvarint(b, uint64(len(s)))

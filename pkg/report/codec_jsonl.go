@@ -40,7 +40,7 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 	}
 	if r.Backend != "" {
 		b = append(b, `,"backend":`...)
-		b = appendJSONString(b, r.Backend)
+		b = appendJSONString(b, clipString(r.Backend))
 	}
 	if r.Conn != 0 {
 		b = append(b, `,"conn":`...)
@@ -64,7 +64,7 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 	}
 	if r.Err != "" {
 		b = append(b, `,"err":`...)
-		b = appendJSONString(b, r.Err)
+		b = appendJSONString(b, clipString(r.Err))
 	}
 	return append(b, "}\n"...)
 }

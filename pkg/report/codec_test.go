@@ -528,6 +528,23 @@ func TestCodecFiles(t *testing.T) {
 	}
 }
 
+// TestCodecClipsHugeStrings: a backend or error text over the limit is cut
+// at a rune boundary, the same in both forms, instead of failing the run.
+func TestCodecClipsHugeStrings(t *testing.T) {
+	huge := "x" + strings.Repeat("ü", maxStringLen) // 2 bytes a rune: the limit falls inside one
+	want := huge[:maxStringLen-1]
+	for _, f := range []Format{FormatBinary, FormatJSONL} {
+		data, _ := encode(t, f, testHeader(), []client.Result{{Backend: huge, Err: huge, ServerTotal: -1}}, 0)
+		_, rs, err := readAll(t, data)
+		if err != io.EOF || len(rs) != 1 {
+			t.Fatalf("%v: %d records, %v", f, len(rs), err)
+		}
+		if rs[0].Backend != want || rs[0].Err != want {
+			t.Errorf("%v: backend of %d bytes, err of %d bytes; want %d", f, len(rs[0].Backend), len(rs[0].Err), len(want))
+		}
+	}
+}
+
 func TestFormatForPath(t *testing.T) {
 	for path, want := range map[string]Format{
 		"-": FormatBinary, "run.kres": FormatBinary, "run": FormatBinary, "run.json": FormatBinary,
