@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -51,8 +50,6 @@ func runHelper(mode string, args []string) error {
 			return fmt.Errorf("request count %q: want 1..10000", args[1])
 		}
 		return helperDial(ctx, args[0], n, os.Stdout)
-	case "wait":
-		return helperWait(ctx, args)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -83,6 +80,7 @@ func helperServe(ctx context.Context, addr string) error {
 type dialResult struct {
 	Backends map[string]int `json:"backends"`
 	Errors   int            `json:"errors"`
+	FirstErr string         `json:"first_error,omitempty"`
 }
 
 // helperDial sends n requests, each on a new connection, so each one is a
@@ -99,6 +97,9 @@ func helperDial(ctx context.Context, url string, n int, w io.Writer) error {
 		}
 		resp, err := c.Do(req)
 		if err != nil {
+			if res.Errors == 0 {
+				res.FirstErr = err.Error()
+			}
 			res.Errors++
 			continue
 		}
@@ -107,24 +108,4 @@ func helperDial(ctx context.Context, url string, n int, w io.Writer) error {
 		res.Backends[resp.Header.Get("Accept-Request-hostname")]++
 	}
 	return json.NewEncoder(w).Encode(res)
-}
-
-// helperWait returns once every address accepts a TCP connection.
-func helperWait(ctx context.Context, addrs []string) error {
-	var d net.Dialer
-	for _, a := range addrs {
-		for {
-			c, err := d.DialContext(ctx, "tcp", a)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%s: %w", a, err)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	return nil
 }

@@ -13,11 +13,11 @@ import (
 )
 
 // Load shape of each scenario: short, but with enough reconnects after the
-// scale-up (about 600 requests / 5 per connection) that the recycling
+// scale-up (about 1500 requests / 5 per connection) that the recycling
 // verdict is many standard deviations away from its threshold.
 const (
 	hammerConns    = 4
-	hammerRate     = 300 // requests/s over all connections
+	hammerRate     = 500 // requests/s over all connections
 	hammerDuration = 6 * time.Second
 	scaleAfter     = 2 * time.Second // when pod-c is created and published
 	settle         = 500 * time.Millisecond
@@ -144,6 +144,7 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 
 	// Scale up the way a cluster does: the pod starts, becomes ready, and
 	// only then do its endpoint and the rewritten rules appear.
+	t0 := time.Now()
 	c := l.addPod("pod-c")
 	if after := l.bridgeAddr(); after != mac {
 		t.Errorf("adding a bridge port changed its MAC from %s to %s", mac, after)
@@ -152,6 +153,7 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 	l.waitListening(ctx, c)
 	l.publish(a, b, c)
 	scaledAt := time.Since(start)
+	t.Logf("scale-up (namespace, veth, serve ready, rules) took %s", time.Since(t0).Round(time.Millisecond))
 
 	if err := hammer.Wait(); err != nil {
 		t.Fatalf("kaload hammer: %v\n%s", err, errOut.String())
@@ -190,7 +192,7 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 			t.Errorf("backend %q is not a pod's OS hostname", be.Name)
 		}
 	}
-	if window.Requests < 200 {
+	if window.Requests < 300 {
 		t.Fatalf("only %d requests after scale-up (from %s): too few to judge", window.Requests, from)
 	}
 	return window, newConns

@@ -7,16 +7,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Addresses exist only inside the namespaces a lab makes: the node namespace
@@ -344,26 +349,95 @@ func helperEnv(extra ...string) []string {
 // waitListening polls, from the node namespace, until every pod accepts TCP.
 func (l *lab) waitListening(ctx context.Context, pods ...*pod) {
 	l.t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	args := []string{"netns", "exec", l.node, self}
-	for _, p := range pods {
-		args = append(args, p.endpoint().String())
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.Env = helperEnv(helperModeEnv + "=wait")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	err := inNetns(l.node, func() error {
+		var d net.Dialer
+		for _, p := range pods {
+			for {
+				c, err := d.DialContext(ctx, "tcp", p.endpoint().String())
+				if err == nil {
+					c.Close()
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("%s at %s: %w", p.name, p.endpoint(), err)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		for _, p := range pods {
 			if p.out != nil {
 				l.t.Logf("%s output:\n%s", p.name, p.out.String())
 			}
 		}
-		l.t.Fatalf("pods never listened: %v: %s", err, bytes.TrimSpace(out))
+		l.t.Fatalf("pod never listened: %v", err)
 	}
+}
+
+// inNetns runs fn on an OS thread moved into the named network namespace,
+// so sockets fn creates itself live there. fn must not hand dialing to other
+// goroutines (net.Dialer to one IP address does not; http.Client does).
+//
+// The thread is moved back and unlocked afterwards rather than left to exit:
+// children started with Pdeathsig from that thread earlier would be killed
+// by its exit, since Linux ties Pdeathsig to the parent thread.
+func inNetns(name string, fn func() error) error {
+	target, err := os.Open(filepath.Join("/var/run/netns", name))
+	if err != nil {
+		return fmt.Errorf("open network namespace: %w", err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open own network namespace: %w", err)
+			return
+		}
+		defer origin.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", name, err)
+			return
+		}
+		// Make sure before any socket exists: a dial from the wrong
+		// namespace could leave the lab by the machine's default route.
+		ferr := sameNetns(target, "/proc/thread-self/ns/net")
+		if ferr == nil {
+			ferr = fn()
+		}
+		if err := unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Still locked: the thread exits with this goroutine instead of
+			// running other goroutines in the wrong namespace.
+			errc <- fmt.Errorf("setns back from %s: %w", name, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// sameNetns checks that the namespace file f and path name one namespace.
+func sameNetns(f *os.File, path string) error {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
+		return fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if err := unix.Stat(path, &b); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		return fmt.Errorf("thread is in namespace %d, not %s (%d)", b.Ino, f.Name(), a.Ino)
+	}
+	return nil
 }
 
 // lockedBuffer is written by exec's copying goroutines and read by the test.

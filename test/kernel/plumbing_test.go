@@ -100,7 +100,7 @@ func (l *lab) dial(ctx context.Context, n int) dialResult {
 func checkSpread(t *testing.T, got dialResult, n int, pods ...string) {
 	t.Helper()
 	if got.Errors != 0 {
-		t.Errorf("%d of %d requests failed", got.Errors, n)
+		t.Errorf("%d of %d requests failed, first: %s", got.Errors, n, got.FirstErr)
 	}
 	total := 0
 	for name, c := range got.Backends {
