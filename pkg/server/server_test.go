@@ -432,8 +432,13 @@ func TestGracefulShutdown(t *testing.T) {
 				t.Errorf("served %d requests, want %d", got, n+1)
 			}
 			idle.expectEOF(t)
-			if s := ts.Stats(); s.RecycledShutdown != s.TotalConns || s.TotalConns < 2 {
-				t.Errorf("RecycledShutdown = %d of %d connections, want all", s.RecycledShutdown, s.TotalConns)
+			// HTTP/1: each request had its own connection, plus the idle one,
+			// and all were open when the drain began. h2c: Go's client may
+			// dial spare connections and close them early, so at least the
+			// idle one and the one carrying the streams.
+			s := ts.Stats()
+			if !h2c && s.RecycledShutdown != n+1 || h2c && (s.RecycledShutdown < 2 || s.RecycledShutdown > s.TotalConns) {
+				t.Errorf("RecycledShutdown = %d of %d connections", s.RecycledShutdown, s.TotalConns)
 			}
 		})
 	}
