@@ -281,8 +281,9 @@ func TestWrk(t *testing.T) {
 	if s.TotalConns*5 < s.Requests {
 		t.Errorf("%d requests over %d connections: some connection carried more than 5", s.Requests, s.TotalConns)
 	}
-	// Every connection but the (at most 2) open at the end reached the limit.
-	if s.RecycledMaxRequests+2 < s.TotalConns {
+	// Every connection reached the limit but those open when wrk stopped
+	// (2, plus at most one redial each).
+	if s.RecycledMaxRequests+4 < s.TotalConns {
 		t.Errorf("only %d of %d connections were recycled by max_requests", s.RecycledMaxRequests, s.TotalConns)
 	}
 }
