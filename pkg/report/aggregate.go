@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
@@ -47,6 +48,11 @@ type Aggregator struct {
 	backends []*backendAgg
 	byName   map[string]int
 	last     int // index of the backend of the previous result
+	// byPtr caches backend indexes by the address of the name's bytes:
+	// decoders intern names, so one address is one backend. Holding the
+	// pointer keeps those bytes alive, so an address is never reused for
+	// another name while it is cached.
+	byPtr [64]ptrEntry
 
 	requests, errors uint64
 	tlErrors         []uint64
@@ -56,6 +62,12 @@ type Aggregator struct {
 	minOff, maxEnd   time.Duration
 	seen             bool
 	pastTo           bool // traffic went on after To: the window ends at To
+}
+
+type ptrEntry struct {
+	p   *byte
+	n   int
+	idx int
 }
 
 type runAgg struct {
@@ -258,9 +270,18 @@ func (a *Aggregator) backend(name string) *backendAgg {
 				return b
 			}
 		}
-	} else if i, ok := a.byName[name]; ok {
-		a.last = i
-		return a.backends[i]
+	} else {
+		p := unsafe.StringData(name)
+		e := &a.byPtr[(uintptr(unsafe.Pointer(p))>>3)%uintptr(len(a.byPtr))]
+		if e.p == p && e.n == len(name) && p != nil {
+			a.last = e.idx
+			return a.backends[e.idx]
+		}
+		if i, ok := a.byName[name]; ok {
+			*e = ptrEntry{p: p, n: len(name), idx: i}
+			a.last = i
+			return a.backends[i]
+		}
 	}
 	b := &backendAgg{
 		name:       strings.Clone(name), // do not pin a decoder's buffer

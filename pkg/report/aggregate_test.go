@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,39 @@ func TestTimelineBounded(t *testing.T) {
 	// off the timeline, and its huge connection id costs no bitset.
 	if s.Requests != 1 || s.Connections != 1 || len(s.Timeline.Intervals) != 0 || cap(a.runs[0].connSeen) != 0 {
 		t.Fatalf("requests %d connections %d intervals %d", s.Requests, s.Connections, len(s.Timeline.Intervals))
+	}
+}
+
+// Past linearScanBackends the lookup goes through the pointer cache and the
+// map; names that are equal but live at different addresses, and names that
+// share an address prefix, must still land on the right backend.
+func TestManyBackendsLookup(t *testing.T) {
+	a := NewAggregator(Options{})
+	const n = 40
+	base := "pod-" + strings.Repeat("x", 40)
+	for round := range 3 {
+		for i := range n {
+			var name string
+			switch round {
+			case 0:
+				name = "pod-" + strconv.Itoa(i) // a fresh allocation
+			case 1:
+				name = strings.Clone("pod-" + strconv.Itoa(i))
+			default:
+				name = base[:4+i%20] // same address, different lengths: 20 names
+			}
+			a.Add(&client.Result{Status: 200, Backend: name, Conn: uint64(round*n + i + 1), ConnReq: 1, ServerTotal: -1})
+		}
+	}
+	s := a.Summary()
+	if len(s.Backends) != n+20 || s.Requests != 3*n {
+		t.Fatalf("%d backends, %d requests; want %d, %d", len(s.Backends), s.Requests, n+20, 3*n)
+	}
+	for _, b := range s.Backends {
+		// Every name came twice: rounds 0 and 1 for pod-N, round 2 cycles 20 prefixes over 40 results.
+		const want = 2
+		if b.Requests != want || b.Connections != want {
+			t.Errorf("%s: %d requests on %d connections, want %d", b.Name, b.Requests, b.Connections, want)
+		}
 	}
 }
