@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -43,27 +44,43 @@ func TestRenderNATGolden(t *testing.T) {
 	}
 }
 
-// The probabilities 1/(n-i) must make every endpoint equally likely.
+// The probabilities rendered in the KUBE-SVC chain, applied in order, must
+// make every endpoint equally likely.
 func TestRenderNATFairProbabilities(t *testing.T) {
 	for n := 1; n <= 7; n++ {
 		s := testService(n)
-		out := renderNAT(s)
-		left := 1.0
-		for i := 0; i < n; i++ {
-			p := 1.0
-			if i < n-1 {
-				p = 1 / float64(n-i)
+		var probs []float64
+		last := 0
+		for _, line := range strings.Split(renderNAT(s), "\n") {
+			if !strings.HasPrefix(line, "-A "+s.svcChain()+" ") {
+				continue
 			}
+			f, err := splitQuoted(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := 1.0 // a rule without statistic takes whatever reaches it
+			for i := range f[:len(f)-1] {
+				if f[i] == "--probability" {
+					if p, err = strconv.ParseFloat(f[i+1], 64); err != nil {
+						t.Fatalf("n=%d: %q: %v", n, line, err)
+					}
+				}
+			}
+			if p == 1 {
+				last++
+			}
+			probs = append(probs, p)
+		}
+		if len(probs) != n || last != 1 || (n > 0 && probs[n-1] != 1) {
+			t.Fatalf("n=%d: probabilities %v, want %d rules with only the last unconditional", n, probs, n)
+		}
+		left := 1.0
+		for i, p := range probs {
 			if share := left * p; share < 1/float64(n)-1e-9 || share > 1/float64(n)+1e-9 {
-				t.Errorf("n=%d endpoint %d share %v, want %v", n, i, share, 1/float64(n))
+				t.Errorf("n=%d endpoint %d gets %v of new connections, want %v", n, i, share, 1/float64(n))
 			}
 			left *= 1 - p
-		}
-		if c := strings.Count(out, "--mode random"); c != n-1 {
-			t.Errorf("n=%d: %d statistic rules, want %d", n, c, n-1)
-		}
-		if c := strings.Count(out, "-j DNAT"); c != n {
-			t.Errorf("n=%d: %d DNAT rules, want %d", n, c, n)
 		}
 	}
 }
