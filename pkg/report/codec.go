@@ -109,7 +109,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // allocate without bound.
 const (
 	maxHeaderLen = 16 << 20
-	maxStringLen = 1 << 20 // backend names and error texts; longer ones are cut by the writer
+	maxStringLen = 64 << 10 // backend names and error texts; longer ones are cut by the writer
 	maxLineLen   = 16 << 20
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"sync"
-	"syscall"
 	"testing"
 
 	"kaload/pkg/client"
@@ -52,7 +51,7 @@ func benchRead(b *testing.B, f Format) {
 	var res client.Result
 	var sum int64
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := codecCPUTime()
 	for i := 0; i < b.N; i++ {
 		if r == nil {
 			var err error
@@ -72,19 +71,10 @@ func benchRead(b *testing.B, f Format) {
 	}
 	b.StopTimer()
 	// The machine is shared: CPU time says more than wall time.
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/record")
+	b.ReportMetric(float64(codecCPUTime()-cpu0)/float64(b.N), "cpu-ns/record")
 	if sum == 0 {
 		b.Fatal("nothing read")
 	}
-}
-
-// cpuTime is the process's user+system CPU time in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func BenchmarkReadBinary(b *testing.B) { benchRead(b, FormatBinary) }
