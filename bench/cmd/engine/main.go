@@ -1,0 +1,97 @@
+// Command engine drives pkg/client the way kaload hammer does (results file +
+// aggregator, or nothing) with an optional CPU profile, to find where a
+// request's CPU goes. bench/run.sh measures the real kaload binary; this is
+// for profiling only.
+//
+//	go run ./bench/cmd/engine -url http://127.0.0.1:8080/ -c 50 -d 5s -sink file -cpuprofile cpu.out
+//	go tool pprof -top cpu.out
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"kaload/pkg/client"
+	"kaload/pkg/report"
+)
+
+func main() {
+	url := flag.String("url", "", "target URL")
+	c := flag.Int("c", 50, "connections")
+	d := flag.Duration("d", 5*time.Second, "duration")
+	sink := flag.String("sink", "file", "none, agg (aggregator only) or file (results file + aggregator, like hammer -o)")
+	out := flag.String("o", os.DevNull, "results file for -sink file")
+	prof := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.Parse()
+	if err := run(*url, *c, *d, *sink, *out, *prof); err != nil {
+		fmt.Fprintln(os.Stderr, "engine:", err)
+		os.Exit(1)
+	}
+}
+
+type recorder struct {
+	w   *report.Writer
+	agg *report.Aggregator
+	err error
+}
+
+func (r *recorder) Record(res *client.Result) {
+	if r.w != nil && r.err == nil {
+		r.err = r.w.Write(res)
+	}
+	if r.agg != nil {
+		r.agg.Add(res)
+	}
+}
+
+func run(url string, c int, d time.Duration, sink, out, prof string) error {
+	cfg := client.Config{URL: url, Connections: c, Duration: d}
+	h := report.Header{URL: url, Start: time.Now(), Connections: c, Duration: d, Kaload: "bench"}
+	rec := &recorder{}
+	switch sink {
+	case "none":
+	case "file":
+		w, err := report.CreateFile(out, h)
+		if err != nil {
+			return err
+		}
+		rec.w = w
+		fallthrough
+	case "agg":
+		rec.agg = report.NewAggregator(report.Options{})
+		if err := rec.agg.AddRun(h); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("-sink: %q is not none, agg or file", sink)
+	}
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	st, err := client.Run(context.Background(), cfg, rec)
+	if err != nil {
+		return err
+	}
+	if rec.w != nil {
+		if err := rec.w.Close(); err != nil {
+			return err
+		}
+	}
+	if rec.err != nil {
+		return rec.err
+	}
+	fmt.Printf("%d requests, %d errors, %d connections, %.0f req/s\n", st.Requests, st.Errors, st.Connections, float64(st.Requests)/st.Elapsed.Seconds())
+	return nil
+}
