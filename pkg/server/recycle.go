@@ -389,21 +389,29 @@ func jitterDuration(r *rand.Rand, d time.Duration, j float64) time.Duration {
 
 var closeValue = []string{"close"}
 
-// smallNumbers holds header values for small counts so that the common case
-// (positions up to typical --max-requests) allocates nothing. Values are
-// shared: net/http only reads header slices it did not create.
-var smallNumbers = func() [][]string {
-	t := make([][]string, 1025)
+// smallNumbers holds header values 0..numberTableSize-1 so that the common
+// case (positions up to typical limits, the first requests' totals)
+// allocates nothing: a value is a capped one-element subslice of one shared
+// array. Values are shared: net/http only reads header slices, and
+// Header.Set/Add replace or copy rather than write into them.
+const numberTableSize = 10000
+
+var smallNumbers = sync.OnceValue(func() []string {
+	t := make([]string, numberTableSize)
+	digits := make([]byte, 0, numberTableSize*4)
 	for i := range t {
-		t[i] = []string{strconv.Itoa(i)}
+		start := len(digits)
+		digits = strconv.AppendInt(digits, int64(i), 10)
+		t[i] = unsafeString(digits[start:len(digits):len(digits)])
 	}
 	return t
-}()
+})
 
 // numberValue returns n as a one-element header value.
 func numberValue(n uint64) []string {
-	if n < uint64(len(smallNumbers)) {
-		return smallNumbers[n]
+	if n < numberTableSize {
+		t := smallNumbers()
+		return t[n : n+1 : n+1]
 	}
 	// One allocation holds both the slice's array and the digits.
 	v := new(struct {
