@@ -19,7 +19,7 @@ const (
 	hammerConns    = 4
 	hammerRate     = 500 // requests/s over all connections
 	hammerDuration = 6 * time.Second
-	scaleAfter     = 2 * time.Second // when pod-c is created and published
+	scaleAfter     = 1500 * time.Millisecond // when pod-c starts to be created
 	settle         = 500 * time.Millisecond
 )
 

@@ -181,13 +181,14 @@ func newLab(t *testing.T, ipt iptables) *lab {
 	l := &lab{t: t, ipt: ipt, node: "kaload-" + runID() + "-node",
 		svc: service{Namespace: "default", Name: "kaload", Port: "http", VIP: vip}}
 	l.addNetns(l.node)
-	l.ip("-n", l.node, "link", "set", "lo", "up")
-	l.ip("-n", l.node, "link", "add", "br0", "address", bridgeMAC, "type", "bridge")
-	l.ip("-n", l.node, "addr", "add", netip.PrefixFrom(nodeAddr, podSubnet.Bits()).String(), "dev", "br0")
-	l.ip("-n", l.node, "link", "set", "br0", "up")
-	// The VIP must route somewhere for the first packet to reach nat OUTPUT;
-	// after DNAT the kernel routes again, to the pod.
-	l.ip("-n", l.node, "route", "add", svcRange.String(), "dev", "br0", "src", nodeAddr.String())
+	l.ipBatch(l.node,
+		"link set lo up",
+		"link add br0 address "+bridgeMAC+" type bridge",
+		"addr add "+netip.PrefixFrom(nodeAddr, podSubnet.Bits()).String()+" dev br0",
+		"link set br0 up",
+		// The VIP must route somewhere for the first packet to reach nat
+		// OUTPUT; after DNAT the kernel routes again, to the pod.
+		"route add "+svcRange.String()+" dev br0 src "+nodeAddr.String())
 	return l
 }
 
@@ -216,6 +217,20 @@ func (l *lab) ip(args ...string) string {
 	return string(out)
 }
 
+// ipBatch runs iproute2 commands in one process inside a namespace (one
+// fork instead of one per command keeps a mid-run scale-up quick); it stops
+// at the first failing line and fails the test with ip's message.
+func (l *lab) ipBatch(netns string, lines ...string) {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "-n", netns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("ip -n %s -batch:\n%s\n%v: %s", netns, strings.Join(lines, "\n"), err, bytes.TrimSpace(out))
+	}
+}
+
 // addPod makes a pod namespace wired to the bridge with the next address.
 // It does not publish the pod in the Service: see publish.
 func (l *lab) addPod(name string) *pod {
@@ -230,12 +245,14 @@ func (l *lab) addPod(name string) *pod {
 	if len(hostEnd) > 15 {
 		hostEnd = hostEnd[:15]
 	}
-	l.ip("-n", l.node, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", p.netns)
-	l.ip("-n", l.node, "link", "set", hostEnd, "master", "br0")
-	l.ip("-n", l.node, "link", "set", hostEnd, "up")
-	l.ip("-n", p.netns, "link", "set", "lo", "up")
-	l.ip("-n", p.netns, "addr", "add", netip.PrefixFrom(p.ip, podSubnet.Bits()).String(), "dev", "eth0")
-	l.ip("-n", p.netns, "link", "set", "eth0", "up")
+	l.ipBatch(l.node,
+		"link add "+hostEnd+" type veth peer name eth0 netns "+p.netns,
+		"link set "+hostEnd+" master br0",
+		"link set "+hostEnd+" up")
+	l.ipBatch(p.netns,
+		"link set lo up",
+		"addr add "+netip.PrefixFrom(p.ip, podSubnet.Bits()).String()+" dev eth0",
+		"link set eth0 up")
 	l.pods = append(l.pods, p)
 	return p
 }
