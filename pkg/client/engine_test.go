@@ -306,3 +306,35 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// serialSink fails when two Record calls overlap.
+type serialSink struct {
+	in, overlaps atomic.Int64
+	n            int64
+}
+
+func (s *serialSink) Record(r *Result) {
+	if s.in.Add(1) != 1 {
+		s.overlaps.Add(1)
+	}
+	s.n++ // a data race here would also trip -race
+	time.Sleep(time.Microsecond)
+	s.in.Add(-1)
+}
+
+func TestSinkCalledSerially(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	for _, h2c := range []bool{false, true} {
+		s := &serialSink{}
+		st, err := Run(context.Background(), Config{URL: url, Connections: 8, Requests: 400, H2C: h2c}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.overlaps.Load() != 0 || s.n != 400 || st.Requests != 400 {
+			t.Fatalf("h2c=%v: %d overlapping calls, %d recorded", h2c, s.overlaps.Load(), s.n)
+		}
+	}
+	if _, err := Run(context.Background(), Config{URL: url, Requests: 3}, nil); err != nil {
+		t.Fatalf("nil sink: %v", err)
+	}
+}
