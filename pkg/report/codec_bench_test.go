@@ -157,3 +157,32 @@ func TestReadBinaryNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations per record", n)
 	}
 }
+
+// BenchmarkJSONLLine compares the JSON Lines fast path with encoding/json on
+// the same lines, side by side; one op is one line.
+func BenchmarkJSONLLine(b *testing.B) {
+	rs := realisticSlice(6, 1024)
+	lines := make([][]byte, len(rs))
+	for i := range rs {
+		lines[i] = bytes.TrimSpace(appendJSONLResult(nil, &rs[i]))
+	}
+	b.Run("fast", func(b *testing.B) {
+		var d jsonlDecoder
+		var res client.Result
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if !d.fastRecord(lines[i&1023], &res) {
+				b.Fatal("fast path refused a line")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		var res client.Result
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := slowRecord(lines[i&1023], &res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

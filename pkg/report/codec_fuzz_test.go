@@ -100,3 +100,32 @@ func encodeLenient(t *testing.T, f Format, h Header, rs []client.Result) ([]byte
 	}
 	return out.Bytes(), nil
 }
+
+// FuzzJSONLFast holds the JSON Lines fast path to encoding/json: whatever
+// line it accepts, the slow path accepts with the same meaning.
+func FuzzJSONLFast(f *testing.F) {
+	for _, r := range append(smallFile(), manyErrors(5)...) {
+		f.Add(bytes.TrimSpace(appendJSONLResult(nil, &r)))
+	}
+	for _, s := range []string{
+		`{"seq":-0}`, `{"seq":18446744073709551615,"start_ns":-9223372036854775808}`, `{"seq":18446744073709551616}`,
+		`{"start_ns":9223372036854775808}`, `{"seq":1,"seq":2}`, `{"status":1e3}`, `{"backend":"a\"b"}`,
+		`{"conn_req":4294967296}`, `{"close":"goaway","err":"ÿ"}`, `{"seq":01}`, `{"seq":1,}`, `{"seq" :1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var d jsonlDecoder
+		var fast, slow client.Result
+		if !d.fastRecord(line, &fast) {
+			return
+		}
+		tr, err := slowRecord(line, &slow)
+		if err != nil || tr != nil {
+			t.Fatalf("fast path took %q, slow path: %v %v", line, tr, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %+v\nslow %+v", line, fast, slow)
+		}
+	})
+}

@@ -126,6 +126,7 @@ type jsonlDecoder struct {
 	line int   // lines read
 	off  int64 // bytes consumed
 	buf  []byte
+	strs map[string]string // interned backends, errors and close reasons
 }
 
 type jsonlHeaderLine struct {
@@ -235,31 +236,47 @@ func (r *Reader) readJSONL(res *client.Result) error {
 		if line[0] != '{' {
 			return r.corruptLine(n, errors.New("not a JSON object"))
 		}
-		var rec jsonlRecord
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return r.corruptLine(n, err)
+		if r.jl.fastRecord(line, res) {
+			return nil
 		}
-		if rec.Version != nil {
-			return r.corruptLine(n, errors.New("a second header line"))
-		}
-		if rec.Trailer != nil {
-			return r.jsonlTrailer(n, rec.Trailer)
-		}
-		reason, err := client.ParseCloseReason(rec.Close)
+		trailer, err := slowRecord(line, res)
 		if err != nil {
 			return r.corruptLine(n, err)
 		}
-		total := int64(-1)
-		if rec.ServerTotal != nil {
-			total = *rec.ServerTotal
-		}
-		*res = client.Result{
-			Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
-			Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
-			Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
+		if trailer != nil {
+			return r.jsonlTrailer(n, trailer)
 		}
 		return nil
 	}
+}
+
+// slowRecord decodes any line encoding/json accepts: a record into res, or
+// the trailer.
+func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, error) {
+	var rec jsonlRecord
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return nil, err
+	}
+	if rec.Version != nil {
+		return nil, errors.New("a second header line")
+	}
+	if rec.Trailer != nil {
+		return rec.Trailer, nil
+	}
+	reason, err := client.ParseCloseReason(rec.Close)
+	if err != nil {
+		return nil, err
+	}
+	total := int64(-1)
+	if rec.ServerTotal != nil {
+		total = *rec.ServerTotal
+	}
+	*res = client.Result{
+		Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
+		Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
+		Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
+	}
+	return nil, nil
 }
 
 func (r *Reader) jsonlTrailer(line int, t *jsonlTrailer) error {

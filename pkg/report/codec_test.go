@@ -763,3 +763,32 @@ func TestCodecJQ(t *testing.T) {
 		t.Errorf("jq count: %q, %v", out, err)
 	}
 }
+
+// TestJSONLFastPathTaken: the lines the Writer makes take the fast path
+// (so its speed is real) and decode without allocating once interned.
+func TestJSONLFastPathTaken(t *testing.T) {
+	var d jsonlDecoder
+	for _, r := range append(realisticSlice(8, 500), smallFile()...) {
+		line := bytes.TrimSpace(appendJSONLResult(nil, &r))
+		var got client.Result
+		if !d.fastRecord(line, &got) || !reflect.DeepEqual(got, r) {
+			t.Fatalf("fast path on %s: %+v", line, got)
+		}
+	}
+	data, _ := encode(t, FormatJSONL, testHeader(), realisticSlice(9, 3000), 0)
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res client.Result
+	for range 100 {
+		r.Read(&res)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		if err := r.Read(&res); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0.01 {
+		t.Errorf("%v allocations per JSON Lines record", n)
+	}
+}
