@@ -50,7 +50,7 @@ var (
 // requireKernelLab skips unless the test can build namespaces and program
 // NAT in them: root, iproute2, unshare/hostname, and an iptables flavour
 // (whichever `iptables` is, else legacy, else nft) that the kernel accepts.
-func requireKernelLab(t *testing.T) iptables {
+func requireKernelLab(t testing.TB) iptables {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("kernel lab: skipped in -short mode")
