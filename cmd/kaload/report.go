@@ -44,7 +44,7 @@ backends: per-backend requests, share, connections and latency; fairness
 how long a backend that appeared mid-run (a scale-up) took to get its fair
 share; and a verdict in plain words.
 
-Several files are merged (one per hammer pod of a distributed run), aligned on
+FILE "-" reads standard input. Several files are merged (one per hammer pod of a distributed run), aligned on
 their start times. --from and --to restrict every figure to a window of the
 run, in offsets from its start.
 
@@ -59,10 +59,14 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
   kaload report run.kld --expect 'backends>=2' --expect 'min_share>=0.3' --expect 'rebalance<5s'
   kaload report run.kld --expect 'p99<50ms' --expect 'share(pod-a)<=0.6' --junit expect.xml
   kaload report run.kld --format csv --interval 500ms -o timeline.csv
-  kaload report run.kld --format html -o report.html`,
+  kaload report run.kld --format html -o report.html
+  kaload hammer --url http://svc:8080/ -d 1m -o - --quiet | kaload report -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
+			if i := slices.Index(args, "-"); i >= 0 && slices.Contains(args[i+1:], "-") {
+				return usageErrorf("standard input (-) can be read only once")
+			}
 			if err := checkOutput(&opts.Output); err != nil {
 				return err
 			}
@@ -129,7 +133,16 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	}()
 	agg := report.NewAggregator(opts.Window)
 	for _, path := range opts.Files {
-		rd, err := report.OpenFile(path)
+		var rd *report.Reader
+		var err error
+		if path == "-" {
+			rd, err = report.NewReader(s.In)
+			if err != nil {
+				err = fmt.Errorf("standard input: %w", err)
+			}
+		} else {
+			rd, err = report.OpenFile(path)
+		}
 		if err != nil {
 			return err
 		}

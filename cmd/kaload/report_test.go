@@ -188,6 +188,23 @@ func TestReportExitCodes(t *testing.T) {
 			t.Errorf("window summary: requests %d backends %d rebalance %v jain %v", s.Requests, len(s.Backends), s.Rebalance, s.Fairness.Jain)
 		}
 	})
+	t.Run("stdin", func(t *testing.T) {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"report", "-", "--format", "json"}, &streams{In: f, Out: &out, Err: &errb})
+		var s report.Summary
+		if code != exitOK || json.Unmarshal(out.Bytes(), &s) != nil || s.Requests != 1000 {
+			t.Errorf("exit %d, requests %d, stderr %q", code, s.Requests, errb.String())
+		}
+		code = run(context.Background(), []string{"report", "-", "-"}, &streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+		if code != exitUsage {
+			t.Errorf("stdin twice: exit %d", code)
+		}
+	})
 	t.Run("output file", func(t *testing.T) {
 		for _, format := range report.Formats {
 			out := filepath.Join(dir, "out."+format)
