@@ -134,16 +134,20 @@ type Writer struct {
 	wg   sync.WaitGroup
 }
 
-// NewWriter writes the header to w at once and returns a Writer for the records.
+// NewWriter writes the header to w at once and returns a Writer for the
+// records. Close must be called: it stops the Writer's flushing goroutine.
 func NewWriter(w io.Writer, f Format, h Header) (*Writer, error) {
 	if f != FormatBinary && f != FormatJSONL {
 		return nil, fmt.Errorf("unknown results format %d", int(f))
 	}
 	h.Start = h.Start.Round(0) // the monotonic reading means nothing in a file
-	hj, err := json.Marshal(h)
-	if err != nil {
+	var hb bytes.Buffer
+	enc := json.NewEncoder(&hb)
+	enc.SetEscapeHTML(false) // URLs keep their '&' readable for jq users
+	if err := enc.Encode(h); err != nil {
 		return nil, fmt.Errorf("encode results header: %w", err)
 	}
+	hj := bytes.TrimSuffix(hb.Bytes(), []byte("\n"))
 	wr := &Writer{out: w, format: f, now: time.Now, done: make(chan struct{})}
 	var head []byte
 	switch f {
