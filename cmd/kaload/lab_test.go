@@ -125,7 +125,7 @@ func TestLabEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "results")
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"lab", "-d", "2s", "--scale-at", "700ms", "--rate", "100", "-c", "4",
-		"--format", "json", "-o", dir,
+		"--balancer", "roundrobin", "--format", "json", "-o", dir,
 		"--expect", "max-requests=5:min_share>=0.15", "--expect", "max-requests=0:min_share>=0.15"},
 		&streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	if code != exitExpectFail {
