@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -30,12 +31,15 @@ type h2Conn struct {
 // closing a slot can wait for that goroutine instead of leaking it past Run.
 type watchedConn struct {
 	net.Conn
-	once sync.Once
-	done chan struct{}
+	reading atomic.Bool // a Read is blocked in the read loop
+	once    sync.Once
+	done    chan struct{} // closed when a Read failed: the read loop is ending
 }
 
 func (w *watchedConn) Read(p []byte) (int, error) {
+	w.reading.Store(true)
 	n, err := w.Conn.Read(p)
+	w.reading.Store(false)
 	if err != nil {
 		w.once.Do(func() { close(w.done) })
 	}
@@ -81,10 +85,13 @@ func (r *run) workH2(st *Stats, quota int64) {
 		if cn.cc == nil {
 			return
 		}
+		wasReading := cn.raw.reading.Load()
 		cn.cc.Close()
-		select { // the read loop returns promptly once the socket is closed
-		case <-cn.raw.done:
-		case <-time.After(time.Second):
+		if wasReading { // the blocked read fails now and the read loop returns
+			select {
+			case <-cn.raw.done:
+			case <-time.After(time.Second):
+			}
 		}
 		cn.cc = nil
 		st.Closes[reason]++
