@@ -318,7 +318,7 @@ func (s *serialSink) Record(r *Result) {
 	if s.in.Add(1) != 1 {
 		s.overlaps.Add(1)
 	}
-	s.n++ // a data race here would also trip -race
+	s.n++             // a data race here would also trip -race
 	runtime.Gosched() // give an overlapping call its chance
 	s.in.Add(-1)
 }
