@@ -16,7 +16,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // feeder hands out results with plausible connection bookkeeping: each
 // backend keeps one connection, closed by the server every perConn requests.
 type feeder struct {
-	a       *Aggregator
+	sink    func(*client.Result)
 	perConn uint32
 	nextID  uint64
 	conns   map[string]*struct {
@@ -25,8 +25,10 @@ type feeder struct {
 	}
 }
 
-func newFeeder(a *Aggregator, perConn uint32) *feeder {
-	return &feeder{a: a, perConn: perConn, conns: map[string]*struct {
+func newFeeder(a *Aggregator, perConn uint32) *feeder { return newSinkFeeder(a.Add, perConn) }
+
+func newSinkFeeder(sink func(*client.Result), perConn uint32) *feeder {
+	return &feeder{sink: sink, perConn: perConn, conns: map[string]*struct {
 		id  uint64
 		req uint32
 	}{}}
@@ -53,7 +55,7 @@ func (f *feeder) add(backend string, from, span time.Duration, n int) {
 		if f.perConn > 0 && c.req == f.perConn {
 			r.Close = client.CloseServer
 		}
-		f.a.Add(&r)
+		f.sink(&r)
 	}
 }
 
@@ -143,8 +145,9 @@ func TestServerTotal(t *testing.T) {
 
 // scaleUp feeds 10s of traffic: pod-a and pod-b from 0s, pod-c from 5s with
 // the given per-interval counts for pod-c (pod-a and pod-b share the rest of 20).
-func scaleUp(a *Aggregator, cCounts []int) {
-	f := newFeeder(a, 0)
+func scaleUp(a *Aggregator, cCounts []int) { scaleUpWith(newFeeder(a, 0), cCounts) }
+
+func scaleUpWith(f *feeder, cCounts []int) {
 	for k := range 10 {
 		from := time.Duration(k) * time.Second
 		c := 0

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,27 +17,66 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// goldenSummary is a fixed two-file run: pod-a and pod-b from the start,
-// pod-c scaled up at 5s, a few errors and server closes.
+// goldenSummary is a fixed two-file run, written with the codec and read
+// back as kaload report does: pod-a and pod-b from the start, pod-c scaled
+// up at 5s, a few errors and server closes.
 func goldenSummary(t *testing.T) *Summary {
 	t.Helper()
-	a := NewAggregator(Options{Interval: time.Second})
+	var files [2]bytes.Buffer
+	writers := [2]*Writer{}
 	for i, label := range []string{"hammer-0", "hammer-1"} {
 		h := Header{Kaload: "test", Label: label, URL: "http://svc:8080/", Start: t0.Add(time.Duration(i) * 500 * time.Millisecond), Connections: 2}
-		if err := a.AddRun(h); err != nil {
+		w, err := NewWriter(&files[i], FormatBinary, h)
+		if err != nil {
 			t.Fatal(err)
 		}
+		writers[i] = w
 	}
-	a.SelectRun(0)
-	scaleUp(a, []int{2, 5, 6, 7, 7})
-	a.SelectRun(1)
-	f := newFeeder(a, 5)
+	sink := func(w *Writer) func(*client.Result) {
+		return func(r *client.Result) {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f := newSinkFeeder(sink(writers[0]), 0)
+	scaleUpWith(f, []int{2, 5, 6, 7, 7})
+	f = newSinkFeeder(sink(writers[1]), 5)
 	f.add("pod-a", 0, 4*time.Second, 20)
 	f.add("pod-b", 0, 4*time.Second, 20)
 	f.add("pod-c", 4500*time.Millisecond, 5*time.Second, 30)
-	a.Add(&client.Result{Seq: 1, Start: 7 * time.Second, Latency: 2 * time.Second, Err: "read tcp: i/o timeout", Backend: "pod-c", Conn: 50, ConnReq: 1, Close: client.CloseError, ServerTotal: -1})
-	a.Add(&client.Result{Seq: 2, Start: 8 * time.Second, Err: "dial tcp: connect: connection refused", ServerTotal: -1})
-	a.Add(&client.Result{Seq: 3, Start: 8 * time.Second, Latency: 3 * time.Millisecond, Status: 503, Backend: "pod-b", Conn: 51, ConnReq: 1, ServerTotal: 7})
+	f.sink(&client.Result{Seq: 1, Start: 7 * time.Second, Latency: 2 * time.Second, Err: "read tcp: i/o timeout", Backend: "pod-c", Conn: 50, ConnReq: 1, Close: client.CloseError, ServerTotal: -1})
+	f.sink(&client.Result{Seq: 2, Start: 8 * time.Second, Err: "dial tcp: connect: connection refused", ServerTotal: -1})
+	f.sink(&client.Result{Seq: 3, Start: 8 * time.Second, Latency: 3 * time.Millisecond, Status: 503, Backend: "pod-b", Conn: 51, ConnReq: 1, ServerTotal: 7})
+	a := NewAggregator(Options{Interval: time.Second})
+	var readers []*Reader
+	for i, w := range writers {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rd, err := NewReader(bytes.NewReader(files[i].Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.AddRun(rd.Header()); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, rd)
+	}
+	for i, rd := range readers {
+		a.SelectRun(i)
+		var r client.Result
+		for {
+			err := rd.Read(&r)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Add(&r)
+		}
+	}
 	s := a.Summary()
 	exps, err := ParseExpectations([]string{"backends>=2", "min_share>=0.3", "p99<50ms", "share(pod-a)<=0.6", "rebalance<5s", "error_rate<0.01"})
 	if err != nil {
