@@ -195,14 +195,14 @@ func realisticSlice(seed uint64, n int) []client.Result {
 func manyErrors(n int) []client.Result {
 	rs := make([]client.Result, n)
 	for i := range rs {
-		// More distinct texts than the writer's intern table holds, and
-		// old ones coming back after their slot was reused.
+		// More distinct backends and texts than the writer's intern tables
+		// hold, and old ones coming back after their slot was reused.
 		k := i
 		if i%3 == 0 {
 			k = i / 7
 		}
-		rs[i] = client.Result{Seq: uint64(i), Backend: fmt.Sprintf("10.1.%d.%d:8080", k%200, k%7), Close: client.CloseError,
-			ServerTotal: -1, Err: fmt.Sprintf("dial tcp 10.0.0.1:%d: connect: connection refused", k)}
+		rs[i] = client.Result{Seq: uint64(i), Backend: fmt.Sprintf("10.1.%d.%d:8080", k/250, k%250), Close: client.CloseError,
+			ServerTotal: int64(3 * k), Err: fmt.Sprintf("dial tcp 10.0.0.1:%d: connect: connection refused", k)}
 	}
 	return rs
 }
@@ -790,5 +790,30 @@ func TestJSONLFastPathTaken(t *testing.T) {
 		}
 	}); n > 0.01 {
 		t.Errorf("%v allocations per JSON Lines record", n)
+	}
+}
+
+// TestCodecInternBounded: a run with endless distinct errors and backends
+// keeps the writer's tables at their cap (slots are reused) and still
+// reads back exactly (TestCodecRoundTrip "many distinct errors").
+func TestCodecInternBounded(t *testing.T) {
+	w, err := NewWriter(io.Discard, FormatBinary, testHeader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rs := manyErrors(2*internCap + 500)
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, in := range []*interner{&w.bin.backends, &w.bin.errs} {
+		if len(in.slots) != internCap || len(in.index) != internCap || in.next == 0 {
+			t.Errorf("interner: %d slots, %d indexed, next %d; want %d and reuse", len(in.slots), len(in.index), in.next, internCap)
+		}
+	}
+	if len(w.bin.lastTotal) != internCap {
+		t.Errorf("%d server totals kept", len(w.bin.lastTotal))
 	}
 }
