@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // parseServe runs `kaload serve ARGS` through cobra with runF capturing the
@@ -193,6 +195,7 @@ func (s *syncBuffer) String() string {
 // serves with the env-configured limit, and exits 0 when ctx ends (as on
 // SIGTERM).
 func TestServeRunsAndDrains(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	unsetAll(t)
 	t.Setenv("MAX_REQUEST", "2")
 	t.Setenv("POD_NAME", "pod-a")
