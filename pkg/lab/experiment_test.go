@@ -188,22 +188,24 @@ func TestLabFixedScaleVerdicts(t *testing.T) {
 
 func TestLabHPAReproducesTheFailure(t *testing.T) {
 	cfg := labConfig()
-	cfg.Duration = 4 * time.Second
+	cfg.Duration = 5 * time.Second
 	cfg.PodCapacity = 75 // one pod cannot serve 150 req/s
-	cfg.HPA = &HPAConfig{TargetRPSPerPod: 50, MaxPods: 5, Sync: 500 * time.Millisecond}
+	cfg.HPA = &HPAConfig{TargetRPSPerPod: 50, MaxPods: 5, Sync: time.Second}
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keep, recycle := res.Scenarios[0], res.Scenarios[1]
-	if len(keep.HPA) < 3 || keep.HPA[0].Desired != 2 {
-		t.Fatalf("no recycling: HPA decisions %+v; want the first to scale 1 -> 2 (75 req/s vs 50)", keep.HPA)
+	// A loaded machine can stall a pod for a sync period, so the test checks
+	// the shape of the story rather than the exact decision of each period.
+	if len(keep.ScaleEvents) == 0 || keep.ScaleEvents[0].From != 1 || len(keep.HPA) < 3 {
+		t.Fatalf("no recycling: the HPA never scaled up: %+v", keep.HPA)
 	}
-	// The new pod idles, the average falls below target, scaling stops.
-	if keep.PodsAfter != 2 || keep.NewPodsShare != 0 || keep.Outcome != OutcomeStuck {
-		t.Errorf("no recycling: %d pods, new share %v, %s; want 2, 0, stuck (%s)", keep.PodsAfter, keep.NewPodsShare, keep.Outcome, keep.Verdict)
+	// The new pods idle, the average falls below target, scaling stops.
+	if keep.NewPodsShare != 0 || keep.Outcome != OutcomeStuck || keep.PodsAfter >= cfg.HPA.MaxPods {
+		t.Errorf("no recycling: %d pods, new share %v, %s; want idle new pods and scaling stopped below max (%s)", keep.PodsAfter, keep.NewPodsShare, keep.Outcome, keep.Verdict)
 	}
-	if last := keep.HPA[len(keep.HPA)-1]; last.AverageRPS >= cfg.HPA.TargetRPSPerPod || last.Desired != 2 {
+	if last := keep.HPA[len(keep.HPA)-1]; last.AverageRPS >= cfg.HPA.TargetRPSPerPod || last.Desired != last.Replicas {
 		t.Errorf("no recycling: last decision %+v; want average below target and no more scaling", last)
 	}
 	if !strings.Contains(keep.Verdict, "stopped scaling") {
