@@ -231,7 +231,7 @@ func RenderTable(w io.Writer, s *Summary) error {
 	f := s.Fairness
 	ew.printf("Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n\n",
 		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
-	writeChart(ew, s, 60)
+	writeChart(ew, s.Timeline, 60)
 	for _, r := range s.Rebalance {
 		ew.printf("Rebalance: %s\n", rebalanceLine(r))
 	}
@@ -254,11 +254,17 @@ func runName(r RunSummary, i int) string {
 
 var sparks = []rune(" ▁▂▃▄▅▆▇█")
 
-// writeChart draws one sparkline per backend: each column is its share of
-// the requests in that stretch of time (full block = 100%), so the moment a
-// new backend starts to get traffic, and how much, reads at a glance.
-func writeChart(ew *errWriter, s *Summary, width int) {
-	t := s.Timeline
+// RenderTimeline draws one sparkline per backend, at most width columns:
+// each column is the backend's share of the requests in that stretch of time
+// (full block = 100%), so the moment a new backend starts to get traffic, and
+// how much, reads at a glance. An empty timeline draws nothing.
+func RenderTimeline(w io.Writer, t Timeline, width int) error {
+	ew := &errWriter{w: w}
+	writeChart(ew, t, max(width, 1))
+	return ew.err
+}
+
+func writeChart(ew *errWriter, t Timeline, width int) {
 	n := len(t.Intervals)
 	if n == 0 || len(t.Backends) == 0 {
 		return
@@ -349,6 +355,11 @@ func RenderMarkdown(w io.Writer, s *Summary) error {
 	if len(s.Backends) > 0 {
 		ew.printf("\n### Backends\n\n")
 		mdTable(ew, mdCells(backendHeader()), mdRows(backendRows(s)), 1)
+	}
+	if len(s.Timeline.Intervals) > 0 && len(s.Timeline.Backends) > 0 {
+		ew.printf("\n### Timeline\n\n```\n")
+		writeChart(ew, s.Timeline, 60)
+		ew.printf("```\n")
 	}
 	if len(s.Expectations) > 0 {
 		ew.printf("\n### Expectations\n\n")

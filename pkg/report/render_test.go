@@ -225,3 +225,21 @@ func TestSparkRune(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderTimelineWidth(t *testing.T) {
+	a := NewAggregator(Options{Interval: 100 * time.Millisecond})
+	f := newFeeder(a, 0)
+	f.add("pod-a", 0, 10*time.Second, 1000)           // 100 intervals
+	f.add("pod-b", 5*time.Second, 5*time.Second, 500) // the second half
+	var buf bytes.Buffer
+	if err := RenderTimeline(&buf, a.Summary().Timeline, 10); err != nil {
+		t.Fatal(err)
+	}
+	want := "Share per 1.0s (█ = 100%, blank = none):\n" +
+		"  pod-a │█████▄▄▄▄▄│\n" +
+		"  pod-b │     ▄▄▄▄▄│\n" +
+		"        0.0s   10.0s\n\n"
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
