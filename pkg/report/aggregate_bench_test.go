@@ -163,3 +163,25 @@ func TestAggregateBoundedMemory(t *testing.T) {
 		t.Errorf("requests = %d", s.Requests)
 	}
 }
+
+// BenchmarkSummary: an hour at 1s intervals with 40 backends, half of them
+// added mid-run. Summary's cost must stay linear in intervals × backends.
+func BenchmarkSummary(b *testing.B) {
+	a := NewAggregator(Options{})
+	for k := range 3600 {
+		for i := range 40 {
+			if i >= 20 && k < 1800+i*10 {
+				continue
+			}
+			a.Add(&client.Result{Start: time.Duration(k) * time.Second, Status: 200, Backend: "pod-" + strconv.Itoa(i),
+				Conn: uint64(i + 1), ConnReq: 1, ServerTotal: -1})
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if s := a.Summary(); len(s.Rebalance) != 20 {
+			b.Fatalf("rebalance = %d entries", len(s.Rebalance))
+		}
+	}
+}

@@ -303,20 +303,26 @@ func rebalance(bs []*backendAgg, opts Options, n int) []Rebalance {
 	if len(bs) == 0 || n == 0 {
 		return out
 	}
-	firstIv := func(b *backendAgg) int { return len(b.tl) - len(trimLeft(b.tl)) }
-	lastIv := func(b *backendAgg) int { return len(b.tl) - 1 }
+	// Intervals of each backend's first and last request.
+	firstIv, lastIv := make([]int, len(bs)), make([]int, len(bs))
 	start := n
-	for _, b := range bs {
-		start = min(start, firstIv(b))
+	for i, b := range bs {
+		firstIv[i] = len(b.tl) - len(trimLeft(b.tl))
+		lastIv[i] = len(b.tl) - 1
+		start = min(start, firstIv[i])
 	}
 	totals := make([]uint64, n)
-	for _, b := range bs {
+	active := make([]int, n)
+	for i, b := range bs {
 		for k, c := range b.tl {
 			totals[k] += c
 		}
+		for k := firstIv[i]; k <= lastIv[i]; k++ {
+			active[k]++
+		}
 	}
-	for _, b := range bs {
-		fi := firstIv(b)
+	for i, b := range bs {
+		fi := firstIv[i]
 		if fi <= start {
 			continue
 		}
@@ -327,23 +333,16 @@ func rebalance(bs []*backendAgg, opts Options, n int) []Rebalance {
 			total += totals[k]
 		}
 		r.ShareAfter = round(ratio(float64(mine), float64(total)), 6)
-		active := 0
-		for k := fi; k < n; k++ {
-			active = 0
-			for _, o := range bs {
-				if firstIv(o) <= k && k <= lastIv(o) {
-					active++
-				}
-			}
+		for k := fi; k < n && r.FairShareAfterSeconds == nil; k++ {
 			share := ratio(float64(at(b.tl, k)), float64(totals[k]))
-			if r.FairShareAfterSeconds == nil && totals[k] > 0 && share >= fairShareFraction/float64(active) {
+			if totals[k] > 0 && share >= fairShareFraction/float64(active[k]) {
 				end := opts.From + time.Duration(k+1)*opts.Interval
 				d := round(seconds(end-b.first), 6)
 				r.FairShareAfterSeconds = &d
 			}
 		}
-		if active > 0 {
-			r.FairShare = round(1/float64(active), 6)
+		if a := active[n-1]; a > 0 {
+			r.FairShare = round(1/float64(a), 6)
 		}
 		out = append(out, r)
 	}
