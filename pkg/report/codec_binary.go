@@ -354,38 +354,52 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	var v uint64
 	seq := d.prevSeq + 1
 	if tag&flagSeq != 0 {
-		if v, p = uvarint(b, p); p < 0 {
+		if p < len(b) && b[p] < 0x80 {
+			v, p = uint64(b[p]), p+1
+		} else if v, p = uvarintSlow(b, p); p < 0 {
 			return false, varintErr(p)
 		}
 		seq += uint64(unzig(v))
 	}
-	if v, p = uvarint(b, p); p < 0 {
+	if p < len(b) && b[p] < 0x80 {
+		v, p = uint64(b[p]), p+1
+	} else if v, p = uvarintSlow(b, p); p < 0 {
 		return false, varintErr(p)
 	}
 	start := d.prevStart + time.Duration(unzig(v))
-	if v, p = uvarint(b, p); p < 0 {
+	if p < len(b) && b[p] < 0x80 {
+		v, p = uint64(b[p]), p+1
+	} else if v, p = uvarintSlow(b, p); p < 0 {
 		return false, varintErr(p)
 	}
 	latency := time.Duration(unzig(v))
 	status := d.prevStatus
 	if tag&flagStatus != 0 {
-		if v, p = uvarint(b, p); p < 0 {
+		if p < len(b) && b[p] < 0x80 {
+			v, p = uint64(b[p]), p+1
+		} else if v, p = uvarintSlow(b, p); p < 0 {
 			return false, varintErr(p)
 		}
 		status = int(unzig(v))
 	}
-	if v, p = uvarint(b, p); p < 0 {
+	if p < len(b) && b[p] < 0x80 {
+		v, p = uint64(b[p]), p+1
+	} else if v, p = uvarintSlow(b, p); p < 0 {
 		return false, varintErr(p)
 	}
 	if v >= uint64(len(d.backends)) {
 		return false, fmt.Errorf("record refers to undefined backend #%d", v)
 	}
 	bslot := int(v)
-	if v, p = uvarint(b, p); p < 0 {
+	if p < len(b) && b[p] < 0x80 {
+		v, p = uint64(b[p]), p+1
+	} else if v, p = uvarintSlow(b, p); p < 0 {
 		return false, varintErr(p)
 	}
 	conn := d.prevConn + uint64(unzig(v))
-	if v, p = uvarint(b, p); p < 0 {
+	if p < len(b) && b[p] < 0x80 {
+		v, p = uint64(b[p]), p+1
+	} else if v, p = uvarintSlow(b, p); p < 0 {
 		return false, varintErr(p)
 	}
 	if v > math.MaxUint32 {
@@ -405,21 +419,27 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	}
 	nbytes := d.prevBytes
 	if tag&flagBytes != 0 {
-		if v, p = uvarint(b, p); p < 0 {
+		if p < len(b) && b[p] < 0x80 {
+			v, p = uint64(b[p]), p+1
+		} else if v, p = uvarintSlow(b, p); p < 0 {
 			return false, varintErr(p)
 		}
 		nbytes = unzig(v)
 	}
 	total := int64(-1)
 	if tag&flagTotal != 0 {
-		if v, p = uvarint(b, p); p < 0 {
+		if p < len(b) && b[p] < 0x80 {
+			v, p = uint64(b[p]), p+1
+		} else if v, p = uvarintSlow(b, p); p < 0 {
 			return false, varintErr(p)
 		}
 		total = d.lastTotal[bslot] + unzig(v)
 	}
 	errText := ""
 	if tag&flagErr != 0 {
-		if v, p = uvarint(b, p); p < 0 {
+		if p < len(b) && b[p] < 0x80 {
+			v, p = uint64(b[p]), p+1
+		} else if v, p = uvarintSlow(b, p); p < 0 {
 			return false, varintErr(p)
 		}
 		if v >= uint64(len(d.errs)) {
