@@ -214,21 +214,29 @@ func runLab(ctx context.Context, s *streams, o *labOptions) error {
 	}
 	res, err := lab.Run(ctx, cfg)
 	if err != nil {
-		if ctx.Err() != nil && res != nil {
-			return fmt.Errorf("lab interrupted after %d of %d scenarios: %w", len(res.Scenarios), len(cfg.Scenarios), ctx.Err())
+		if ctx.Err() == nil || res == nil {
+			return err
 		}
-		return err
+		// Interrupted: show what ran (the last scenario was cut short).
+		if len(res.Scenarios) > 0 {
+			if rerr := renderLab(s, o.Format, res); rerr != nil {
+				return rerr
+			}
+		}
+		return fmt.Errorf("lab interrupted during scenario %d of %d: %w", max(len(res.Scenarios), 1), len(cfg.Scenarios), ctx.Err())
 	}
-	if o.Format == "json" {
-		err = lab.RenderJSON(s.Out, res)
-	} else {
-		err = lab.RenderTable(s.Out, res)
-	}
-	if err != nil {
+	if err := renderLab(s, o.Format, res); err != nil {
 		return err
 	}
 	if !res.ExpectOK() {
 		return errExpectFailed
 	}
 	return nil
+}
+
+func renderLab(s *streams, format string, res *lab.Result) error {
+	if format == "json" {
+		return lab.RenderJSON(s.Out, res)
+	}
+	return lab.RenderTable(s.Out, res)
 }

@@ -165,6 +165,7 @@ type ScenarioResult struct {
 	Outcome      Outcome `json:"outcome"`
 	Verdict      string  `json:"verdict"`
 	ResultsFile  string  `json:"results_file,omitempty"`
+	Interrupted  bool    `json:"interrupted,omitempty"` // cut short by cancellation
 	ExpectOK     bool    `json:"expect_ok"`
 
 	AfterScale *report.Summary `json:"after_scale"`
@@ -240,10 +241,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}
-		res.Scenarios = append(res.Scenarios, *sr)
 		if err := ctx.Err(); err != nil {
+			sr.Interrupted = true
+			sr.Verdict = "interrupted: " + sr.Verdict
+			res.Scenarios = append(res.Scenarios, *sr)
 			return res, err
 		}
+		res.Scenarios = append(res.Scenarios, *sr)
 	}
 	return res, nil
 }

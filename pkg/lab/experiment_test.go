@@ -231,8 +231,11 @@ func TestLabCancelStopsCleanly(t *testing.T) {
 	if el := time.Since(start); el > 15*time.Second {
 		t.Errorf("cancel took %v to stop the lab", el)
 	}
-	if res == nil || len(res.Scenarios) > 1 {
-		t.Errorf("after cancel got %+v; want at most the interrupted scenario", res)
+	if res == nil || len(res.Scenarios) != 1 || !res.Scenarios[0].Interrupted {
+		t.Fatalf("after cancel got %+v; want the interrupted scenario, marked", res)
+	}
+	if s := res.Scenarios[0]; s.Outcome != OutcomeNoScale || !strings.HasPrefix(s.Verdict, "interrupted") {
+		t.Errorf("interrupted scenario: %s %q", s.Outcome, s.Verdict)
 	}
 	// goleak in TestMain proves that nothing outlived Run.
 }
