@@ -63,8 +63,18 @@ func (d *discard) Record(r *Result) { d.n += r.Bytes }
 // Run setup is amortised over b.N, so allocs/op reads as 0 when the hot
 // path allocates nothing.
 func BenchmarkEngine(b *testing.B) {
-	for _, c := range []int{1, 50} {
-		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+	for _, bc := range []struct {
+		c   int
+		raw bool
+	}{{1, true}, {1, false}, {50, true}, {50, false}} {
+		c := bc.c
+		name := fmt.Sprintf("c%d/rawio", c)
+		if !bc.raw {
+			name = fmt.Sprintf("c%d/netconn", c)
+		}
+		b.Run(name, func(b *testing.B) {
+			defer func(old bool) { rawIO = old }(rawIO)
+			rawIO = bc.raw
 			url := cannedServer(b)
 			var d discard
 			b.ReportAllocs()

@@ -252,6 +252,7 @@ func (r *run) dialConn(deadline time.Time) (net.Conn, error) {
 // h1Conn is one HTTP/1.1 connection slot's current connection.
 type h1Conn struct {
 	c      net.Conn
+	rs     *rawStream
 	br     *bufio.Reader
 	id     uint64
 	reqs   uint32
@@ -349,10 +350,11 @@ func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
 		return err
 	}
 	st.Connections++
+	cn.rs = newRawStream(c)
 	if cn.br == nil {
-		cn.br = bufio.NewReaderSize(c, 16<<10)
+		cn.br = bufio.NewReaderSize(cn.rs, 16<<10)
 	} else {
-		cn.br.Reset(c)
+		cn.br.Reset(cn.rs)
 	}
 	cn.c = c
 	cn.id = r.connID.Add(1)
@@ -367,7 +369,9 @@ func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *res
 	if err := cn.c.SetDeadline(deadline); err != nil {
 		return err
 	}
-	if _, err := cn.c.Write(r.req); err != nil {
+	// The fast path needs the next bufio fill to reach the socket: only when
+	// nothing (unsolicited bytes from the server) is already buffered.
+	if err := cn.rs.send(r.req, cn.br.Buffered() == 0); err != nil {
 		return err
 	}
 	return p.read(cn.br, r.head, resp)
