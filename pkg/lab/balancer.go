@@ -43,8 +43,9 @@ func ParsePolicy(s string) (Policy, error) {
 // the backend set never moves a connection that is already open: exactly the
 // conntrack behaviour that keeps keep-alive clients on old pods.
 type Balancer struct {
-	policy Policy
-	dialer net.Dialer
+	policy  Policy
+	dialer  net.Dialer
+	closing chan struct{} // closed by Close; aborts dials in progress
 
 	mu       sync.Mutex
 	backends []string
@@ -62,12 +63,13 @@ type Balancer struct {
 // choices reproducible.
 func NewBalancer(policy Policy, seed uint64) *Balancer {
 	return &Balancer{
-		policy: policy,
-		dialer: net.Dialer{Timeout: 5 * time.Second},
-		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		picks:  make(map[string]int64),
-		conns:  make(map[net.Conn]struct{}),
-		lns:    make(map[net.Listener]struct{}),
+		policy:  policy,
+		dialer:  net.Dialer{Timeout: 5 * time.Second},
+		closing: make(chan struct{}),
+		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		picks:   make(map[string]int64),
+		conns:   make(map[net.Conn]struct{}),
+		lns:     make(map[net.Listener]struct{}),
 	}
 }
 
@@ -214,6 +216,7 @@ func (b *Balancer) Close() error {
 		return nil
 	}
 	b.closed = true
+	close(b.closing)
 	for ln := range b.lns {
 		ln.Close()
 	}
@@ -246,7 +249,7 @@ func (b *Balancer) proxy(client net.Conn) {
 		// A Service without endpoints rejects the connection.
 		return
 	}
-	backend, err := b.dialer.Dial("tcp", addr)
+	backend, err := b.dial(addr)
 	if err != nil {
 		return
 	}
@@ -261,6 +264,22 @@ func (b *Balancer) proxy(client net.Conn) {
 	go func() { pipe(backend, client); done <- struct{}{} }()
 	pipe(client, backend)
 	<-done
+}
+
+// dial connects to a backend; Close aborts it.
+func (b *Balancer) dial(addr string) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-b.closing:
+			cancel()
+		case <-stop:
+		}
+	}()
+	return b.dialer.DialContext(ctx, "tcp", addr)
 }
 
 // pipe copies src to dst. On a clean EOF it half-closes dst, so a peer that

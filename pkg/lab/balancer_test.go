@@ -338,3 +338,21 @@ func TestParsePolicy(t *testing.T) {
 		t.Errorf("ParsePolicy(ipvs) error = %v, want it named", err)
 	}
 }
+
+func FuzzParsePolicy(f *testing.F) {
+	for _, s := range []string{"random", "roundrobin", "rr", "", "RANDOM", "ipvs"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePolicy(s)
+		if err != nil {
+			if p != "" {
+				t.Errorf("ParsePolicy(%q) returned %q with an error", s, p)
+			}
+			return
+		}
+		if p != PolicyRandom && p != PolicyRoundRobin {
+			t.Errorf("ParsePolicy(%q) = %q", s, p)
+		}
+	})
+}
