@@ -512,7 +512,7 @@ func checkReportPod(st *stack, rp *corev1.Pod) []error {
 	return errs
 }
 
-func TestReportPodMatchesJob(t *testing.T) {
+func TestManifestReportPodMatchesJob(t *testing.T) {
 	st := render(t, deployDir)
 	rs := render(t, deployDir+"/report")
 	if len(rs.Pods) != 1 || len(rs.raw) != 1 {
