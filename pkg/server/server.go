@@ -321,7 +321,7 @@ func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.cfg.CPU > 0 {
-		burnCPU(s.cfg.CPU)
+		burnCPU(r.Context(), s.cfg.CPU)
 	}
 	total := s.requests.Add(1)
 	pos := ConnRequests(r.Context())
@@ -425,19 +425,6 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 }
 
-// burnCPU spins for d of wall time (on a busy machine this burns at most d of CPU).
-func burnCPU(d time.Duration) {
-	end := time.Now().Add(d)
-	x := uint64(1)
-	for time.Now().Before(end) {
-		for i := 0; i < 1000; i++ {
-			x = x*6364136223846793005 + 1442695040888963407
-		}
-	}
-	sink.Store(x)
-}
-
-var sink atomic.Uint64
 
 // logRequests logs one record per request after it finished.
 func logRequests(l *slog.Logger, h http.Handler) http.Handler {
