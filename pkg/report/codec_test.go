@@ -676,7 +676,7 @@ func (s *syncBuffer) Bytes() []byte {
 // TestCodecPeriodicFlush writes one record and never calls Flush: it must
 // reach the file on its own within a few seconds.
 func TestCodecPeriodicFlush(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the parallel subtests, unlike defer
 	for _, name := range []string{"run.kres", "run.jsonl"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
