@@ -1,4 +1,18 @@
 // Package client is kaload's keep-alive load engine: it keeps a fixed number of
 // connections busy, redials when the server recycles one, and emits one Result
 // per request saying which backend answered and on which connection.
+//
+// HTTP/1.1 is a hand-written engine on net.Conn and bufio: the request is
+// rendered once, responses are parsed strictly (status line, Content-Length,
+// chunked, Connection) and a malformed one becomes an error Result. The hot
+// path allocates nothing; backend names are interned per worker. HTTP/2 (TLS
+// with ALPN, or h2c with prior knowledge) uses golang.org/x/net/http2 with one
+// ClientConn per connection slot, never a pool, so connections stay countable.
+//
+// Each connection slot is one goroutine. In the closed model with a request
+// count every slot gets an equal share (N/C, the first N%C one more), so every
+// request is sent and recycling arithmetic is exact. Under Config.Rate the
+// slots take requests in order of their intended send time, and latency runs
+// from that time (no coordinated omission). Results reach the Sink one at a
+// time through a mutex; per-slot Stats are summed when the slots end.
 package client

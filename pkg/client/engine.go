@@ -33,8 +33,10 @@ type Stats struct {
 	Errors      int64
 	Connections int64 // connections dialled successfully
 	DialErrors  int64
-	// Closes counts connections ended, by reason. Closes[CloseEOF] counts idle
-	// connections found closed silently; their request was retried on a new one.
+	// Closes counts connections ended, by reason. Closes[CloseNone] counts those
+	// still open when the run ended; Closes[CloseEOF] idle connections found
+	// closed silently, whose request was retried on a new one (those appear in
+	// no Result, since the request before them had already been recorded).
 	Closes  [numCloseReasons]int64
 	Retries int64 // requests sent again on a fresh connection (CloseEOF, late GOAWAY)
 	Elapsed time.Duration
