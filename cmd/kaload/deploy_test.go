@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/goleak"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -888,6 +889,9 @@ func TestJobHammersMergeInOneReport(t *testing.T) {
 	st, rs := render(t, deployDir), render(t, deployDir+"/report")
 	job, rp := &st.Jobs[0], &rs.Pods[0]
 	hc, rc := &job.Spec.Template.Spec.Containers[0], &rp.Spec.Containers[0]
+	// Registered first, so it runs last: after the server has stopped.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	url := startHammerTarget(t, server.Config{Hostname: "pod-a", MaxRequests: 5})
 	dir := t.TempDir()
 	mount := hc.VolumeMounts[0].MountPath
@@ -906,7 +910,7 @@ func TestJobHammersMergeInOneReport(t *testing.T) {
 		var args []string
 		for _, a := range hc.Args {
 			a = expandK8sVars(a, env)
-			a = strings.Replace(a, "="+mount+"/", "="+dir+"/", 1)
+			a = strings.Replace(a, mount+"/", dir+"/", 1)
 			args = append(args, a)
 		}
 		// Later flags win: a short run against the loopback server.
