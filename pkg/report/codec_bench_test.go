@@ -91,12 +91,14 @@ func BenchmarkWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			cpu0 := codecCPUTime()
 			for i := 0; b.Loop(); i++ {
 				if err := w.Write(&rs[i&(len(rs)-1)]); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(codecCPUTime()-cpu0)/float64(b.N), "cpu-ns/record")
 			if err := w.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -170,19 +172,23 @@ func BenchmarkJSONLLine(b *testing.B) {
 		var d jsonlDecoder
 		var res client.Result
 		b.ReportAllocs()
+		cpu0 := codecCPUTime()
 		for i := 0; b.Loop(); i++ {
 			if !d.fastRecord(lines[i&1023], &res) {
 				b.Fatal("fast path refused a line")
 			}
 		}
+		b.ReportMetric(float64(codecCPUTime()-cpu0)/float64(b.N), "cpu-ns/record")
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		var res client.Result
 		b.ReportAllocs()
+		cpu0 := codecCPUTime()
 		for i := 0; b.Loop(); i++ {
 			if _, err := slowRecord(lines[i&1023], &res); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(codecCPUTime()-cpu0)/float64(b.N), "cpu-ns/record")
 	})
 }
