@@ -287,6 +287,13 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	// and stops with it.
 	cl.start = time.Now()
 	scaleCtx, stopScaler := context.WithCancel(ctx)
+	if cfg.HPA != nil {
+		// The HPA makes no decision in the last 3/4 of a sync period (and the
+		// deadline never races a tick): every scale-up leaves traffic to judge it by.
+		var cancelLate context.CancelFunc
+		scaleCtx, cancelLate = context.WithTimeout(scaleCtx, cfg.Duration-cfg.HPA.Sync*3/4)
+		defer cancelLate()
+	}
 	var (
 		scaleErr  error
 		decisions []Decision

@@ -211,6 +211,13 @@ func TestLabHPAReproducesTheFailure(t *testing.T) {
 	if !strings.Contains(keep.Verdict, "stopped scaling") {
 		t.Errorf("verdict %q does not say the HPA stopped", keep.Verdict)
 	}
+	for _, sc := range res.Scenarios {
+		for _, e := range sc.ScaleEvents {
+			if e.AtSeconds > 4.5 {
+				t.Errorf("%s: scale event at %vs leaves no traffic to judge it by", sc.Name, e.AtSeconds)
+			}
+		}
+	}
 	// With recycling the added pods take their share.
 	if recycle.PodsAfter < 2 || recycle.Outcome != OutcomeRebalanced {
 		t.Errorf("max-requests=5: %d pods, %s (%s); want >= 2 and rebalanced", recycle.PodsAfter, recycle.Outcome, recycle.Verdict)
