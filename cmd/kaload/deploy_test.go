@@ -1004,3 +1004,49 @@ func FuzzExpandK8sVars(f *testing.F) {
 		}
 	})
 }
+
+// TestManifestOverlaysDifferOnlyInRecycling: the two halves of the experiment
+// must be the same experiment but for MAX_REQUEST, or the comparison says
+// nothing about recycling.
+func TestManifestOverlaysDifferOnlyInRecycling(t *testing.T) {
+	strip := func(st *stack) []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, m := range st.raw {
+			b, _ := json.Marshal(m)
+			var c map[string]any
+			if err := json.Unmarshal(b, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c["kind"] == "Deployment" {
+				spec := c["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+				for _, ci := range spec["containers"].([]any) {
+					ctr := ci.(map[string]any)
+					var env []any
+					found := 0
+					for _, e := range ctr["env"].([]any) {
+						if e.(map[string]any)["name"] == "MAX_REQUEST" {
+							found++
+							continue
+						}
+						env = append(env, e)
+					}
+					if found != 1 {
+						t.Errorf("%s: MAX_REQUEST set %d times in the Deployment, want once", st.Dir, found)
+					}
+					ctr["env"] = env
+				}
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	base := strip(render(t, deployDir))
+	for _, dir := range []string{deployDir + "/overlays/no-recycling", deployDir + "/overlays/recycling"} {
+		if got := strip(render(t, dir)); !reflect.DeepEqual(got, base) {
+			gj, _ := json.MarshalIndent(got, "", " ")
+			bj, _ := json.MarshalIndent(base, "", " ")
+			t.Errorf("%s differs from %s in more than MAX_REQUEST:\n%s\nvs\n%s", dir, deployDir, gj, bj)
+		}
+	}
+}
