@@ -57,7 +57,7 @@ func newCmdLab(s *streams, runF func(context.Context, *labOptions) error) *cobra
 
 Each --max-requests (and --max-conn-age) value is one scenario; all run one
 after the other with identical load. Without recycling the new pods never see
-a request; with it they get their fair share within a fraction of a second.
+a request; with it they get their fair share within about a second.
 
 --expect applies to the window after each scenario's last scale event.
 Write it as EXPR (every scenario) or SCENARIO:EXPR, where SCENARIO is a
