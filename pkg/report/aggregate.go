@@ -26,9 +26,10 @@ type Options struct {
 const (
 	histMaxMicros = int64(time.Hour / time.Microsecond)
 	histSigFigs   = 3
-	// maxIntervals bounds the timeline so a corrupt or absurd offset cannot
-	// allocate without limit; requests beyond it still count everywhere else.
-	maxIntervals = 1 << 20
+	// maxIntervals bounds the timeline (36 hours of 1s intervals) so a corrupt
+	// offset or a tiny --interval cannot allocate without limit; requests
+	// beyond it still count everywhere else.
+	maxIntervals = 1 << 17
 	// maxConnBits bounds the per-run bitset of seen connection ids (16 MiB).
 	maxConnBits = 1 << 27
 	// linearScanBackends: up to this many backends a slice scan beats a map.

@@ -31,7 +31,10 @@ type htmlData struct {
 	LegendH    float64
 }
 
-const chartW, chartH = 900.0, 260.0
+const (
+	chartW, chartH = 900.0, 260.0
+	maxBars        = 300
+)
 
 // RenderHTML writes a self-contained page: no scripts, no external assets.
 // The timeline is an SVG of stacked bars, one per interval, each backend's
@@ -48,18 +51,31 @@ func RenderHTML(w io.Writer, s *Summary) error {
 		d.Legend = append(d.Legend, svgRect{X: float64(i%5) * 180, Y: float64(i/5) * 18, Fill: palette[i%len(palette)], Title: b})
 	}
 	if n := len(t.Intervals); n > 0 {
-		bw := chartW / float64(n)
-		for k, iv := range t.Intervals {
+		// At most maxBars bars: longer timelines merge neighbouring intervals.
+		per := (n + maxBars - 1) / maxBars
+		bars := (n + per - 1) / per
+		bw := chartW / float64(bars)
+		counts := make([]uint64, len(t.Backends))
+		for k := range bars {
+			clear(counts)
+			var total uint64
+			for _, iv := range t.Intervals[k*per : min(n, (k+1)*per)] {
+				for bi, c := range iv.Counts {
+					counts[bi] += c
+				}
+				total += iv.Requests
+			}
+			from := t.StartSeconds + float64(k*per)*t.IntervalSeconds
 			y := chartH
-			for bi, c := range iv.Counts {
-				if c == 0 || iv.Requests == 0 {
+			for bi, c := range counts {
+				if c == 0 {
 					continue
 				}
-				h := chartH * float64(c) / float64(iv.Requests)
+				h := chartH * float64(c) / float64(total)
 				y -= h
 				d.Rects = append(d.Rects, svgRect{X: float64(k) * bw, Y: y, W: bw, H: h, Fill: palette[bi%len(palette)],
-					Title: fmt.Sprintf("%s–%s %s: %d of %d (%s)", secs(iv.StartSeconds), secs(iv.StartSeconds+t.IntervalSeconds),
-						t.Backends[bi], c, iv.Requests, pct(float64(c)/float64(iv.Requests)))})
+					Title: fmt.Sprintf("%s–%s %s: %d of %d (%s)", secs(from), secs(from+float64(per)*t.IntervalSeconds),
+						t.Backends[bi], c, total, pct(float64(c)/float64(total)))})
 			}
 		}
 		d.StartLabel = secs(t.StartSeconds)
@@ -88,7 +104,7 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 <li>Fairness: Jain {{printf "%.3f" .S.Fairness.Jain}}, min share {{pct .S.Fairness.MinShare}}, max share {{pct .S.Fairness.MaxShare}}</li>
 {{range .Rebalance}}<li>Rebalance: {{.}}</li>{{end}}
 </ul>
-<h2>Share of requests per {{printf "%g" .S.Timeline.IntervalSeconds}}s interval</h2>
+<h2>Share of requests over time</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.ChartW}}" height="{{printf "%.0f" (.ChartH)}}" viewBox="0 0 {{.ChartW}} {{.ChartH}}" role="img" aria-label="share of requests per backend over time" style="border:1px solid #ccc;overflow:visible">
 {{range .Rects}}<rect x="{{printf "%.2f" .X}}" y="{{printf "%.2f" .Y}}" width="{{printf "%.2f" .W}}" height="{{printf "%.2f" .H}}" fill="{{.Fill}}"><title>{{.Title}}</title></rect>
 {{end}}<text x="0" y="{{.ChartH}}" dy="14">{{.StartLabel}}</text><text x="{{.ChartW}}" y="{{.ChartH}}" dy="14" text-anchor="end">{{.EndLabel}}</text>

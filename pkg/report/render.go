@@ -232,6 +232,9 @@ func RenderTable(w io.Writer, s *Summary) error {
 	ew.printf("Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n\n",
 		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
 	writeChart(ew, s.Timeline, 60)
+	if d := s.Timeline.Dropped; d > 0 {
+		ew.printf("Timeline: %d requests after its last interval are not drawn (use a larger --interval)\n", d)
+	}
 	for _, r := range s.Rebalance {
 		ew.printf("Rebalance: %s\n", rebalanceLine(r))
 	}

@@ -106,6 +106,9 @@ type Timeline struct {
 	StartSeconds    float64    `json:"start_seconds"`
 	Backends        []string   `json:"backends"`
 	Intervals       []Interval `json:"intervals"`
+	// Dropped counts requests too far from the start for the timeline's
+	// bounded number of intervals; every other figure includes them.
+	Dropped uint64 `json:"dropped_requests,omitempty"`
 }
 
 // Interval is one timeline bucket; Counts follow Timeline.Backends.
@@ -260,6 +263,7 @@ func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
 		StartSeconds:    seconds(a.opts.From),
 		Backends:        make([]string, len(bs)),
 		Intervals:       []Interval{},
+		Dropped:         a.tlDropped,
 	}
 	n := len(a.tlErrors)
 	for _, b := range a.backends {
@@ -272,10 +276,12 @@ func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
 	if i, ok := a.byName[""]; ok {
 		unattributed = a.backends[i]
 	}
+	t.Intervals = make([]Interval, 0, n)
+	backing := make([]uint64, n*len(bs)) // one allocation for every interval's counts
 	for k := range n {
 		iv := Interval{
 			StartSeconds: round(seconds(a.opts.From+time.Duration(k)*a.opts.Interval), 6),
-			Counts:       make([]uint64, len(bs)),
+			Counts:       backing[k*len(bs) : (k+1)*len(bs) : (k+1)*len(bs)],
 		}
 		for i, b := range bs {
 			if k < len(b.tl) {
