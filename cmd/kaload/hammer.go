@@ -26,7 +26,7 @@ type hammerOptions struct {
 	Output   string // results file; "-" streams it to stdout
 	Label    string
 	Quiet    bool
-	Format   string // table or json
+	Format   string // one of report.Formats
 	Expect   []string
 	JUnit    string
 	Interval time.Duration
@@ -98,7 +98,7 @@ and moves the summary to stderr).`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
-	f.StringVar(&opts.Format, "format", "table", "summary format: table or json")
+	f.StringVar(&opts.Format, "format", "table", "summary format: "+strings.Join(report.Formats, ", "))
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
@@ -140,10 +140,8 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 	if err := c.Validate(); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	switch o.Format {
-	case "table", "json":
-	default:
-		return usageErrorf("--format %q: want table or json", o.Format)
+	if err := checkOutput(&reportOutput{Format: o.Format}); err != nil {
+		return err
 	}
 	if o.Interval <= 0 {
 		return usageErrorf("--interval %s: must be positive", o.Interval)
@@ -218,51 +216,9 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if ctx.Err() != nil {
 		fmt.Fprintf(s.Err, "kaload: interrupted after %s; %d requests recorded\n", stats.Elapsed.Round(time.Millisecond), stats.Requests)
 	}
-	sum := agg.Summary()
-	return emitSummary(summaryOut, sum, o.Format, o.Expectations, o.JUnit)
-}
-
-// emitSummary renders a summary with its expectations and returns
-// errExpectFailed when one failed, after everything was written.
-func emitSummary(w io.Writer, sum *report.Summary, format string, exps []report.Expectation, junit string) error {
-	ok := sum.Check(exps)
-	if err := report.Render(w, sum, format); err != nil {
-		return err
-	}
-	if junit != "" {
-		if err := writeFileAtomic(junit, func(w io.Writer) error { return report.WriteJUnit(w, sum) }); err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
-	}
-	if !ok {
-		return errExpectFailed
-	}
-	return nil
-}
-
-// writeFileAtomic writes a file through a temporary name so that a reader
-// never sees half of it.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(dirOf(path), ".kaload-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
+	out := *s
+	out.Out = summaryOut
+	return emitReport(agg.Summary(), o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &out)
 }
 
 // recorder is the engine's sink: the engine calls Record serially, so the
