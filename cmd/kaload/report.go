@@ -44,13 +44,13 @@ backends: per-backend requests, share, connections and latency; fairness
 how long a backend that appeared mid-run (a scale-up) took to get its fair
 share; and a verdict in plain words.
 
-FILE "-" reads standard input. Several files are merged (one per hammer pod of a distributed run), aligned on
-their start times. --from and --to restrict every figure to a window of the
-run, in offsets from its start.
+Several files are merged (one per hammer pod of a distributed run), aligned
+on their start times; FILE "-" reads standard input. --from and --to restrict
+every figure to a window of the run, in offsets from its start.
 
 --expect checks a metric; every check prints PASS or FAIL with the actual value,
 and any failure makes the exit code 3 after the report is printed. Metrics:
-  ` + strings.Join(report.MetricNames(), ", ") + `
+` + wrapWords(strings.Join(report.MetricNames(), ", "), 76, "  ") + `
 Latency and rebalance take a duration (50ms, 2s); shares take 0..1 or a percentage.
 
 Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect failed.`,
@@ -91,6 +91,24 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 	addReportOutputFlags(cmd, &opts.Output)
 	f.StringArrayVar(&exprs, "expect", nil, "check a metric, e.g. 'min_share>=0.3' (repeatable); a failure exits 3")
 	return cmd
+}
+
+// wrapWords breaks text into indented lines of at most width bytes.
+func wrapWords(text string, width int, indent string) string {
+	var b strings.Builder
+	line := indent
+	for _, w := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(w) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += w
+	}
+	b.WriteString(line)
+	return b.String()
 }
 
 // addReportOutputFlags defines --format, -o and --junit.

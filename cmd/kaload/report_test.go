@@ -170,6 +170,17 @@ func TestReportExitCodes(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})
+	t.Run("help", func(t *testing.T) {
+		code, out, _ := runReportCmd(t, "report", "--help")
+		if code != exitOK || !strings.Contains(out, "Examples:") || !strings.Contains(out, "share(NAME)") || !strings.Contains(out, "--junit") {
+			t.Errorf("exit %d, help:\n%s", code, out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if len([]rune(l)) > 110 {
+				t.Errorf("help line too long for a terminal: %q", l)
+			}
+		}
+	})
 	t.Run("no file exits 2", func(t *testing.T) {
 		if code, _, errs := runReportCmd(t, "report"); code != exitUsage {
 			t.Errorf("exit %d, stderr %q", code, errs)
