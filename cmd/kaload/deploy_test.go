@@ -261,8 +261,9 @@ func TestManifestsMatchKubectl(t *testing.T) {
 	}
 }
 
-// checkStack checks one rendered server+hammer stack and the report Pod
-// against each other and against kaload's commands. It returns every
+// checkStack checks one rendered server+hammer stack: its objects against
+// each other and against kaload's commands (checkReportPod does the report
+// Pod). It returns every
 // violation, so a test can also prove that a broken manifest is caught. The
 // serve options the Deployment would run with are stored in *serveOut.
 func checkStack(t *testing.T, st *stack, serveOut **serveOptions) []error {
