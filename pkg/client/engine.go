@@ -65,17 +65,21 @@ func (s *Stats) add(o *Stats) {
 
 // run is the state shared by the workers of one Run.
 type run struct {
-	cfg     Config
-	tgt     target
-	req     []byte // rendered HTTP/1.1 request
-	head    bool
-	start   time.Time
-	stop    chan struct{} // closed when no new request may start
-	stopped atomic.Bool
-	next    atomic.Int64  // next sequence number to claim
-	connID  atomic.Uint64 // last connection id handed out
-	tlsConf *tls.Config
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	cfg  Config
+	tgt  target
+	req  []byte // rendered HTTP/1.1 request
+	head bool
+	// idempotent requests may be sent again when a reused connection turns
+	// out closed before any answer (as net/http does); others only when the
+	// write itself failed.
+	idempotent bool
+	start      time.Time
+	stop       chan struct{} // closed when no new request may start
+	stopped    atomic.Bool
+	next       atomic.Int64  // next sequence number to claim
+	connID     atomic.Uint64 // last connection id handed out
+	tlsConf    *tls.Config
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	sinkMu sync.Mutex
 	sink   Sink
@@ -98,13 +102,14 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		sink = SinkFunc(func(*Result) {})
 	}
 	r := &run{
-		cfg:  cfg,
-		tgt:  tgt,
-		req:  buildRequest(&cfg, tgt),
-		head: cfg.Method == "HEAD",
-		stop: make(chan struct{}),
-		sink: sink,
-		dial: cfg.Dial,
+		cfg:        cfg,
+		tgt:        tgt,
+		req:        buildRequest(&cfg, tgt),
+		head:       cfg.Method == "HEAD",
+		idempotent: map[string]bool{"GET": true, "HEAD": true, "OPTIONS": true, "TRACE": true, "PUT": true, "DELETE": true}[cfg.Method],
+		stop:       make(chan struct{}),
+		sink:       sink,
+		dial:       cfg.Dial,
 	}
 	if r.dial == nil {
 		d := &net.Dialer{KeepAlive: -1} // the engine is the keep-alive; no TCP probes needed
@@ -298,7 +303,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 			reused := cn.reqs > 0
 			cn.reqs++
 			err = r.roundTripH1(&cn, p, deadline, &resp)
-			if err != nil && attempt == 0 && reused && !resp.started && isSilentClose(err) {
+			if err != nil && attempt == 0 && reused && !resp.started && isSilentClose(err) && (r.idempotent || isWriteError(err)) {
 				// The server closed the idle connection before it saw the
 				// request: nothing was answered, so sending again is safe.
 				closeConn(CloseEOF)
@@ -377,6 +382,12 @@ func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *res
 		return err
 	}
 	return p.read(cn.br, r.head, resp)
+}
+
+// isWriteError reports whether err came from sending the request.
+func isWriteError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "write"
 }
 
 // isSilentClose reports whether err is how a connection the peer already

@@ -196,6 +196,44 @@ func TestSilentCloseRetried(t *testing.T) {
 	if st.Retries == 0 || st.Closes[CloseEOF] != st.Retries || st.Connections != 10 {
 		t.Fatalf("stats %+v", st)
 	}
+
+	// A POST that was written is not sent twice: it fails unless the write
+	// itself showed the connection dead. Each connection answers once, so
+	// every success took a connection of its own.
+	c = collector{}
+	st, err = Run(context.Background(), Config{URL: "http://" + ln.Addr().String(), Connections: 1, Requests: 10, Method: "POST"}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 10)
+	if st.Errors == 0 || st.Connections != 10-st.Errors {
+		t.Fatalf("POST: stats %+v", st)
+	}
+}
+
+// Config.Dial replaces the dialer; the URL's host still names the request.
+func TestCustomDial(t *testing.T) {
+	got := make(chan string, 3)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Host }))
+	defer ts.Close()
+	var dialled atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialled.Add(1)
+		if addr != "svc.test:80" {
+			return nil, fmt.Errorf("dialled %s", addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, ts.Listener.Addr().String())
+	}
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "http://svc.test/", Requests: 3, Connections: 1, Dial: dial}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3)
+	if st.Errors != 0 || dialled.Load() != 1 || <-got != "svc.test" {
+		t.Fatalf("stats %+v, dialled %d, %s", st, dialled.Load(), firstErr(c.res))
+	}
 }
 
 // readRequest consumes one request head (the tests send no bodies).
