@@ -214,9 +214,20 @@ func (rc *Recycler) ConnState(c net.Conn, s http.ConnState) {
 		}
 		st.idle = s == http.StateIdle
 		closeNow := st.idle && st.closeWhenIdle
+		// A connection that became HTTP/2 after the drain began missed the
+		// server's shutdown GOAWAY; with no request yet there is nothing
+		// to lose by closing it, and http.Server.Shutdown would otherwise
+		// wait for it until the grace period ends.
+		lateIdle := st.idle && rc.draining.Load() && st.requests.Load() == 0
 		rc.mu.Unlock()
-		if closeNow {
+		switch {
+		case closeNow:
 			rc.closeIdle(st)
+		case lateIdle:
+			if st.closing.CompareAndSwap(false, true) {
+				rc.recycled[ReasonShutdown].Add(1)
+			}
+			c.Close()
 		}
 	case http.StateClosed, http.StateHijacked:
 		rc.mu.Lock()

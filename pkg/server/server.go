@@ -425,7 +425,6 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 }
 
-
 // logRequests logs one record per request after it finished.
 func logRequests(l *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
