@@ -19,7 +19,8 @@ package report
 //
 //	'H' payload: the Header as one JSON object (the same as in JSON Lines).
 //	'T' payload: uvarint record count, varint end time (Unix nanoseconds).
-//	              A file without it was cut short.
+//	              A file without it was cut short; a count that does not
+//	              match the records read, or any byte after it, is corruption.
 //	'R' payload: a sequence of items; an item never spans two blocks:
 //
 //	0x01 slot:uvarint len:uvarint bytes   define backend name #slot
