@@ -41,10 +41,11 @@ const (
 type Aggregator struct {
 	opts Options
 
-	runs    []*runAgg
-	cur     *runAgg
-	base    time.Time // start of the earliest run: offset zero
-	started bool      // Add was called; base can no longer move
+	runs     []*runAgg
+	cur      *runAgg
+	base     time.Time // start of the earliest run: offset zero
+	started  bool      // Add was called; base can no longer move
+	implicit bool      // Add came before any AddRun: no run can be added
 
 	backends []*backendAgg
 	byName   map[string]int
@@ -107,12 +108,16 @@ func NewAggregator(opts Options) *Aggregator {
 func (a *Aggregator) Options() Options { return a.opts }
 
 // ErrRunAfterResults is returned by AddRun when a run that starts before
-// every run seen so far is added after results were: offsets already folded
-// into intervals could no longer be aligned.
+// every run seen so far is added after results were, or when results were
+// added before any run: offsets already folded into intervals could no
+// longer be aligned.
 var ErrRunAfterResults = errors.New("a run starting earlier than the others must be added before any result")
 
 // addRun registers a run; later Add calls count towards it.
 func (a *Aggregator) addRun(label, url string, start time.Time, connections int) error {
+	if a.implicit {
+		return ErrRunAfterResults
+	}
 	if len(a.runs) == 0 || (!a.started && start.Before(a.base)) {
 		a.base = start
 	} else if start.Before(a.base) {
@@ -138,7 +143,9 @@ func (a *Aggregator) SelectRun(i int) {
 func (a *Aggregator) Add(r *client.Result) {
 	run := a.cur
 	if run == nil {
+		// Results without a run: one unnamed run, offsets as they are.
 		_ = a.addRun("", "", time.Time{}, 0)
+		a.implicit = true
 		run = a.cur
 	}
 	a.started = true

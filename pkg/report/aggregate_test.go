@@ -285,6 +285,17 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+func TestRunAfterImplicitRun(t *testing.T) {
+	a := NewAggregator(Options{})
+	a.Add(&client.Result{Status: 200, Backend: "x", ServerTotal: -1})
+	if err := a.AddRun(Header{Start: t0}); !errors.Is(err, ErrRunAfterResults) {
+		t.Errorf("AddRun after results without a run: %v", err)
+	}
+	if s := a.Summary(); s.Requests != 1 || len(s.Runs) != 1 {
+		t.Errorf("requests %d runs %d", s.Requests, len(s.Runs))
+	}
+}
+
 func TestEmpty(t *testing.T) {
 	s := NewAggregator(Options{}).Summary()
 	if s.Requests != 0 || s.Verdict != "no requests in the window" || s.Backends == nil || s.Expectations == nil {
