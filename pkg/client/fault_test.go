@@ -226,3 +226,44 @@ func TestBalancerRecycling(t *testing.T) {
 		})
 	}
 }
+
+// Ctrl-C while every connection waits on a silent server: Run returns once
+// the requests in flight time out, records them, and starts no new ones.
+func TestCancelWithRequestsInFlight(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	var c collector
+	st, err := Run(ctx, Config{URL: url, Connections: 3, Duration: time.Hour, Timeout: 400 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3)
+	for _, r := range c.res {
+		if !strings.Contains(r.Err, "timeout") {
+			t.Errorf("in-flight request ended with %+v, want a timeout", r)
+		}
+	}
+}
+
+// Open model with a duration: requests due at or after the limit are not sent.
+func TestOpenModelDuration(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Rate: 50, Duration: 300 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// due at 0, 20, ..., 280 ms; a slot still busy when the limit strikes
+	// drops what it had not started, so a loaded machine may send fewer
+	if st.Requests < 5 || st.Requests > 15 || st.Errors != 0 {
+		t.Fatalf("stats %+v %s", st, firstErr(c.res))
+	}
+	checkResults(t, st, c.res, st.Requests)
+	for _, r := range c.res {
+		if r.Start != time.Duration(r.Seq)*20*time.Millisecond || r.Start >= 300*time.Millisecond {
+			t.Errorf("seq %d intended at %v", r.Seq, r.Start)
+		}
+	}
+}
