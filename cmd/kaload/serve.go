@@ -127,8 +127,8 @@ func applyServeEnv(fs *pflag.FlagSet, opts *serveOptions) error {
 		}
 		for _, env := range envNames(f.Name) {
 			v, ok := os.LookupEnv(env)
-			if !ok || (v == "" && f.Value.Type() != "string") {
-				continue
+			if !ok || v == "" {
+				continue // an empty variable (common in manifests) means unset
 			}
 			if e := f.Value.Set(strings.TrimSpace(v)); e != nil {
 				err = usageErrorf("invalid value %q in variable %s (for --%s): %v", v, env, f.Name, e)

@@ -64,6 +64,13 @@ func TestServeFlagsAndEnv(t *testing.T) {
 		{"flag zero beats env", map[string]string{"MAX_REQUEST": "7"}, []string{"--max-requests=0"}, maxRequests(0, "--max-requests")},
 		{"empty numeric env ignored", map[string]string{"MAX_REQUEST": ""}, nil, maxRequests(0, "--max-requests")},
 		{"POD_NAME", map[string]string{"POD_NAME": "web-1"}, nil, hostname("web-1")},
+		{"empty KALOAD_HOSTNAME falls through to POD_NAME", map[string]string{"POD_NAME": "web-1", "KALOAD_HOSTNAME": ""}, nil, hostname("web-1")},
+		{"empty KALOAD_LISTEN keeps the default", map[string]string{"KALOAD_LISTEN": ""}, nil, func(o *serveOptions) string {
+			if o.Listen != ":8080" {
+				return "listen " + o.Listen
+			}
+			return ""
+		}},
 		{"KALOAD_HOSTNAME beats POD_NAME", map[string]string{"POD_NAME": "web-1", "KALOAD_HOSTNAME": "h"}, nil, hostname("h")},
 		{"--hostname beats POD_NAME", map[string]string{"POD_NAME": "web-1"}, []string{"--hostname", "cli"}, hostname("cli")},
 		{"every KALOAD_ variable", map[string]string{
