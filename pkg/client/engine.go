@@ -281,6 +281,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 		if cn.c != nil {
 			cn.c.Close()
 			cn.c = nil
+			cn.last = "" // a failed dial must not inherit the old backend
 			st.Closes[reason]++
 		}
 	}

@@ -267,3 +267,36 @@ func TestOpenModelDuration(t *testing.T) {
 		}
 	}
 }
+
+// After a backend goes away, failed dials carry no backend name: an error
+// is attributed only to a backend that was on its connection.
+func TestDialErrorHasNoBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		ln.Close() // no further connections
+		br := bufio.NewReader(c)
+		readRequest(br)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-a\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	}()
+	defer ln.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "http://" + addr, Connections: 1, Requests: 3, Timeout: 2 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3)
+	for _, r := range c.res {
+		if (r.Seq == 0) != (r.Backend == "pod-a") || (r.Seq > 0 && (r.Conn != 0 || !r.Failed())) {
+			t.Errorf("result %+v", r)
+		}
+	}
+}

@@ -94,6 +94,7 @@ func (r *run) workH2(st *Stats, quota int64) {
 			}
 		}
 		cn.cc = nil
+		cn.last = ""
 		st.Closes[reason]++
 	}
 	goingAway := func() bool {
