@@ -10,6 +10,7 @@
 #   bench/run.sh                 # 3 rounds of 5 s at -c 50
 #   ROUNDS=5 DURATION=10 CONNS=50 bench/run.sh
 #   TOOLS="kaload wrk" TARGETS=nginx bench/run.sh
+#   PIN=1 bench/run.sh           # servers on CPU 0, each tool on CPU 1 only
 #
 # kaload records every response to a results file (-o), as in real use.
 set -euo pipefail
@@ -19,6 +20,7 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
 TOOLS=${TOOLS:-"kaload wrk hey fortio bombardier vegeta"}
 TARGETS=${TARGETS:-"nginx kaload-serve"}
+PIN=${PIN:-0}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -33,6 +35,14 @@ trap cleanup EXIT
 gobin=$(go env GOPATH)/bin
 PATH=$PATH:$gobin
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# With PIN=1 every tool gets the same single CPU and the servers the other,
+# so a tool cannot win by taking more of a shared machine.
+server_cpu=() tool_cpu=()
+if [ "$PIN" = 1 ]; then
+	have taskset || { echo "PIN=1 needs taskset (util-linux)" >&2; exit 2; }
+	server_cpu=(taskset -c 0) tool_cpu=(taskset -c 1)
+fi
 
 # free_port: a loopback port nobody listens on (other benches may be running).
 free_port() {
@@ -77,12 +87,12 @@ http {
 	}
 }
 CONF
-		"$(command -v nginx || echo /usr/sbin/nginx)" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+		"${server_cpu[@]}" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 		pids+=($!)
 		url[nginx]=http://127.0.0.1:$NGINX_PORT/
 		;;
 	kaload-serve)
-		"$kaload" serve --listen 127.0.0.1:$SERVE_PORT --hostname bench >"$work/serve.log" 2>&1 &
+		"${server_cpu[@]}" "$kaload" serve --listen 127.0.0.1:$SERVE_PORT --hostname bench >"$work/serve.log" 2>&1 &
 		pids+=($!)
 		url[kaload-serve]=http://127.0.0.1:$SERVE_PORT/
 		;;
@@ -108,27 +118,27 @@ run_tool() {
 	local tool=$1 u=$2 d=${DURATION}
 	case $tool in
 	kaload)
-		"$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" -o "$work/run.kld" --quiet --format json >"$work/out"
+		"${tool_cpu[@]}" "$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" -o "$work/run.kld" --quiet --format json >"$work/out"
 		grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//'
 		;;
 	wrk)
-		wrk -t1 -c "$CONNS" -d "${d}s" "$u" >"$work/out"
+		"${tool_cpu[@]}" wrk -t1 -c "$CONNS" -d "${d}s" "$u" >"$work/out"
 		awk '/^Requests\/sec:/ {print $2}' "$work/out"
 		;;
 	hey)
-		hey -c "$CONNS" -z "${d}s" "$u" >"$work/out"
+		"${tool_cpu[@]}" hey -c "$CONNS" -z "${d}s" "$u" >"$work/out"
 		awk '/Requests\/sec:/ {print $2}' "$work/out"
 		;;
 	fortio)
-		fortio load -qps 0 -c "$CONNS" -t "${d}s" "$u" >"$work/out" 2>&1
+		"${tool_cpu[@]}" fortio load -qps 0 -c "$CONNS" -t "${d}s" "$u" >"$work/out" 2>&1
 		grep -o '[0-9.]* qps' "$work/out" | tail -1 | awk '{print $1}'
 		;;
 	bombardier)
-		bombardier -c "$CONNS" -d "${d}s" -p r "$u" >"$work/out"
+		"${tool_cpu[@]}" bombardier -c "$CONNS" -d "${d}s" -p r "$u" >"$work/out"
 		awk '/Reqs\/sec/ {print $2}' "$work/out"
 		;;
 	vegeta)
-		echo "GET $u" | vegeta attack -rate=0 -max-workers="$CONNS" -workers="$CONNS" -duration="${d}s" | vegeta report >"$work/out"
+		echo "GET $u" | "${tool_cpu[@]}" vegeta attack -rate=0 -max-workers="$CONNS" -workers="$CONNS" -duration="${d}s" | vegeta report >"$work/out"
 		awk -F'[ ,]+' '/^Requests/ {print $NF}' "$work/out"
 		;;
 	esac
