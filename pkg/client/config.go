@@ -19,6 +19,7 @@ const (
 	DefaultBackendHeader = "Accept-Request-hostname"
 	DefaultMethod        = http.MethodGet
 	totalRequestHeader   = "Total-Request"
+	maxConnections       = 1 << 20 // one goroutine and 16 KiB of buffer each
 )
 
 // Config describes one run. The zero value of an optional field means its default.
@@ -58,8 +59,8 @@ func (c *Config) Validate() error {
 	} else if _, err := parseTarget(c.URL, c.HTTP2, c.H2C); err != nil {
 		add("--url: %w", err)
 	}
-	if c.Connections < 0 {
-		add("--connections: must be at least 1, got %d", c.Connections)
+	if c.Connections < 0 || c.Connections > maxConnections {
+		add("--connections: must be between 1 and %d, got %d", maxConnections, c.Connections)
 	}
 	if c.Duration < 0 {
 		add("--duration: must not be negative, got %s", c.Duration)

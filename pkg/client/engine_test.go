@@ -322,6 +322,7 @@ func TestValidate(t *testing.T) {
 		{Config{URL: "http://h:99999/", Requests: 1}, "bad port"},
 		{Config{URL: "http://h/"}, "one limit is required"},
 		{Config{URL: "http://h/", Requests: 1, Connections: -1}, "--connections"},
+		{Config{URL: "http://h/", Requests: 1, Connections: 1<<20 + 1}, "--connections: must be between 1 and"},
 		{Config{URL: "http://h/", Requests: -1}, "--requests"},
 		{Config{URL: "http://h/", Requests: 1, Rate: -1}, "--rate"},
 		{Config{URL: "http://h/", Requests: 1, Timeout: -1}, "--timeout"},
