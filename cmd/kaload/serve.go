@@ -32,6 +32,7 @@ type serveOptions struct {
 	TLSCert           string
 	TLSKey            string
 	ShutdownGrace     time.Duration
+	DrainDelay        time.Duration
 	LogRequests       bool
 
 	// Sources says where each flag's value came from ("--max-requests",
@@ -65,9 +66,10 @@ Every flag can also be set by a variable KALOAD_<FLAG> (upper snake case,
 e.g. KALOAD_MAX_REQUESTS); MAX_REQUEST also sets --max-requests and
 POD_NAME sets --hostname. A flag on the command line beats a variable.
 
-On SIGINT or SIGTERM /readyz turns 503, keep-alive connections close after
-their next response, in-flight requests finish, and kaload exits 0 within
---shutdown-grace.`,
+On SIGINT or SIGTERM /readyz turns 503 and keep-alive connections close after
+their next response; new connections are still accepted for --drain-delay
+(give Kubernetes time to remove the pod from its endpoints), then in-flight
+requests finish and kaload exits 0 within --shutdown-grace.`,
 		Example: `  kaload serve --max-requests 100
   kaload serve --listen 127.0.0.1:9000 --h2c --max-conn-age 30s --cpu 2ms
   MAX_REQUEST=50 POD_NAME=web-1 kaload serve
@@ -103,6 +105,7 @@ their next response, in-flight requests finish, and kaload exits 0 within
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS with HTTP/2")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed to drain on SIGTERM/SIGINT")
+	f.DurationVar(&opts.DrainDelay, "drain-delay", 0, "on SIGTERM keep accepting (readyz 503, every response closes its connection) this long before closing the listener")
 	f.BoolVar(&opts.LogRequests, "log-requests", false, "log every request to stderr as JSON (costs throughput)")
 	return cmd
 }
@@ -173,6 +176,8 @@ func (o *serveOptions) validate() error {
 		return bad("response-size", "must not be negative, got %d", o.ResponseSize)
 	case !(o.Capacity >= 0) || o.Capacity > 1e9:
 		return bad("capacity", "must be within 0..1e9 requests/s, got %v", o.Capacity)
+	case o.DrainDelay < 0:
+		return bad("drain-delay", "must not be negative, got %v", o.DrainDelay)
 	case o.ShutdownGrace <= 0:
 		return bad("shutdown-grace", "must be positive, got %v", o.ShutdownGrace)
 	case (o.TLSCert == "") != (o.TLSKey == ""):
@@ -200,6 +205,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 		TLSCertFile:       opts.TLSCert,
 		TLSKeyFile:        opts.TLSKey,
 		ShutdownGrace:     opts.ShutdownGrace,
+		DrainDelay:        opts.DrainDelay,
 	}
 	if opts.LogRequests {
 		cfg.Logger = slog.New(slog.NewJSONHandler(s.Err, nil))
@@ -263,6 +269,9 @@ func limitsLabel(o *serveOptions) string {
 		if kv.on {
 			fmt.Fprintf(&b, " %s=%v", kv.k, kv.v)
 		}
+	}
+	if o.DrainDelay > 0 {
+		fmt.Fprintf(&b, " drain-delay=%v", o.DrainDelay)
 	}
 	fmt.Fprintf(&b, " shutdown-grace=%v", o.ShutdownGrace)
 	return b.String()

@@ -41,7 +41,7 @@ var serveEnvVars = []string{
 	"KALOAD_MAX_REQUESTS_JITTER", "KALOAD_MAX_CONN_AGE", "KALOAD_MAX_CONN_AGE_JITTER",
 	"KALOAD_MAX_CONN_AGE_GRACE", "KALOAD_BACKEND_HEADER", "KALOAD_CPU", "KALOAD_DELAY",
 	"KALOAD_RESPONSE_SIZE", "KALOAD_CAPACITY", "KALOAD_H2C", "KALOAD_TLS_CERT", "KALOAD_TLS_KEY",
-	"KALOAD_SHUTDOWN_GRACE", "KALOAD_LOG_REQUESTS",
+	"KALOAD_SHUTDOWN_GRACE", "KALOAD_LOG_REQUESTS", "KALOAD_DRAIN_DELAY",
 }
 
 func TestServeFlagsAndEnv(t *testing.T) {
@@ -77,11 +77,11 @@ func TestServeFlagsAndEnv(t *testing.T) {
 			"KALOAD_LISTEN": "127.0.0.1:9", "KALOAD_MAX_REQUESTS_JITTER": "0.2", "KALOAD_MAX_CONN_AGE": "30s",
 			"KALOAD_MAX_CONN_AGE_JITTER": "0.3", "KALOAD_MAX_CONN_AGE_GRACE": "5s", "KALOAD_BACKEND_HEADER": "X-Pod",
 			"KALOAD_CPU": "2ms", "KALOAD_DELAY": "3ms", "KALOAD_RESPONSE_SIZE": "100", "KALOAD_CAPACITY": "50.5",
-			"KALOAD_H2C": "true", "KALOAD_SHUTDOWN_GRACE": "20s", "KALOAD_LOG_REQUESTS": "1",
+			"KALOAD_H2C": "true", "KALOAD_SHUTDOWN_GRACE": "20s", "KALOAD_LOG_REQUESTS": "1", "KALOAD_DRAIN_DELAY": "4s",
 		}, nil, func(o *serveOptions) string {
 			want := serveOptions{Listen: "127.0.0.1:9", MaxRequestsJitter: 0.2, MaxConnAge: 30 * time.Second,
 				MaxConnAgeJitter: 0.3, MaxConnAgeGrace: 5 * time.Second, BackendHeader: "X-Pod", CPU: 2 * time.Millisecond,
-				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ShutdownGrace: 20 * time.Second, LogRequests: true}
+				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ShutdownGrace: 20 * time.Second, DrainDelay: 4 * time.Second, LogRequests: true}
 			got := *o
 			got.Sources = nil
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
@@ -149,6 +149,7 @@ func TestServeBadInput(t *testing.T) {
 		{"conn age jitter env", map[string]string{"KALOAD_MAX_CONN_AGE_JITTER": "-0.1"}, nil, "KALOAD_MAX_CONN_AGE_JITTER"},
 		{"capacity", nil, []string{"--capacity", "-1"}, "--capacity"},
 		{"grace", nil, []string{"--shutdown-grace", "0s"}, "--shutdown-grace"},
+		{"drain delay", map[string]string{"KALOAD_DRAIN_DELAY": "-1s"}, nil, "KALOAD_DRAIN_DELAY: must not be negative"},
 		{"tls half", nil, []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
 		{"unknown flag", nil, []string{"--max-request", "5"}, "unknown flag"},
 		{"args", nil, []string{"extra"}, "unknown command"},

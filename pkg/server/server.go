@@ -61,6 +61,12 @@ type Config struct {
 
 	// ShutdownGrace bounds the drain after ctx is done; 0 means 10s.
 	ShutdownGrace time.Duration
+	// DrainDelay keeps accepting connections this long after ctx is done,
+	// answering /readyz 503 and closing every keep-alive connection after
+	// its next response, so that load balancers stop routing here before
+	// the listener closes (Kubernetes updates endpoints asynchronously).
+	// ShutdownGrace starts after it. 0 closes the listener at once.
+	DrainDelay time.Duration
 	// Logger, when set, receives one record per request (and server errors).
 	Logger *slog.Logger
 	// Registerer, when set, also gets the server's collectors (/metrics always
@@ -116,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if !(cfg.Capacity >= 0) || cfg.Capacity > 1e9 {
 		errs = append(errs, fmt.Errorf("Capacity must be within 0..1e9 requests/s, got %v", cfg.Capacity))
+	}
+	if cfg.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("DrainDelay must not be negative, got %v", cfg.DrainDelay))
 	}
 	if cfg.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
@@ -215,8 +224,9 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 
 // Serve serves on ln until ctx is done, then drains: /readyz turns 503,
 // keep-alive connections close after their next response (GOAWAY on
-// HTTP/2), and in-flight requests finish, all within ShutdownGrace. It
-// returns nil after a clean drain. Serve closes ln and may be called once.
+// HTTP/2), new connections are accepted for DrainDelay, and in-flight
+// requests finish within ShutdownGrace after it. It returns nil after a
+// clean drain. Serve closes ln and may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
@@ -260,6 +270,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.ready.Store(false)
 	s.rc.Drain()
+	if s.cfg.DrainDelay > 0 {
+		t := time.NewTimer(s.cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(sctx)

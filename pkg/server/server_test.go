@@ -649,6 +649,7 @@ func TestNewValidates(t *testing.T) {
 		{Config{ResponseSize: -1}, "ResponseSize"},
 		{Config{Capacity: -1}, "Capacity"},
 		{Config{ShutdownGrace: -1}, "ShutdownGrace"},
+		{Config{DrainDelay: -1}, "DrainDelay"},
 		{Config{TLSCertFile: "x.pem"}, "TLSKeyFile"},
 		{Config{TLSCertFile: "/nonexistent/c.pem", TLSKeyFile: "/nonexistent/k.pem"}, "/nonexistent/c.pem"},
 		{Config{BackendHeader: "bad header"}, "BackendHeader"},
@@ -673,5 +674,28 @@ func TestServeTwice(t *testing.T) {
 	defer ln.Close()
 	if err := ts.Serve(context.Background(), ln); err == nil {
 		t.Error("second Serve succeeded")
+	}
+}
+
+// TestDrainDelay: after ctx ends, the server still accepts connections for
+// DrainDelay, answers /readyz 503 and closes every connection after its
+// response, then exits cleanly.
+func TestDrainDelay(t *testing.T) {
+	ts := start(t, Config{DrainDelay: 2 * time.Second})
+	waitFor(t, "serving", ts.Ready)
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.stop(t) }()
+	waitFor(t, "readiness to drop", func() bool { return !ts.Ready() })
+	conn := dialRaw(t, ts.addr)
+	resp, body := conn.get(t, "/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
+		t.Errorf("/readyz while draining: %d %q close=%v, want 503 and close", resp.StatusCode, body, resp.Close)
+	}
+	resp, body = dialRaw(t, ts.addr).get(t, "/")
+	if resp.StatusCode != http.StatusOK || !resp.Close || !strings.HasPrefix(body, "backend=") {
+		t.Errorf("load request while draining: %d %q close=%v, want 200 and close", resp.StatusCode, body, resp.Close)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
