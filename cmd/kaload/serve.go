@@ -134,7 +134,7 @@ func applyServeEnv(fs *pflag.FlagSet, opts *serveOptions) error {
 				continue // an empty variable (common in manifests) means unset
 			}
 			if e := f.Value.Set(strings.TrimSpace(v)); e != nil {
-				err = usageErrorf("invalid value %q in variable %s (for --%s): %v", v, env, f.Name, e)
+				err = usageErrorf("%s=%q: not %s (it sets --%s)", env, v, valueKind(f.Value.Type()), f.Name)
 				return
 			}
 			opts.Sources[f.Name] = env
@@ -143,6 +143,21 @@ func applyServeEnv(fs *pflag.FlagSet, opts *serveOptions) error {
 		opts.Sources[f.Name] = "--" + f.Name
 	})
 	return err
+}
+
+// valueKind describes a pflag value type for error messages.
+func valueKind(typ string) string {
+	switch typ {
+	case "int":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "duration":
+		return "a duration such as 500ms or 30s"
+	case "bool":
+		return "true or false"
+	}
+	return "a valid " + typ
 }
 
 func (o *serveOptions) source(flag string) string {

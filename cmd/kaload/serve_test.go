@@ -139,11 +139,11 @@ func TestServeBadInput(t *testing.T) {
 		args []string
 		want string // must appear in the error
 	}{
-		{"non-numeric MAX_REQUEST", map[string]string{"MAX_REQUEST": "lots"}, nil, "MAX_REQUEST"},
+		{"non-numeric MAX_REQUEST", map[string]string{"MAX_REQUEST": "lots"}, nil, `MAX_REQUEST="lots": not an integer (it sets --max-requests)`},
 		{"negative MAX_REQUEST", map[string]string{"MAX_REQUEST": "-1"}, nil, "MAX_REQUEST: must not be negative"},
 		{"negative KALOAD_MAX_REQUESTS", map[string]string{"KALOAD_MAX_REQUESTS": "-5"}, nil, "KALOAD_MAX_REQUESTS"},
 		{"negative flag", nil, []string{"--max-requests=-2"}, "--max-requests: must not be negative"},
-		{"bad duration env", map[string]string{"KALOAD_MAX_CONN_AGE": "soon"}, nil, "KALOAD_MAX_CONN_AGE"},
+		{"bad duration env", map[string]string{"KALOAD_MAX_CONN_AGE": "soon"}, nil, `KALOAD_MAX_CONN_AGE="soon": not a duration`},
 		{"bad bool env", map[string]string{"KALOAD_H2C": "maybe"}, nil, "KALOAD_H2C"},
 		{"jitter too big", nil, []string{"--max-requests-jitter", "1.5"}, "--max-requests-jitter: must be within 0..1"},
 		{"conn age jitter env", map[string]string{"KALOAD_MAX_CONN_AGE_JITTER": "-0.1"}, nil, "KALOAD_MAX_CONN_AGE_JITTER"},
