@@ -390,13 +390,8 @@ func writeBody(w http.ResponseWriter, line []byte, size int) {
 		w.Write(line[:size])
 		return
 	}
-	// Keep the line's newline at the end only when nothing follows it.
-	line = line[:len(line)-1]
-	line = append(line, ' ')
-	if len(line) >= size {
-		w.Write(line[:size])
-		return
-	}
+	// The line's newline becomes a space; the padding ends with one.
+	line[len(line)-1] = ' '
 	if _, err := w.Write(line); err != nil {
 		return
 	}
