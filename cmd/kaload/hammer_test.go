@@ -38,6 +38,12 @@ func startHammerTarget(t *testing.T, cfg server.Config) string {
 			t.Errorf("server: %v", err)
 		}
 	})
+	// Like a kubelet, wait for readiness: /readyz answers 503 while starting.
+	for deadline := time.Now().Add(10 * time.Second); !srv.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready after 10s")
+		}
+	}
 	return "http://" + ln.Addr().String() + "/"
 }
 
