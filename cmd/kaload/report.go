@@ -60,6 +60,7 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
   kaload report run.kld --expect 'p99<50ms' --expect 'share(pod-a)<=0.6' --junit expect.xml
   kaload report run.kld --format csv --interval 500ms -o timeline.csv
   kaload report run.kld --format html -o report.html
+  kaload report run.kld --backends web-7d4f-abcde,web-7d4f-fghij,web-7d4f-klmno
   kaload hammer --url http://svc:8080/ -d 1m -o - --quiet | kaload report -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -88,6 +89,7 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 	f.DurationVar(&opts.Window.From, "from", 0, "only count requests that started at or after this offset from the run's start")
 	f.DurationVar(&opts.Window.To, "to", 0, "only count requests that started before this offset (0: until the end)")
 	f.DurationVar(&opts.Window.Interval, "interval", time.Second, "width of one timeline interval")
+	f.StringSliceVar(&opts.Window.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
 	addReportOutputFlags(cmd, &opts.Output)
 	f.StringArrayVar(&exprs, "expect", nil, "check a metric, e.g. 'min_share>=0.3' (repeatable); a failure exits 3")
 	return cmd

@@ -94,6 +94,11 @@ func TestReportFlags(t *testing.T) {
 				t.Errorf("options %+v", o)
 			}
 		}},
+		{"known backends", []string{"a.kld", "--backends", "pod-a,pod-b", "--backends", "pod-c"}, "", func(t *testing.T, o *reportOptions) {
+			if strings.Join(o.Window.Backends, " ") != "pod-a pod-b pod-c" {
+				t.Errorf("backends %q", o.Window.Backends)
+			}
+		}},
 		{"bad format", []string{"a.kld", "--format", "yaml"}, `--format "yaml": valid formats are table, json, markdown, csv, html`, nil},
 		{"bad expect", []string{"a.kld", "--expect", "speed>3"}, `unknown metric "speed"`, nil},
 		{"to before from", []string{"a.kld", "--from", "10s", "--to", "5s"}, "--to 5s must be after --from 10s", nil},

@@ -20,6 +20,10 @@ type Options struct {
 	From, To time.Duration
 	// Interval is the width of one timeline bucket; zero means one second.
 	Interval time.Duration
+	// Backends are known to exist (the pods behind the Service, say). One that
+	// answered nothing is invisible to a client; listed here it appears with
+	// zero requests and counts in the shares, the fairness and the verdict.
+	Backends []string
 }
 
 // Latency histograms record microseconds from 1µs to one hour, 3 significant digits.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -345,6 +346,38 @@ func TestManyBackendsLookup(t *testing.T) {
 		const want = 2
 		if b.Requests != want || b.Connections != want {
 			t.Errorf("%s: %d requests on %d connections, want %d", b.Name, b.Requests, b.Connections, want)
+		}
+	}
+}
+
+// A known backend that answered nothing is invisible to the client; listed in
+// Options.Backends it counts with zero requests.
+func TestKnownIdleBackends(t *testing.T) {
+	a := NewAggregator(Options{Backends: []string{"pod-a", "pod-c", "pod-b", "pod-c", ""}})
+	f := newFeeder(a, 0)
+	f.add("pod-a", 0, time.Second, 300)
+	f.add("pod-b", 0, time.Second, 100)
+	s := a.Summary()
+	var names []string
+	for _, b := range s.Backends {
+		names = append(names, b.Name+":"+strconv.FormatUint(b.Requests, 10))
+	}
+	if got := strings.Join(names, " "); got != "pod-a:300 pod-b:100 pod-c:0" {
+		t.Fatalf("backends %s, want pod-a:300 pod-b:100 pod-c:0", got)
+	}
+	// Jain over (300, 100, 0): 400² / (3 · 100000).
+	if f := s.Fairness; !near(f.Jain, 400.0*400/(3*100000)) || f.MinShare != 0 || !near(f.MaxShare, 0.75) {
+		t.Errorf("fairness %+v", f)
+	}
+	if !strings.Contains(s.Verdict, "pod-c received no requests") {
+		t.Errorf("verdict %q does not name the idle backend", s.Verdict)
+	}
+	if len(s.Timeline.Backends) != 3 || s.Timeline.Backends[2] != "pod-c" {
+		t.Errorf("timeline backends %v", s.Timeline.Backends)
+	}
+	for _, format := range Formats {
+		if err := Render(io.Discard, s, format); err != nil {
+			t.Errorf("render %s: %v", format, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -188,6 +189,12 @@ func (a *Aggregator) Summary() *Summary {
 		}
 		return bs[i].name < bs[j].name
 	})
+	// Known backends that answered nothing come last, with zero requests.
+	for _, name := range a.opts.Backends {
+		if _, ok := a.byName[name]; !ok && name != "" && !slices.ContainsFunc(bs, func(b *backendAgg) bool { return b.name == name }) {
+			bs = append(bs, &backendAgg{name: name, firstTotal: -1})
+		}
+	}
 	s.RequestsPerConnection = round(ratio(float64(a.requests), float64(s.Connections)), 3)
 	s.Latency = latencyOf(all, maxLat)
 
@@ -218,7 +225,7 @@ func (a *Aggregator) Summary() *Summary {
 }
 
 func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) Latency {
-	if h.TotalCount() == 0 {
+	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
 	ms := func(us int64) float64 { return round(float64(us)/1e3, 3) }
@@ -397,7 +404,16 @@ func verdict(s *Summary) string {
 		parts = append(parts, fmt.Sprintf("%d backends; shares %.1f%%–%.1f%% (Jain %.2f)",
 			len(s.Backends), 100*s.Fairness.MinShare, 100*s.Fairness.MaxShare, s.Fairness.Jain))
 	}
-	stuck := false
+	var idle []string
+	for _, b := range s.Backends {
+		if b.Requests == 0 {
+			idle = append(idle, b.Name)
+		}
+	}
+	if len(idle) > 0 {
+		parts = append(parts, fmt.Sprintf("%s received no requests", strings.Join(idle, ", ")))
+	}
+	stuck := len(idle) > 0
 	for _, r := range s.Rebalance {
 		if r.FairShareAfterSeconds != nil {
 			parts = append(parts, fmt.Sprintf("%s appeared at %.1fs and reached its fair share after %.1fs",
