@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kaload/pkg/client"
 	"kaload/pkg/report"
 )
 
@@ -173,34 +172,14 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	}
 	for i, rd := range readers {
 		agg.SelectRun(i)
-		if err := aggregateFile(ctx, agg, rd, opts.Warnings); err != nil {
+		// A truncated file is a warning: every whole record before the cut counts.
+		if err := agg.AddAll(ctx, rd); errors.Is(err, report.ErrTruncated) {
+			fmt.Fprintf(opts.Warnings, "kaload: warning: %v; reporting the records before it\n", err)
+		} else if err != nil {
 			return err
 		}
 	}
 	return emitReport(agg.Summary(), opts.Expects, opts.Output, s)
-}
-
-// aggregateFile streams one file into agg. A truncated file is a warning:
-// every whole record before the cut counts.
-func aggregateFile(ctx context.Context, agg *report.Aggregator, rd *report.Reader, warn io.Writer) error {
-	var r client.Result
-	for n := 0; ; n++ {
-		if n&0xffff == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		err := rd.Read(&r)
-		switch {
-		case err == nil:
-			agg.Add(&r)
-		case errors.Is(err, io.EOF):
-			return nil
-		case errors.Is(err, report.ErrTruncated):
-			fmt.Fprintf(warn, "kaload: warning: %v; reporting the records before it\n", err)
-			return nil
-		default:
-			return err
-		}
-	}
 }
 
 // emitReport checks the expectations, writes the report (stdout or -o) and

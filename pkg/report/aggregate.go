@@ -1,7 +1,9 @@
 package report
 
 import (
+	"context"
 	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -141,6 +143,26 @@ func (a *Aggregator) addRun(label, url string, start time.Time, connections int)
 // run before streaming its results.
 func (a *Aggregator) SelectRun(i int) {
 	a.cur = a.runs[i]
+}
+
+// AddAll folds every record rd has left into the current run. A file cut
+// short still counts every whole record before the cut; the error then wraps
+// ErrTruncated, for the caller to report as a warning.
+func (a *Aggregator) AddAll(ctx context.Context, rd *Reader) error {
+	var r client.Result
+	for n := 0; ; n++ {
+		if n&0xffff == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch err := rd.Read(&r); {
+		case err == nil:
+			a.Add(&r)
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
 }
 
 // Add folds one result into the aggregate of the current run.
