@@ -276,7 +276,19 @@ func (r *run) workH1(st *Stats, quota int64) {
 		cn   h1Conn
 		res  Result
 		resp response
+		// The last result on an open connection waits until the next request
+		// shows whether the server had closed the connection silently after
+		// it (CloseEOF); a copy, not an allocation.
+		pending Result
+		hasPend bool
 	)
+	flush := func(reason CloseReason) {
+		if hasPend {
+			pending.Close = reason
+			r.record(&pending, st)
+			hasPend = false
+		}
+	}
 	closeConn := func(reason CloseReason) {
 		if cn.c != nil {
 			cn.c.Close()
@@ -285,7 +297,10 @@ func (r *run) workH1(st *Stats, quota int64) {
 			st.Closes[reason]++
 		}
 	}
-	defer closeConn(CloseNone)
+	defer func() {
+		flush(CloseNone)
+		closeConn(CloseNone)
+	}()
 	for {
 		seq, intended, ok := r.claim(timer, &quota)
 		if !ok {
@@ -307,12 +322,14 @@ func (r *run) workH1(st *Stats, quota int64) {
 			if err != nil && attempt == 0 && reused && !resp.started && isSilentClose(err) && (r.idempotent || isWriteError(err)) {
 				// The server closed the idle connection before it saw the
 				// request: nothing was answered, so sending again is safe.
+				flush(CloseEOF)
 				closeConn(CloseEOF)
 				st.Retries++
 				continue
 			}
 			break
 		}
+		flush(CloseNone) // the previous request's connection carried on (or failed with this one)
 		res.Latency = time.Since(r.start) - intended
 		if cn.c != nil {
 			res.Conn = cn.id
@@ -347,7 +364,11 @@ func (r *run) workH1(st *Stats, quota int64) {
 				closeConn(CloseClientLimit)
 			}
 		}
-		r.record(&res, st)
+		if err == nil && cn.c != nil {
+			pending, hasPend = res, true
+		} else {
+			r.record(&res, st)
+		}
 	}
 }
 

@@ -196,6 +196,16 @@ func TestSilentCloseRetried(t *testing.T) {
 	if st.Retries == 0 || st.Closes[CloseEOF] != st.Retries || st.Connections != 10 {
 		t.Fatalf("stats %+v", st)
 	}
+	// the results say so too: each connection's one request ended it by eof
+	eofs := 0
+	for _, r := range c.res {
+		if r.Close == CloseEOF {
+			eofs++
+		}
+	}
+	if int64(eofs) != st.Closes[CloseEOF] {
+		t.Fatalf("%d results closed by eof, stats %d", eofs, st.Closes[CloseEOF])
+	}
 
 	// A POST that was written is not sent twice: it fails unless the write
 	// itself showed the connection dead. Each connection answers once, so
