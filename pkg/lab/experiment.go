@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -252,15 +251,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// collector keeps every result of a scenario: the after-scale window is only
-// known at the end (the HPA decides when), so aggregation waits for it. The
-// open model bounds the count by rate × duration.
-type collector struct {
-	results []client.Result
-}
-
-func (c *collector) Record(r *client.Result) { c.results = append(c.results, *r) }
-
 func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult, error) {
 	bal := NewBalancer(cfg.Policy, cfg.Seed)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -321,17 +311,39 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 		scaleErr = RunHPA(scaleCtx, a, cl, cfg.HPA.Sync, func(d Decision) { decisions = append(decisions, d) })
 	}()
 
-	col := &collector{results: make([]client.Result, 0, int(cfg.Rate*cfg.Duration.Seconds())+cfg.Connections)}
-	stats, err := client.Run(ctx, client.Config{
+	// Results stream to a file, as kaload hammer's do: memory stays bounded
+	// however long the run, and the window after the last scale event, known
+	// only at the end, is read back from it.
+	path, results, err := createResults(cfg, sc, cl.start)
+	if err != nil {
+		stopScaler()
+		wg.Wait()
+		return nil, errors.Join(err, teardown())
+	}
+	if cfg.ResultsDir == "" {
+		defer os.Remove(path)
+	}
+	var writeErr error
+	_, err = client.Run(ctx, client.Config{
 		URL:         "http://" + ln.Addr().String() + "/",
 		Connections: cfg.Connections,
 		Duration:    cfg.Duration,
 		Rate:        cfg.Rate,
 		Timeout:     cfg.Timeout,
-	}, col)
+	}, client.SinkFunc(func(r *client.Result) {
+		if writeErr == nil {
+			writeErr = results.Write(r)
+		}
+	}))
 	stopScaler()
 	wg.Wait()
 	terr := teardown()
+	if cerr := results.Close(); writeErr == nil {
+		writeErr = cerr
+	}
+	if writeErr != nil {
+		err = errors.Join(err, fmt.Errorf("results file %s: %w", path, writeErr))
+	}
 	if err != nil {
 		return nil, errors.Join(err, terr)
 	}
@@ -341,14 +353,12 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	if terr != nil && ctx.Err() == nil {
 		return nil, terr
 	}
-	_ = stats
 
-	sr := summarize(cfg, sc, cl, col.results, decisions)
+	sr, err := summarize(cfg, sc, cl, path, decisions)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.ResultsDir != "" {
-		path, err := writeResults(cfg, sc, col.results, cl.start, cl.Events())
-		if err != nil {
-			return nil, err
-		}
 		sr.ResultsFile = path
 	}
 	return sr, nil
@@ -374,28 +384,24 @@ func hpaSpec(cfg *Config) HPASpec {
 	}
 }
 
-func summarize(cfg *Config, sc Scenario, cl *cluster, results []client.Result, decisions []Decision) *ScenarioResult {
+func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []Decision) (*ScenarioResult, error) {
 	events := cl.Events()
 	pods := cl.podInfos()
-	var from time.Duration
-	if len(events) > 0 {
-		from = events[len(events)-1].At
-	}
-	full := report.NewAggregator(report.Options{Interval: cfg.Interval})
-	after := report.NewAggregator(report.Options{From: from, Interval: cfg.Interval})
-	for i := range results {
-		full.Add(&results[i])
-		after.Add(&results[i])
-	}
-	run, win := full.Summary(), after.Summary()
 	// Pods that got no request are invisible to a client; the lab knows them.
 	var alive []string
 	for _, p := range pods {
 		alive = append(alive, p.Name)
 	}
-	addIdle(run, alive)
+	run, err := summaryOf(path, report.Options{Interval: cfg.Interval, Backends: alive})
+	if err != nil {
+		return nil, err
+	}
+	win := run
 	if len(events) > 0 {
-		addIdle(win, podsAt(pods, events))
+		win, err = summaryOf(path, report.Options{From: events[len(events)-1].At, Interval: cfg.Interval, Backends: podsAt(pods, events)})
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	sr := &ScenarioResult{
@@ -450,7 +456,24 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, results []client.Result, d
 	if len(exps) > 0 {
 		sr.ExpectOK = win.Check(exps)
 	}
-	return sr
+	return sr, nil
+}
+
+// summaryOf reads a results file back through the report's aggregator.
+func summaryOf(path string, opts report.Options) (*report.Summary, error) {
+	rd, err := report.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	a := report.NewAggregator(opts)
+	if err := a.AddRun(rd.Header()); err != nil {
+		return nil, err
+	}
+	if err := a.AddAll(context.Background(), rd); err != nil {
+		return nil, err
+	}
+	return a.Summary(), nil
 }
 
 // podsAt lists the pods alive after the last scale event.
@@ -461,50 +484,6 @@ func podsAt(pods []podInfo, events []ScaleEvent) []string {
 		out = append(out, p.Name)
 	}
 	return out
-}
-
-// addIdle adds the pods that received nothing to s with zero requests and
-// recomputes the fairness figures over every pod: a pod the Service never
-// sent traffic to is the finding, not something to leave out.
-func addIdle(s *report.Summary, pods []string) {
-	have := map[string]bool{}
-	for _, b := range s.Backends {
-		have[b.Name] = true
-	}
-	for _, p := range pods {
-		if !have[p] {
-			s.Backends = append(s.Backends, report.BackendSummary{Name: p})
-		}
-	}
-	slices.SortStableFunc(s.Backends, func(a, b report.BackendSummary) int { return podOrder(a.Name, b.Name) })
-	var sum, sq float64
-	minS, maxS := math.Inf(1), 0.0
-	for _, b := range s.Backends {
-		x := float64(b.Requests)
-		sum += x
-		sq += x * x
-	}
-	n := float64(len(s.Backends))
-	if n == 0 || sum == 0 {
-		return
-	}
-	var mean = sum / n
-	var varSum float64
-	for _, b := range s.Backends {
-		x := float64(b.Requests)
-		minS, maxS = min(minS, x/sum), max(maxS, x/sum)
-		varSum += (x - mean) * (x - mean)
-	}
-	f := report.Fairness{
-		Jain:     round6(sum * sum / (n * sq)),
-		MinShare: round6(minS),
-		MaxShare: round6(maxS),
-		CV:       round6(math.Sqrt(varSum/n) / mean),
-	}
-	if minS > 0 {
-		f.MaxMinRatio = round6(maxS / minS)
-	}
-	s.Fairness = f
 }
 
 // podOrder sorts pod-2 before pod-10.
@@ -565,38 +544,37 @@ func fmtMillis(ms float64) string {
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
-// writeResults keeps a scenario's results file for kaload report.
-func writeResults(cfg *Config, sc Scenario, results []client.Result, start time.Time, events []ScaleEvent) (string, error) {
+// createResults opens the scenario's results file: in ResultsDir to keep it
+// for kaload report, else a temporary file the caller removes.
+func createResults(cfg *Config, sc Scenario, start time.Time) (string, *report.Writer, error) {
+	h := report.Header{
+		Kaload: cfg.Version, Label: sc.Name, URL: "lab://" + sc.Name, Start: start,
+		Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration,
+		Meta: map[string]string{
+			"lab.scenario":     sc.Name,
+			"lab.max_requests": strconv.Itoa(sc.MaxRequests),
+			"lab.balancer":     string(cfg.Policy),
+			"lab.seed":         strconv.FormatUint(cfg.Seed, 10),
+		},
+	}
+	if cfg.ResultsDir == "" {
+		f, err := os.CreateTemp("", "kaload-lab-*.kld")
+		if err != nil {
+			return "", nil, fmt.Errorf("results file: %w", err)
+		}
+		f.Close()
+		w, err := report.CreateFile(f.Name(), h)
+		if err != nil {
+			os.Remove(f.Name())
+			return "", nil, err
+		}
+		return f.Name(), w, nil
+	}
 	name := strings.NewReplacer("=", "-", ",", "_", ":", "-").Replace(sc.Name) + ".kld"
 	path := filepath.Join(cfg.ResultsDir, name)
-	meta := map[string]string{
-		"lab.scenario":     sc.Name,
-		"lab.max_requests": strconv.Itoa(sc.MaxRequests),
-		"lab.balancer":     string(cfg.Policy),
-		"lab.seed":         strconv.FormatUint(cfg.Seed, 10),
-	}
-	var ev []string
-	for _, e := range events {
-		ev = append(ev, fmt.Sprintf("%.3fs:%d->%d", e.At.Seconds(), e.From, e.To))
-	}
-	if len(ev) > 0 {
-		meta["lab.scale_events"] = strings.Join(ev, ",")
-	}
-	w, err := report.CreateFile(path, report.Header{
-		Kaload: cfg.Version, Label: sc.Name, URL: "lab://" + sc.Name, Start: start,
-		Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration, Meta: meta,
-	})
+	w, err := report.CreateFile(path, h)
 	if err != nil {
-		return "", fmt.Errorf("-o: %w", err)
+		return "", nil, fmt.Errorf("-o: %w", err)
 	}
-	for i := range results {
-		if err := w.Write(&results[i]); err != nil {
-			w.Close()
-			return "", fmt.Errorf("-o: %s: %w", path, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return "", fmt.Errorf("-o: %s: %w", path, err)
-	}
-	return path, nil
+	return path, w, nil
 }

@@ -302,24 +302,40 @@ func TestScenarioName(t *testing.T) {
 	}
 }
 
-func TestAddIdleRecomputesFairness(t *testing.T) {
-	s := &report.Summary{Backends: []report.BackendSummary{{Name: "pod-1", Requests: 300, Share: 1}}}
-	addIdle(s, []string{"pod-10", "pod-1", "pod-2"})
+// Pods that got nothing are invisible to the client; the lab's summaries,
+// read back from the results file, still count them.
+func TestSummaryOfCountsIdlePods(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.kld")
+	w, err := report.CreateFile(path, report.Header{Start: time.Now(), Connections: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		r := client.Result{Seq: uint64(i), Start: time.Duration(i) * time.Millisecond, Latency: time.Millisecond,
+			Status: 200, Backend: "pod-1", Conn: 1, ConnReq: uint32(i + 1), ServerTotal: -1}
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := summaryOf(path, report.Options{Backends: []string{"pod-1", "pod-2", "pod-10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, b := range s.Backends {
 		names = append(names, b.Name)
 	}
 	if got := strings.Join(names, ","); got != "pod-1,pod-2,pod-10" {
-		t.Errorf("backends %s, want pod order", got)
+		t.Errorf("backends %s, want the busy pod then the idle ones", got)
 	}
-	f := s.Fairness
-	if f.Jain < 0.333 || f.Jain > 0.334 || f.MinShare != 0 || f.MaxShare != 1 || f.MaxMinRatio != 0 {
+	if f := s.Fairness; f.Jain < 0.333 || f.Jain > 0.334 || f.MinShare != 0 || f.MaxShare != 1 {
 		t.Errorf("fairness over one busy and two idle pods = %+v; want Jain 1/3, shares 0..1", f)
 	}
-	even := &report.Summary{Backends: []report.BackendSummary{{Name: "pod-1", Requests: 10}, {Name: "pod-2", Requests: 10}}}
-	addIdle(even, []string{"pod-1", "pod-2"})
-	if even.Fairness.Jain != 1 || even.Fairness.MaxMinRatio != 1 || even.Fairness.CV != 0 {
-		t.Errorf("even fairness = %+v", even.Fairness)
+	if _, err := summaryOf(filepath.Join(t.TempDir(), "missing.kld"), report.Options{}); err == nil {
+		t.Error("a missing results file gave no error")
 	}
 }
 
