@@ -216,6 +216,14 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if ctx.Err() != nil {
 		fmt.Fprintf(s.Err, "kaload: interrupted after %s; %d requests recorded\n", stats.Elapsed.Round(time.Millisecond), stats.Requests)
 	}
+	// Neither shows in the results: a retried request is recorded once, and a
+	// failed dial only as the error of the request that needed it.
+	if stats.Retries > 0 {
+		fmt.Fprintf(s.Err, "kaload: %d requests were sent again on a fresh connection (the server had closed an idle one)\n", stats.Retries)
+	}
+	if stats.DialErrors > 0 {
+		fmt.Fprintf(s.Err, "kaload: %d connection attempts failed\n", stats.DialErrors)
+	}
 	out := *s
 	out.Out = summaryOut
 	return emitReport(agg.Summary(), o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &out)

@@ -304,3 +304,33 @@ func TestHammerProgressOnTerminal(t *testing.T) {
 		t.Errorf("--quiet drew progress (exit %d):\n%q", code, errb.String())
 	}
 }
+
+// Failed requests are data, not a runtime error: against a port nobody
+// listens on every request fails, the run exits 0 and says why.
+func TestHammerFailedRequestsAreData(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", "http://"+addr+"/", "-n", "5", "-c", "1",
+		"--timeout", "2s", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	var sum report.Summary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Requests != 5 || sum.Errors != 5 {
+		t.Errorf("requests %d errors %d, want 5 and 5", sum.Requests, sum.Errors)
+	}
+	if !strings.Contains(stderr, "connection attempts failed") {
+		t.Errorf("stderr does not report the failed dials:\n%s", stderr)
+	}
+	if code, _, _ := runKaload(context.Background(), "hammer", "--url", "http://"+addr+"/", "-n", "5", "-c", "1",
+		"--timeout", "2s", "--expect", "errors==0"); code != exitExpectFail {
+		t.Errorf("--expect errors==0 on a failing run: exit %d, want 3", code)
+	}
+}
