@@ -139,7 +139,22 @@ type connState struct {
 	idle          bool
 	closeWhenIdle bool
 	timer         *time.Timer
+	// h1Numbers hold the digits of large number headers on HTTP/1 (see
+	// headerNumber), one slot per header.
+	h1Numbers [numNumberSlots]numberSlot
 }
+
+type numberSlot struct {
+	s   [1]string
+	buf [20]byte
+}
+
+// Slots of connState.h1Numbers.
+const (
+	slotPosition = iota
+	slotTotal
+	numNumberSlots
+)
 
 type connKey struct{}
 
@@ -300,7 +315,7 @@ func (rc *Recycler) Wrap(h http.Handler) http.Handler {
 		n := st.requests.Add(1)
 		hdr := w.Header()
 		if rc.posKey != "" {
-			hdr[rc.posKey] = numberValue(n)
+			hdr[rc.posKey] = headerNumber(st, slotPosition, r, n)
 		}
 		if reason, ok := rc.due(st, n); ok {
 			// Exactly this header: net/http closes an HTTP/1 connection
@@ -417,6 +432,22 @@ var smallNumbers = sync.OnceValue(func() []string {
 	}
 	return t
 })
+
+// headerNumber returns n as a one-element header value for the response to
+// r on st without allocating: from the shared table when small, else on
+// HTTP/1 from a slot of the connection's own state, rewritten by the
+// connection's next request. That is safe because net/http serves an HTTP/1
+// connection's requests one at a time and has written a response's headers
+// out before it reads the next request; a handler must not keep the value
+// past its request. HTTP/2 streams run concurrently and get their own value.
+func headerNumber(st *connState, slot int, r *http.Request, n uint64) []string {
+	if n < numberTableSize || st == nil || r.ProtoMajor != 1 {
+		return numberValue(n)
+	}
+	v := &st.h1Numbers[slot]
+	v.s[0] = unsafeString(strconv.AppendUint(v.buf[:0], n, 10))
+	return v.s[:]
+}
 
 // numberValue returns n as a one-element header value.
 func numberValue(n uint64) []string {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,52 @@ func TestDrainClosesLateIdleConnection(t *testing.T) {
 	}
 	if got := rc.Stats().RecycledBy(ReasonShutdown); got != 2 {
 		t.Errorf("shutdown recycles %d, want 2", got)
+	}
+}
+
+// Past the shared table, HTTP/1 number headers live in a slot of the
+// connection's state that its next request rewrites: the values on the wire
+// must still be right, request after request, on interleaved connections.
+func TestLargeNumberHeadersHTTP1(t *testing.T) {
+	ts := startWith(t, Config{}, func(s *Server) { s.requests.Store(numberTableSize - 3) })
+	a, b := dialRaw(t, ts.addr), dialRaw(t, ts.addr)
+	want := uint64(numberTableSize - 3)
+	for i := range 8 {
+		c := a
+		if i%3 == 2 {
+			c = b
+		}
+		want++
+		resp, body := c.get(t, "/")
+		if got := resp.Header.Get(TotalHeader); got != strconv.FormatUint(want, 10) {
+			t.Fatalf("request %d: %s %q, want %d", i, TotalHeader, got, want)
+		}
+		if !strings.Contains(body, "request="+strconv.FormatUint(want, 10)+" ") {
+			t.Fatalf("request %d: body %q does not match the header", i, body)
+		}
+	}
+}
+
+// The slot path allocates nothing; HTTP/2 (concurrent streams on one
+// connection) never uses it.
+func TestHeaderNumberSlots(t *testing.T) {
+	st := &connState{}
+	h1 := &http.Request{ProtoMajor: 1}
+	h2 := &http.Request{ProtoMajor: 2}
+	v := headerNumber(st, slotTotal, h1, 123456)
+	if v[0] != "123456" {
+		t.Fatalf("headerNumber = %q", v)
+	}
+	if n := testing.AllocsPerRun(100, func() { headerNumber(st, slotTotal, h1, 987654321) }); n != 0 {
+		t.Errorf("HTTP/1 slot path allocates %v times", n)
+	}
+	p := headerNumber(st, slotPosition, h1, 55555)
+	if v[0] != "987654321" || p[0] != "55555" {
+		t.Errorf("slots overlap: total %q position %q", v[0], p[0])
+	}
+	x := headerNumber(st, slotTotal, h2, 424242)
+	y := headerNumber(st, slotTotal, h2, 434343)
+	if x[0] != "424242" || y[0] != "434343" {
+		t.Errorf("HTTP/2 values share storage: %q %q", x[0], y[0])
 	}
 }

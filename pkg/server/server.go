@@ -343,10 +343,14 @@ func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
 		burnCPU(r.Context(), s.cfg.CPU)
 	}
 	total := s.requests.Add(1)
-	pos := ConnRequests(r.Context())
+	st, _ := r.Context().Value(connKey{}).(*connState)
+	var pos uint64
+	if st != nil {
+		pos = st.requests.Load()
+	}
 	h := w.Header()
 	h[s.backend] = s.hostValue
-	h[TotalHeader] = numberValue(total)
+	h[TotalHeader] = headerNumber(st, slotTotal, r, total)
 	h["Content-Type"] = textPlain
 	if s.lengthVal != nil {
 		h["Content-Length"] = s.lengthVal
