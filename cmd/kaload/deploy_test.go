@@ -33,6 +33,7 @@ import (
 
 	"kaload/pkg/report"
 	"kaload/pkg/server"
+	"kaload/pkg/server/servertest"
 )
 
 // These tests render deploy/kubernetes the way `kubectl apply -k` does,
@@ -699,7 +700,7 @@ func serveOptionsFor(t *testing.T, c *corev1.Container) (*serveOptions, error) {
 // Deployment configures it, for the probe and scrape paths.
 func checkProbePaths(t *testing.T, opts *serveOptions) error {
 	t.Helper()
-	base := startHammerTarget(t, server.Config{Hostname: "probe", MaxRequests: opts.MaxRequests, BackendHeader: opts.BackendHeader})
+	base := servertest.Start(t, server.Config{Hostname: "probe", MaxRequests: opts.MaxRequests, BackendHeader: opts.BackendHeader}).URL
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, path := range []string{"/readyz", "/healthz", "/metrics"} {
 		resp, err := hc.Get(strings.TrimSuffix(base, "/") + path)
@@ -893,7 +894,7 @@ func TestJobHammersMergeInOneReport(t *testing.T) {
 	// Registered first, so it runs last: after the server has stopped.
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a", MaxRequests: 5})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 5}).URL
 	dir := t.TempDir()
 	mount := hc.VolumeMounts[0].MountPath
 

@@ -16,36 +16,8 @@ import (
 	"kaload/pkg/client"
 	"kaload/pkg/report"
 	"kaload/pkg/server"
+	"kaload/pkg/server/servertest"
 )
-
-// startHammerTarget runs a real kaload server on loopback for the test's life.
-func startHammerTarget(t *testing.T, cfg server.Config) string {
-	t.Helper()
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	// Like a kubelet, wait for readiness: /readyz answers 503 while starting.
-	for deadline := time.Now().Add(10 * time.Second); !srv.Ready(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("server not ready after 10s")
-		}
-	}
-	return "http://" + ln.Addr().String() + "/"
-}
 
 // runKaload runs the command line in-process and returns its exit code and output.
 func runKaload(ctx context.Context, args ...string) (code int, stdout, stderr string) {
@@ -146,7 +118,7 @@ func TestHammerUsageErrorsExit2(t *testing.T) {
 // -n 1000 -c 10 uses exactly 200 connections, records 1000 results and no
 // error, and the results file holds exactly what the summary reports.
 func TestHammerRecyclingEndToEnd(t *testing.T) {
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a", MaxRequests: 5})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 5}).URL
 	file := filepath.Join(t.TempDir(), "run.kld")
 	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "1000", "-c", "10",
 		"-o", file, "--label", "h0", "--format", "json", "--expect", "errors==0", "--expect", "requests_per_connection<=5")
@@ -197,7 +169,7 @@ func TestHammerRecyclingEndToEnd(t *testing.T) {
 }
 
 func TestHammerExpectFailureExits3AfterReport(t *testing.T) {
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a"})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
 	junit := filepath.Join(t.TempDir(), "junit.xml")
 	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "50", "-c", "2",
 		"--expect", "backends>=2", "--expect", "errors==0", "--junit", junit)
@@ -219,7 +191,7 @@ func TestHammerExpectFailureExits3AfterReport(t *testing.T) {
 // -o - streams the results file to stdout (for a Kubernetes Job's log or a
 // pipe) and moves the summary to stderr.
 func TestHammerStreamsResultsToStdout(t *testing.T) {
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a", MaxRequests: 10})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 10}).URL
 	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "100", "-c", "4", "-o", "-")
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
@@ -244,7 +216,7 @@ func TestHammerStreamsResultsToStdout(t *testing.T) {
 // Ctrl-C (the context main cancels on SIGINT) ends the run cleanly: exit 0,
 // a complete results file holding exactly the requests the summary reports.
 func TestHammerInterruptKeepsEverything(t *testing.T) {
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a", MaxRequests: 7})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 7}).URL
 	file := filepath.Join(t.TempDir(), "run.jsonl")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -286,7 +258,7 @@ func TestHammerInterruptKeepsEverything(t *testing.T) {
 
 // On a terminal the live line shows requests/s, errors and backends seen.
 func TestHammerProgressOnTerminal(t *testing.T) {
-	url := startHammerTarget(t, server.Config{Hostname: "pod-a"})
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"hammer", "--url", url, "-d", "800ms", "-c", "2", "--rate", "200"},
 		&streams{In: strings.NewReader(""), Out: &out, Err: &errb, ErrTTY: true})

@@ -11,15 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"kaload/pkg/client"
+	"kaload/pkg/lab"
 	"kaload/pkg/report"
 	"kaload/pkg/server"
+	"kaload/pkg/server/servertest"
 )
 
 // runReportCmd runs a kaload command line in-process.
@@ -350,101 +351,36 @@ func TestReportBadInput(t *testing.T) {
 	}
 }
 
-// startBackend runs a real kaload server on loopback; stop shuts it down.
-func startBackend(t *testing.T, cfg server.Config) (addr string, stop func()) {
+// startService is a Service in front of backends: like kube-proxy, it picks
+// a backend per connection (in turn) and then only copies bytes.
+func startService(t *testing.T, backends ...string) (addr string, stop func()) {
 	t.Helper()
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	bal := lab.NewBalancer(lab.PolicyRoundRobin, 0)
+	bal.SetBackends(backends...)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	go func() { done <- bal.Serve(context.Background(), ln) }()
 	return ln.Addr().String(), func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server %s: %v", cfg.Hostname, err)
-		}
-	}
-}
-
-// startBalancer is a tiny L4 balancer like kube-proxy: each new connection
-// goes to the next backend in turn and stays there.
-func startBalancer(t *testing.T, backends []string) (addr string, stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-	)
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = true
-		} else {
-			delete(conns, c)
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for n := 0; ; n++ {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", backends[n%len(backends)], 5*time.Second)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			track(in, true)
-			track(out, true)
-			wg.Add(2)
-			pipe := func(dst, src net.Conn) {
-				defer wg.Done()
-				io.Copy(dst, src)
-				// Pass the close on: the server's Connection: close must reach the client.
-				dst.Close()
-				src.Close()
-				track(dst, false)
-				track(src, false)
-			}
-			go pipe(out, in)
-			go pipe(in, out)
-		}
-	}()
-	return ln.Addr().String(), func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+		bal.Close()
+		<-done
+		bal.Wait()
 	}
 }
 
 func TestReportEndToEnd(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	a, stopA := startBackend(t, server.Config{Hostname: "pod-a", MaxRequests: 10})
-	b, stopB := startBackend(t, server.Config{Hostname: "pod-b", MaxRequests: 10})
-	lb, stopLB := startBalancer(t, []string{a, b})
+	a := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 10})
+	b := servertest.Start(t, server.Config{Hostname: "pod-b", MaxRequests: 10})
+	lb, stopLB := startService(t, a.Addr, b.Addr)
 	file := filepath.Join(t.TempDir(), "run.kld")
 
 	code, out, errs := runReportCmd(t, "hammer", "--url", "http://"+lb+"/", "-n", "600", "-c", "4", "-o", file, "--quiet")
 	stopLB()
-	stopB()
-	stopA()
+	b.Stop()
+	a.Stop()
 	if code != exitOK {
 		t.Fatalf("hammer exit %d\n%s%s", code, out, errs)
 	}

@@ -1,15 +1,13 @@
 package client
 
 import (
-	"context"
-	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"kaload/pkg/server"
+	"kaload/pkg/server/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -29,27 +27,8 @@ func (c *collector) Record(r *Result) {
 // startServer runs the real kaload server on loopback until the test ends.
 func startServer(t *testing.T, cfg server.Config) (url string, srv *server.Server) {
 	t.Helper()
-	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = 2 * time.Second
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String() + "/", srv
+	s := servertest.Start(t, cfg)
+	return s.URL, s.Server
 }
 
 // checkResults verifies what every run must satisfy: one result per sequence
