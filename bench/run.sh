@@ -18,7 +18,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
-TOOLS=${TOOLS:-"kaload wrk hey fortio bombardier vegeta"}
+TOOLS=${TOOLS:-"kaload kaload-1cpu wrk hey fortio bombardier vegeta"}
 TARGETS=${TARGETS:-"nginx kaload-serve"}
 PIN=${PIN:-0}
 
@@ -108,7 +108,7 @@ done
 tools=()
 for tool in $TOOLS; do
 	case $tool in
-	kaload) tools+=(kaload) ;;
+	kaload | kaload-1cpu) tools+=("$tool") ;;
 	*) if have "$tool"; then tools+=("$tool"); else echo "$tool not installed; skipped" >&2; fi ;;
 	esac
 done
@@ -117,8 +117,11 @@ done
 run_tool() {
 	local tool=$1 u=$2 d=${DURATION}
 	case $tool in
-	kaload)
-		"${tool_cpu[@]}" "$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" -o "$work/run.kld" --quiet --format json >"$work/out"
+	kaload | kaload-1cpu)
+		# kaload-1cpu gives kaload the thread budget of wrk -t1 (--cpus 1).
+		local cpus=0
+		[ "$tool" = kaload-1cpu ] && cpus=1
+		"${tool_cpu[@]}" "$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" --cpus "$cpus" -o "$work/run.kld" --quiet --format json >"$work/out"
 		grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//'
 		;;
 	wrk)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type hammerOptions struct {
 	Expect   []string
 	JUnit    string
 	Interval time.Duration
+	CPUs     int // GOMAXPROCS for the run; 0 = every CPU
 
 	// Set by the command from the flags that were given.
 	Args         []string
@@ -102,6 +104,7 @@ and moves the summary to stderr).`,
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
+	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); leaves the rest to a server on the same machine")
 	return cmd
 }
 
@@ -143,6 +146,9 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 	if err := checkOutput(&reportOutput{Format: o.Format}); err != nil {
 		return err
 	}
+	if o.CPUs < 0 {
+		return usageErrorf("--cpus %d: must not be negative", o.CPUs)
+	}
 	if o.Interval <= 0 {
 		return usageErrorf("--interval %s: must be positive", o.Interval)
 	}
@@ -161,6 +167,9 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 }
 
 func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
+	if o.CPUs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.CPUs))
+	}
 	h := report.Header{
 		Kaload:      versionString(),
 		Label:       o.Label,

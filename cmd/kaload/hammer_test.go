@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,7 @@ func TestHammerFlags(t *testing.T) {
 		{name: "bad header", args: []string{"--url", "http://h/", "-H", "nocolon"}, wantErr: "--header"},
 		{name: "missing body file", args: []string{"--url", "http://h/", "--body", "@/nonexistent/body"}, wantErr: "--body"},
 		{name: "bad format", args: []string{"--url", "http://h/", "--format", "xml"}, wantErr: "--format"},
+		{name: "negative cpus", args: []string{"--url", "http://h/", "--cpus", "-1"}, wantErr: "--cpus"},
 		{name: "bad expectation", args: []string{"--url", "http://h/", "--expect", "nosuchmetric>1"}, wantErr: "valid metrics"},
 		{name: "no url", args: nil, wantErr: "url"},
 		{name: "zero connections", args: []string{"--url", "http://h/", "-c", "0"}, wantErr: "connections"},
@@ -304,5 +306,21 @@ func TestHammerFailedRequestsAreData(t *testing.T) {
 	if code, _, _ := runKaload(context.Background(), "hammer", "--url", "http://"+addr+"/", "-n", "5", "-c", "1",
 		"--timeout", "2s", "--expect", "errors==0"); code != exitExpectFail {
 		t.Errorf("--expect errors==0 on a failing run: exit %d, want 3", code)
+	}
+}
+
+// --cpus bounds the run's GOMAXPROCS and gives it back afterwards.
+func TestHammerCPUs(t *testing.T) {
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
+	before := runtime.GOMAXPROCS(0)
+	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "200", "-c", "4", "--cpus", "1", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"requests": 200`) {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	if after := runtime.GOMAXPROCS(0); after != before {
+		t.Errorf("GOMAXPROCS %d after the run, was %d", after, before)
 	}
 }
