@@ -212,9 +212,9 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 		select {
 		case <-timer.C:
 		case <-r.stop:
-			if !timer.Stop() {
-				<-timer.C
-			}
+			// Since Go 1.23 Stop leaves no stale value in the channel:
+			// there is nothing to drain, and a receive would block.
+			timer.Stop()
 			return 0, 0, false
 		}
 	}
