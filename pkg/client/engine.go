@@ -221,6 +221,24 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 	return seq, intended, true
 }
 
+// held is a connection's last result, kept (a copy, not an allocation) until
+// the next request on the connection shows whether it ended after it.
+type held struct {
+	res Result
+	ok  bool
+}
+
+func (h *held) hold(res *Result) { h.res, h.ok = *res, true }
+
+// flush records the held result, if any, with the reason its connection ended.
+func (h *held) flush(r *run, st *Stats, reason CloseReason) {
+	if h.ok {
+		h.res.Close = reason
+		r.record(&h.res, st)
+		h.ok = false
+	}
+}
+
 func (r *run) record(res *Result, st *Stats) {
 	st.Requests++
 	if res.Failed() {
@@ -278,17 +296,10 @@ func (r *run) workH1(st *Stats, quota int64) {
 		resp response
 		// The last result on an open connection waits until the next request
 		// shows whether the server had closed the connection silently after
-		// it (CloseEOF); a copy, not an allocation.
-		pending Result
-		hasPend bool
+		// it (CloseEOF).
+		pending held
 	)
-	flush := func(reason CloseReason) {
-		if hasPend {
-			pending.Close = reason
-			r.record(&pending, st)
-			hasPend = false
-		}
-	}
+	flush := func(reason CloseReason) { pending.flush(r, st, reason) }
 	closeConn := func(reason CloseReason) {
 		if cn.c != nil {
 			cn.c.Close()
@@ -365,7 +376,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 			}
 		}
 		if err == nil && cn.c != nil {
-			pending, hasPend = res, true
+			pending.hold(&res)
 		} else {
 			r.record(&res, st)
 		}

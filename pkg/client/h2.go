@@ -71,16 +71,9 @@ func (r *run) workH2(st *Stats, quota int64) {
 	var (
 		cn      h2Conn
 		res     Result
-		pending Result // last result on cn, held until we know whether cn ended after it
-		hasPend bool
+		pending held // last result on cn, held until we know whether cn ended after it
 	)
-	flush := func(reason CloseReason) {
-		if hasPend {
-			pending.Close = reason
-			r.record(&pending, st)
-			hasPend = false
-		}
-	}
+	flush := func(reason CloseReason) { pending.flush(r, st, reason) }
 	closeConn := func(reason CloseReason) {
 		if cn.cc == nil {
 			return
@@ -102,7 +95,7 @@ func (r *run) workH2(st *Stats, quota int64) {
 		return s.Closed || s.Closing || !cn.cc.CanTakeNewRequest()
 	}
 	defer func() {
-		if hasPend && cn.cc != nil && goingAway() {
+		if pending.ok && cn.cc != nil && goingAway() {
 			flush(CloseGoAway)
 			closeConn(CloseGoAway)
 		}
@@ -188,7 +181,7 @@ func (r *run) workH2(st *Stats, quota int64) {
 			closeConn(CloseClientLimit)
 			r.record(&res, st)
 		default:
-			pending, hasPend = res, true
+			pending.hold(&res)
 		}
 	}
 }
