@@ -96,7 +96,7 @@ and moves the summary to stderr).`,
 	f.BoolVar(&c.H2C, "h2c", false, "cleartext HTTP/2 with prior knowledge")
 	f.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification")
 	f.IntVar(&c.MaxRequestsPerConn, "max-requests-per-conn", 0, "client-side recycling: close each connection after N requests (0 = never)")
-	f.StringVar(&c.BackendHeader, "backend-header", "Accept-Request-hostname", "response header that names the backend")
+	f.StringVar(&c.BackendHeader, "backend-header", client.DefaultBackendHeader, "response header that names the backend")
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
