@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -44,8 +45,9 @@ how long a backend that appeared mid-run (a scale-up) took to get its fair
 share; and a verdict in plain words.
 
 Several files are merged (one per hammer pod of a distributed run), aligned
-on their start times; FILE "-" reads standard input. --from and --to restrict
-every figure to a window of the run, in offsets from its start.
+on their start times. FILE "-" reads standard input; a directory stands for
+the *.kld and *.jsonl files in it. --from and --to restrict every figure to a
+window of the run, in offsets from its start.
 
 --expect checks a metric; every check prints PASS or FAIL with the actual value,
 and any failure makes the exit code 3 after the report is printed. Metrics:
@@ -150,8 +152,12 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 			rd.Close()
 		}
 	}()
+	files, err := expandDirs(opts.Files)
+	if err != nil {
+		return err
+	}
 	agg := report.NewAggregator(opts.Window)
-	for _, path := range opts.Files {
+	for _, path := range files {
 		var rd *report.Reader
 		var err error
 		if path == "-" {
@@ -180,6 +186,32 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 		}
 	}
 	return emitReport(agg.Summary(), opts.Expects, opts.Output, s)
+}
+
+// expandDirs replaces each directory argument by the results files in it
+// (*.kld and *.jsonl, by name), e.g. the volume a hammer Job wrote to.
+func expandDirs(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		if fi, err := os.Stat(a); a == "-" || err != nil || !fi.IsDir() {
+			files = append(files, a) // opening it reports what is wrong
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, err
+		}
+		n := len(files)
+		for _, e := range entries {
+			if name := e.Name(); e.Type().IsRegular() && (strings.HasSuffix(name, ".kld") || strings.HasSuffix(name, ".jsonl")) {
+				files = append(files, filepath.Join(a, name))
+			}
+		}
+		if len(files) == n {
+			return nil, fmt.Errorf("%s: no results files (*.kld, *.jsonl) in this directory", a)
+		}
+	}
+	return files, nil
 }
 
 // emitReport checks the expectations, writes the report (stdout or -o) and

@@ -410,3 +410,30 @@ func TestReportEndToEnd(t *testing.T) {
 		t.Errorf("failing report: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// A directory argument stands for the results files in it (a hammer Job's volume).
+func TestReportDirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeResults(t, dir, "hammer-0.kld", "hammer-0", reportT0)
+	writeResults(t, dir, "hammer-1.kld", "hammer-1", reportT0)
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not results"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runReportCmd(t, "report", dir, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s report.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 2000 || len(s.Runs) != 2 || s.Runs[0].Label != "hammer-0" || s.Runs[1].Label != "hammer-1" {
+		t.Errorf("requests %d runs %+v", s.Requests, s.Runs)
+	}
+
+	empty := t.TempDir()
+	code, _, errs = runReportCmd(t, "report", empty)
+	if code != exitRuntime || !strings.Contains(errs, empty) || !strings.Contains(errs, "no results files") {
+		t.Errorf("empty directory: exit %d, stderr %q", code, errs)
+	}
+}
