@@ -81,7 +81,7 @@ func itoa(n int64) string {
 }
 
 // startBalancer serves b on a loopback port until the test ends.
-func startBalancer(t *testing.T, b *Balancer) string {
+func startBalancer(t testing.TB, b *Balancer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

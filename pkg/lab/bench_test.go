@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"io"
 	"net"
 	"testing"
@@ -36,16 +35,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 	backend := echoBackend(b)
 	bal := NewBalancer(PolicyRandom, 1)
 	bal.SetBackends(backend)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { bal.Serve(ctx, ln); close(served) }()
-	b.Cleanup(func() { cancel(); <-served; bal.Wait() })
+	service := startBalancer(b, bal)
 
-	for _, tc := range []struct{ name, addr string }{{"direct", backend}, {"balancer", ln.Addr().String()}} {
+	for _, tc := range []struct{ name, addr string }{{"direct", backend}, {"balancer", service}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c, err := net.DialTimeout("tcp", tc.addr, 5*time.Second)
 			if err != nil {
@@ -74,15 +66,8 @@ func BenchmarkConnect(b *testing.B) {
 	backend := echoBackend(b)
 	bal := NewBalancer(PolicyRandom, 1)
 	bal.SetBackends(backend)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { bal.Serve(ctx, ln); close(served) }()
-	b.Cleanup(func() { cancel(); <-served; bal.Wait() })
-	for _, tc := range []struct{ name, addr string }{{"direct", backend}, {"balancer", ln.Addr().String()}} {
+	service := startBalancer(b, bal)
+	for _, tc := range []struct{ name, addr string }{{"direct", backend}, {"balancer", service}} {
 		b.Run(tc.name, func(b *testing.B) {
 			buf := make([]byte, 1)
 			b.ReportAllocs()
