@@ -374,8 +374,10 @@ func (rc *Recycler) Stats() RecycleStats {
 	return s
 }
 
-// ConnRequests returns the 1-based position of the request whose context is
-// ctx on its connection, or 0 when the connection is not tracked.
+// ConnRequests returns how many requests the connection of ctx has counted
+// so far, or 0 when the connection is not tracked. On HTTP/1 that is the
+// request's own 1-based position; HTTP/2 streams run concurrently, so a later
+// stream may already have counted: the position header is exact there.
 func ConnRequests(ctx context.Context) uint64 {
 	st, _ := ctx.Value(connKey{}).(*connState)
 	if st == nil {
