@@ -1,4 +1,4 @@
-module kaload
+module github.com/kaload/kaload
 
 go 1.26.8
 

@@ -17,8 +17,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 type hammerOptions struct {
@@ -170,7 +171,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if o.CPUs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.CPUs))
 	}
-	h := report.Header{
+	h := results.Header{
 		Kaload:      versionString(),
 		Label:       o.Label,
 		URL:         o.Client.URL,
@@ -183,15 +184,15 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		Meta:        o.Meta,
 	}
 	summaryOut := s.Out
-	var results *report.Writer
+	var out *results.Writer
 	var err error
 	switch o.Output {
 	case "":
 	case "-":
 		summaryOut = s.Err
-		results, err = report.NewWriter(s.Out, report.FormatBinary, h)
+		out, err = results.NewWriter(s.Out, results.FormatBinary, h)
 	default:
-		results, err = report.CreateFile(o.Output, h)
+		out, err = results.CreateFile(o.Output, h)
 	}
 	if err != nil {
 		return fmt.Errorf("results file: %w", err)
@@ -201,7 +202,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if err := agg.AddRun(h); err != nil {
 		return err
 	}
-	rec := &recorder{results: results, agg: agg}
+	rec := &recorder{out: out, agg: agg}
 
 	var bar *progress
 	if s.ErrTTY && !o.Quiet {
@@ -211,8 +212,8 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	// offsets; h.Start was taken just before it, close enough for wall time.
 	stats, runErr := client.Run(ctx, o.Client, rec)
 	bar.stop()
-	if results != nil {
-		if err := results.Close(); err != nil && runErr == nil {
+	if out != nil {
+		if err := out.Close(); err != nil && runErr == nil {
 			runErr = fmt.Errorf("results file: %w", err)
 		}
 		if rec.writeErr != nil && runErr == nil {
@@ -233,16 +234,16 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if stats.DialErrors > 0 {
 		fmt.Fprintf(s.Err, "kaload: %d connection attempts failed\n", stats.DialErrors)
 	}
-	out := *s
-	out.Out = summaryOut
-	return emitReport(agg.Summary(), o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &out)
+	summary := *s
+	summary.Out = summaryOut
+	return emitReport(agg.Summary(), o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary)
 }
 
 // recorder is the engine's sink: the engine calls Record serially, so the
 // results file and the aggregator see one request at a time; the counters
 // are atomics because the progress bar reads them from its own goroutine.
 type recorder struct {
-	results  *report.Writer
+	out      *results.Writer
 	agg      *report.Aggregator
 	writeErr error
 
@@ -253,8 +254,8 @@ type recorder struct {
 }
 
 func (r *recorder) Record(res *client.Result) {
-	if r.results != nil && r.writeErr == nil {
-		r.writeErr = r.results.Write(res)
+	if r.out != nil && r.writeErr == nil {
+		r.writeErr = r.out.Write(res)
 	}
 	r.agg.Add(res)
 	r.requests.Add(1)

@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
-	"kaload/pkg/server"
-	"kaload/pkg/server/servertest"
+	"github.com/kaload/kaload/internal/servertest"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // runKaload runs the command line in-process and returns its exit code and output.
@@ -141,7 +142,7 @@ func TestHammerRecyclingEndToEnd(t *testing.T) {
 		t.Errorf("expectations %+v", sum.Expectations)
 	}
 
-	r, err := report.OpenFile(file)
+	r, err := results.OpenFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestHammerStreamsResultsToStdout(t *testing.T) {
 	if !strings.Contains(stderr, "pod-a") {
 		t.Errorf("summary not on stderr:\n%s", stderr)
 	}
-	r, err := report.NewReader(strings.NewReader(stdout))
+	r, err := results.NewReader(strings.NewReader(stdout))
 	if err != nil {
 		t.Fatalf("stdout is not a results file: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestHammerInterruptKeepsEverything(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}
-	r, err := report.OpenFile(file)
+	r, err := results.OpenFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kaload/pkg/lab"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/internal/lab"
+	"github.com/kaload/kaload/pkg/report"
 )
 
 type labOptions struct {

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"kaload/pkg/lab"
+	"github.com/kaload/kaload/internal/lab"
 )
 
 func TestLabFlags(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 type reportOptions struct {
@@ -146,7 +147,7 @@ func checkWindow(w report.Options) error {
 func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	// Open every file first: a missing one fails before any work, and the
 	// runs must all be known to align their offsets.
-	readers := make([]*report.Reader, 0, len(opts.Files))
+	readers := make([]*results.Reader, 0, len(opts.Files))
 	defer func() {
 		for _, rd := range readers {
 			rd.Close()
@@ -158,15 +159,15 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	}
 	agg := report.NewAggregator(opts.Window)
 	for _, path := range files {
-		var rd *report.Reader
+		var rd *results.Reader
 		var err error
 		if path == "-" {
-			rd, err = report.NewReader(s.In)
+			rd, err = results.NewReader(s.In)
 			if err != nil {
 				err = fmt.Errorf("standard input: %w", err)
 			}
 		} else {
-			rd, err = report.OpenFile(path)
+			rd, err = results.OpenFile(path)
 		}
 		if err != nil {
 			return err
@@ -179,7 +180,7 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	for i, rd := range readers {
 		agg.SelectRun(i)
 		// A truncated file is a warning: every whole record before the cut counts.
-		if err := agg.AddAll(ctx, rd); errors.Is(err, report.ErrTruncated) {
+		if err := agg.AddAll(ctx, rd); errors.Is(err, results.ErrTruncated) {
 			fmt.Fprintf(opts.Warnings, "kaload: warning: %v; reporting the records before it\n", err)
 		} else if err != nil {
 			return err

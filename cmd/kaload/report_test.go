@@ -16,11 +16,12 @@ import (
 
 	"go.uber.org/goleak"
 
-	"kaload/pkg/client"
-	"kaload/pkg/lab"
-	"kaload/pkg/report"
-	"kaload/pkg/server"
-	"kaload/pkg/server/servertest"
+	"github.com/kaload/kaload/internal/lab"
+	"github.com/kaload/kaload/internal/servertest"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // runReportCmd runs a kaload command line in-process.
@@ -39,7 +40,7 @@ var reportT0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func writeResults(t *testing.T, dir, name, label string, start time.Time) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	w, err := report.CreateFile(path, report.Header{Kaload: "test", Label: label, URL: "http://svc/", Start: start, Connections: 3})
+	w, err := results.CreateFile(path, results.Header{Kaload: "test", Label: label, URL: "http://svc/", Start: start, Connections: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestReportMerge(t *testing.T) {
 	a := writeResults(t, dir, "a.kld", "h0", reportT0)
 	// The second hammer started 2s later and wrote JSON Lines.
 	b := filepath.Join(dir, "b.jsonl")
-	src, err := report.OpenFile(writeResults(t, dir, "tmp.kld", "h1", reportT0.Add(2*time.Second)))
+	src, err := results.OpenFile(writeResults(t, dir, "tmp.kld", "h1", reportT0.Add(2*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestReportMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := report.NewWriter(f, report.FormatJSONL, src.Header())
+	w, err := results.NewWriter(f, results.FormatJSONL, src.Header())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestReportBadInput(t *testing.T) {
 	newer[bytes.IndexByte(newer, 1)] = 7
 
 	var jsonl bytes.Buffer
-	jw, err := report.NewWriter(&jsonl, report.FormatJSONL, report.Header{Kaload: "test", Start: reportT0})
+	jw, err := results.NewWriter(&jsonl, results.FormatJSONL, results.Header{Kaload: "test", Start: reportT0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 type serveOptions struct {

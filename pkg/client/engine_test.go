@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // The proof: the server recycles every 5 requests, so 1000 requests

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // rawServer serves every accepted connection with handle until the test ends.

@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"kaload/pkg/server"
-	"kaload/pkg/server/servertest"
+	"github.com/kaload/kaload/pkg/server"
+	"github.com/kaload/kaload/internal/servertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -12,7 +12,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 // Options restrict and shape an aggregation.
@@ -148,7 +149,7 @@ func (a *Aggregator) SelectRun(i int) {
 // AddAll folds every record rd has left into the current run. A file cut
 // short still counts every whole record before the cut; the error then wraps
 // ErrTruncated, for the caller to report as a warning.
-func (a *Aggregator) AddAll(ctx context.Context, rd *Reader) error {
+func (a *Aggregator) AddAll(ctx context.Context, rd *results.Reader) error {
 	var r client.Result
 	for n := 0; ; n++ {
 		if n&0xffff == 0 && ctx.Err() != nil {

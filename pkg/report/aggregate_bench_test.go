@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 // synthetic fills rs with a 10-minute run at ~16k req/s over 64 keep-alive
@@ -80,7 +81,7 @@ func BenchmarkAggregate(b *testing.B) {
 func BenchmarkDecodeAggregate(b *testing.B) {
 	const n = 1 << 20
 	var file bytes.Buffer
-	w, err := NewWriter(&file, FormatBinary, Header{Kaload: "bench", Start: t0, Connections: 64})
+	w, err := results.NewWriter(&file, results.FormatBinary, results.Header{Kaload: "bench", Start: t0, Connections: 64})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	var r client.Result
 	cpu := processCPU()
 	for done := 0; done < b.N; {
-		rd, err := NewReader(bytes.NewReader(file.Bytes()))
+		rd, err := results.NewReader(bytes.NewReader(file.Bytes()))
 		if err != nil {
 			b.Fatal(err)
 		}

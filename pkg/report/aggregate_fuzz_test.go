@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 // FuzzAggregate feeds arbitrary results (as a corrupt but decodable file

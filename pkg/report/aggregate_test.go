@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -289,7 +290,7 @@ func TestMerge(t *testing.T) {
 func TestRunAfterImplicitRun(t *testing.T) {
 	a := NewAggregator(Options{})
 	a.Add(&client.Result{Status: 200, Backend: "x", ServerTotal: -1})
-	if err := a.AddRun(Header{Start: t0}); !errors.Is(err, ErrRunAfterResults) {
+	if err := a.AddRun(results.Header{Start: t0}); !errors.Is(err, ErrRunAfterResults) {
 		t.Errorf("AddRun after results without a run: %v", err)
 	}
 	if s := a.Summary(); s.Requests != 1 || len(s.Runs) != 1 {

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -23,16 +24,16 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 func goldenSummary(t *testing.T) *Summary {
 	t.Helper()
 	var files [2]bytes.Buffer
-	writers := [2]*Writer{}
+	writers := [2]*results.Writer{}
 	for i, label := range []string{"hammer-0", "hammer-1"} {
-		h := Header{Kaload: "test", Label: label, URL: "http://svc:8080/", Start: t0.Add(time.Duration(i) * 500 * time.Millisecond), Connections: 2}
-		w, err := NewWriter(&files[i], FormatBinary, h)
+		h := results.Header{Kaload: "test", Label: label, URL: "http://svc:8080/", Start: t0.Add(time.Duration(i) * 500 * time.Millisecond), Connections: 2}
+		w, err := results.NewWriter(&files[i], results.FormatBinary, h)
 		if err != nil {
 			t.Fatal(err)
 		}
 		writers[i] = w
 	}
-	sink := func(w *Writer) func(*client.Result) {
+	sink := func(w *results.Writer) func(*client.Result) {
 		return func(r *client.Result) {
 			if err := w.Write(r); err != nil {
 				t.Fatal(err)
@@ -49,12 +50,12 @@ func goldenSummary(t *testing.T) *Summary {
 	f.sink(&client.Result{Seq: 2, Start: 8 * time.Second, Err: "dial tcp: connect: connection refused", ServerTotal: -1})
 	f.sink(&client.Result{Seq: 3, Start: 8 * time.Second, Latency: 3 * time.Millisecond, Status: 503, Backend: "pod-b", Conn: 51, ConnReq: 1, ServerTotal: 7})
 	a := NewAggregator(Options{Interval: time.Second})
-	var readers []*Reader
+	var readers []*results.Reader
 	for i, w := range writers {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		rd, err := NewReader(bytes.NewReader(files[i].Bytes()))
+		rd, err := results.NewReader(bytes.NewReader(files[i].Bytes()))
 		if err != nil {
 			t.Fatal(err)
 		}

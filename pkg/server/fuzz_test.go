@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"net/http"
 	"testing"
 )
@@ -36,24 +35,6 @@ func FuzzWriteBody(f *testing.F) {
 		}
 		if size > len(orig) && body[len(body)-1] != '\n' {
 			t.Fatalf("padded body does not end with a newline")
-		}
-	})
-}
-
-// FuzzJitterInt: every draw lies within [n(1-j), n(1+j)] and is at least 1.
-func FuzzJitterInt(f *testing.F) {
-	f.Add(100, 0.1, uint64(1))
-	f.Add(1, 1.0, uint64(2))
-	f.Add(7, 0.33, uint64(3))
-	f.Fuzz(func(t *testing.T, n int, j float64, seed uint64) {
-		if n <= 0 || n > 1<<40 || !(j >= 0 && j <= 1) {
-			t.Skip()
-		}
-		r := rand.New(rand.NewPCG(seed, seed))
-		v := float64(jitterInt(r, n, j))
-		lo, hi := max(float64(n)*(1-j), 1), max(float64(n)*(1+j), 1)
-		if v < lo-1e-6*lo || v > hi+1e-6*hi {
-			t.Fatalf("jitterInt(%d, %v) = %v outside [%v, %v]", n, j, v, lo, hi)
 		}
 	})
 }

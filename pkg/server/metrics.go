@@ -4,12 +4,14 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kaload/kaload/pkg/server/recycle"
 )
 
 // register creates the collectors. Counters read the atomics at scrape
 // time, so the request path pays nothing for metrics.
 func (s *Server) register() error {
-	stats := func(f func(RecycleStats) float64) func() float64 {
+	stats := func(f func(recycle.Stats) float64) func() float64 {
 		return func() float64 { return f(s.rc.Stats()) }
 	}
 	cs := []prometheus.Collector{
@@ -20,23 +22,23 @@ func (s *Server) register() error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "kaload_http_requests_total",
 			Help: "HTTP requests on every path, including health checks and scrapes.",
-		}, stats(func(r RecycleStats) float64 { return float64(r.Requests) })),
+		}, stats(func(r recycle.Stats) float64 { return float64(r.Requests) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaload_connections_active",
 			Help: "Open client connections.",
-		}, stats(func(r RecycleStats) float64 { return float64(r.ActiveConns) })),
+		}, stats(func(r recycle.Stats) float64 { return float64(r.ActiveConns) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "kaload_connections_total",
 			Help: "Client connections accepted.",
-		}, stats(func(r RecycleStats) float64 { return float64(r.TotalConns) })),
+		}, stats(func(r recycle.Stats) float64 { return float64(r.TotalConns) })),
 		s.perConn,
 	}
-	for _, r := range Reasons() {
+	for _, r := range recycle.Reasons() {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "kaload_connections_recycled_total",
 			Help:        "Connections the server ended, by reason.",
 			ConstLabels: prometheus.Labels{"reason": r.String()},
-		}, stats(func(rs RecycleStats) float64 { return float64(rs.Recycled[r]) })))
+		}, stats(func(rs recycle.Stats) float64 { return float64(rs.Recycled[r]) })))
 	}
 	for _, c := range cs {
 		if err := s.registry.Register(c); err != nil {

@@ -17,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/kaload/kaload/pkg/server/recycle"
 )
 
 // Header names the server sends on every response.
@@ -96,7 +99,7 @@ type Server struct {
 	backend   string   // canonical BackendHeader
 	hostValue []string // precomputed header value
 	lengthVal []string // Content-Length value when ResponseSize > 0
-	rc        *Recycler
+	rc        *recycle.Recycler
 	tls       *tls.Config
 	handler   http.Handler
 	registry  *prometheus.Registry
@@ -134,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BackendHeader == "" {
 		cfg.BackendHeader = DefaultBackendHeader
-	} else if !validHeaderName(cfg.BackendHeader) {
+	} else if !httpguts.ValidHeaderFieldName(cfg.BackendHeader) {
 		errs = append(errs, fmt.Errorf("BackendHeader %q is not a valid header name", cfg.BackendHeader))
 	}
 	if cfg.ShutdownGrace == 0 {
@@ -146,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 		Help:    "Requests a connection carried before it closed.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
 	})
-	rc, err := NewRecycler(RecycleConfig{
+	rc, err := recycle.New(recycle.Config{
 		MaxRequests:       cfg.MaxRequests,
 		MaxRequestsJitter: cfg.MaxRequestsJitter,
 		MaxConnAge:        cfg.MaxConnAge,
@@ -197,7 +200,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Hostname() string { return s.hostname }
 
 // Recycler returns the server's connection recycler.
-func (s *Server) Recycler() *Recycler { return s.rc }
+func (s *Server) Recycler() *recycle.Recycler { return s.rc }
 
 // Stats returns a snapshot of the counters from atomics; safe to poll often.
 func (s *Server) Stats() Stats {
@@ -206,10 +209,10 @@ func (s *Server) Stats() Stats {
 		Requests:            s.requests.Load(),
 		ActiveConns:         rs.ActiveConns,
 		TotalConns:          rs.TotalConns,
-		RecycledMaxRequests: rs.Recycled[ReasonMaxRequests],
-		RecycledMaxAge:      rs.Recycled[ReasonMaxAge],
-		RecycledShutdown:    rs.Recycled[ReasonShutdown],
-		RecycledIdleExpired: rs.Recycled[ReasonIdleExpired],
+		RecycledMaxRequests: rs.Recycled[recycle.ReasonMaxRequests],
+		RecycledMaxAge:      rs.Recycled[recycle.ReasonMaxAge],
+		RecycledShutdown:    rs.Recycled[recycle.ReasonShutdown],
+		RecycledIdleExpired: rs.Recycled[recycle.ReasonIdleExpired],
 	}
 }
 
@@ -343,14 +346,10 @@ func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
 		burnCPU(r.Context(), s.cfg.CPU)
 	}
 	total := s.requests.Add(1)
-	st, _ := r.Context().Value(connKey{}).(*connState)
-	var pos uint64
-	if st != nil {
-		pos = st.requests.Load()
-	}
+	pos := recycle.ConnRequests(r.Context())
 	h := w.Header()
 	h[s.backend] = s.hostValue
-	h[TotalHeader] = headerNumber(st, slotTotal, r, total)
+	h[TotalHeader] = []string{strconv.FormatUint(total, 10)}
 	h["Content-Type"] = textPlain
 	if s.lengthVal != nil {
 		h["Content-Length"] = s.lengthVal
@@ -455,7 +454,7 @@ func logRequests(l *slog.Logger, h http.Handler) http.Handler {
 			slog.String("proto", r.Proto),
 			slog.String("remote", r.RemoteAddr),
 			slog.Int("status", rw.status),
-			slog.Uint64("conn_request", ConnRequests(r.Context())),
+			slog.Uint64("conn_request", recycle.ConnRequests(r.Context())),
 			slog.Bool("conn_close", w.Header().Get("Connection") == "close"),
 			slog.Duration("duration", time.Since(start)),
 		)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
@@ -217,6 +218,14 @@ func TestMaxRequestsHTTP1(t *testing.T) {
 	}
 }
 
+// observeFunc passes every observation to f as well.
+type observeFunc struct {
+	prometheus.Histogram
+	f func(float64)
+}
+
+func (o observeFunc) Observe(v float64) { o.f(v); o.Histogram.Observe(v) }
+
 // TestMaxRequestsH2C drives the server with Go's own HTTP/2 client over
 // cleartext: GOAWAY makes it reconnect, and no request fails.
 func TestMaxRequestsH2C(t *testing.T) {
@@ -224,13 +233,11 @@ func TestMaxRequestsH2C(t *testing.T) {
 	var mu sync.Mutex
 	var perConn []uint64
 	ts := startWith(t, Config{MaxRequests: 5, H2C: true}, func(s *Server) {
-		next := s.rc.cfg.OnConnClose
-		s.rc.cfg.OnConnClose = func(n uint64) {
+		s.perConn = observeFunc{s.perConn, func(n float64) {
 			mu.Lock()
-			perConn = append(perConn, n)
+			perConn = append(perConn, uint64(n))
 			mu.Unlock()
-			next(n)
-		}
+		}}
 	})
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
@@ -275,46 +282,6 @@ func TestMaxRequestsH2C(t *testing.T) {
 	}
 	if spare := ts.ln.n.Load() - int64(len(used)); spare != 0 {
 		t.Logf("client opened %d spare connection(s) that carried no request", spare)
-	}
-}
-
-func TestJitterBounds(t *testing.T) {
-	tests := []struct {
-		n      int
-		j      float64
-		lo, hi uint64
-	}{
-		{100, 0.1, 90, 110},
-		{5, 0.5, 3, 7},  // ceil(2.5), floor(7.5)
-		{1, 1, 1, 2},    // never below 1
-		{10, 0, 10, 10}, // no jitter
-		{3, 0.2, 3, 3},  // [2.4, 3.6] holds only 3
-		{1000, 1, 1, 2000},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d±%v", tt.n, tt.j), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(7, 7))
-			seen := map[uint64]bool{}
-			for range 20000 {
-				v := jitterInt(r, tt.n, tt.j)
-				if v < tt.lo || v > tt.hi {
-					t.Fatalf("jitterInt(%d, %v) = %d, outside [%d, %d]", tt.n, tt.j, v, tt.lo, tt.hi)
-				}
-				seen[v] = true
-			}
-			if !seen[tt.lo] || !seen[tt.hi] {
-				t.Errorf("never drew an end of [%d, %d]: lo %v hi %v", tt.lo, tt.hi, seen[tt.lo], seen[tt.hi])
-			}
-		})
-	}
-	r := rand.New(rand.NewPCG(1, 1))
-	var minD, maxD time.Duration = time.Hour, 0
-	for range 20000 {
-		d := jitterDuration(r, 10*time.Second, 0.1)
-		minD, maxD = min(minD, d), max(maxD, d)
-	}
-	if minD < 9*time.Second || maxD > 11*time.Second || minD > 9100*time.Millisecond || maxD < 10900*time.Millisecond {
-		t.Errorf("jitterDuration(10s, 0.1) drew [%v, %v], want spread over [9s, 11s]", minD, maxD)
 	}
 }
 
@@ -735,5 +702,28 @@ func TestDrainDelay(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("Serve: %v", err)
+	}
+}
+
+// Past the shared table, HTTP/1 number headers live in a slot of the
+// connection's state that its next request rewrites: the values on the wire
+// must still be right, request after request, on interleaved connections.
+func TestLargeNumberHeadersHTTP1(t *testing.T) {
+	ts := startWith(t, Config{}, func(s *Server) { s.requests.Store(9997) })
+	a, b := dialRaw(t, ts.addr), dialRaw(t, ts.addr)
+	want := uint64(9997)
+	for i := range 8 {
+		c := a
+		if i%3 == 2 {
+			c = b
+		}
+		want++
+		resp, body := c.get(t, "/")
+		if got := resp.Header.Get(TotalHeader); got != strconv.FormatUint(want, 10) {
+			t.Fatalf("request %d: %s %q, want %d", i, TotalHeader, got, want)
+		}
+		if !strings.Contains(body, "request="+strconv.FormatUint(want, 10)+" ") {
+			t.Fatalf("request %d: body %q does not match the header", i, body)
+		}
 	}
 }

@@ -15,8 +15,9 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 func main() {
@@ -34,7 +35,7 @@ func main() {
 }
 
 type recorder struct {
-	w   *report.Writer
+	w   *results.Writer
 	agg *report.Aggregator
 	err error
 }
@@ -50,12 +51,12 @@ func (r *recorder) Record(res *client.Result) {
 
 func run(url string, c int, d time.Duration, sink, out, prof string) error {
 	cfg := client.Config{URL: url, Connections: c, Duration: d}
-	h := report.Header{URL: url, Start: time.Now(), Connections: c, Duration: d, Kaload: "bench"}
+	h := results.Header{URL: url, Start: time.Now(), Connections: c, Duration: d, Kaload: "bench"}
 	rec := &recorder{}
 	switch sink {
 	case "none":
 	case "file":
-		w, err := report.CreateFile(out, h)
+		w, err := results.CreateFile(out, h)
 		if err != nil {
 			return err
 		}

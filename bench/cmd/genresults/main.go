@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 func main() {
@@ -32,7 +32,7 @@ func write(path string, n int64, backends, conns int) error {
 		names[i] = "pod-" + strconv.Itoa(i)
 	}
 	start := time.Now()
-	w, err := report.CreateFile(path, report.Header{Kaload: "genresults", URL: "http://svc/", Start: start, Connections: conns, Requests: n})
+	w, err := results.CreateFile(path, results.Header{Kaload: "genresults", URL: "http://svc/", Start: start, Connections: conns, Requests: n})
 	if err != nil {
 		return err
 	}

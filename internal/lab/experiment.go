@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 // Scenario is one run of the experiment: the same load against pods with
@@ -461,7 +462,7 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 
 // summaryOf reads a results file back through the report's aggregator.
 func summaryOf(path string, opts report.Options) (*report.Summary, error) {
-	rd, err := report.OpenFile(path)
+	rd, err := results.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -546,8 +547,8 @@ func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 // createResults opens the scenario's results file: in ResultsDir to keep it
 // for kaload report, else a temporary file the caller removes.
-func createResults(cfg *Config, sc Scenario, start time.Time) (string, *report.Writer, error) {
-	h := report.Header{
+func createResults(cfg *Config, sc Scenario, start time.Time) (string, *results.Writer, error) {
+	h := results.Header{
 		Kaload: cfg.Version, Label: sc.Name, URL: "lab://" + sc.Name, Start: start,
 		Connections: cfg.Connections, Rate: cfg.Rate, Duration: cfg.Duration,
 		Meta: map[string]string{
@@ -563,7 +564,7 @@ func createResults(cfg *Config, sc Scenario, start time.Time) (string, *report.W
 			return "", nil, fmt.Errorf("results file: %w", err)
 		}
 		f.Close()
-		w, err := report.CreateFile(f.Name(), h)
+		w, err := results.CreateFile(f.Name(), h)
 		if err != nil {
 			os.Remove(f.Name())
 			return "", nil, err
@@ -572,7 +573,7 @@ func createResults(cfg *Config, sc Scenario, start time.Time) (string, *report.W
 	}
 	name := strings.NewReplacer("=", "-", ",", "_", ":", "-").Replace(sc.Name) + ".kld"
 	path := filepath.Join(cfg.ResultsDir, name)
-	w, err := report.CreateFile(path, h)
+	w, err := results.CreateFile(path, h)
 	if err != nil {
 		return "", nil, fmt.Errorf("-o: %w", err)
 	}

@@ -1,4 +1,4 @@
-package report
+package results
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 func init() {

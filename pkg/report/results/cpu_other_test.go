@@ -1,5 +1,5 @@
 //go:build !unix
 
-package report
+package results
 
 func codecCPUTime() int64 { return 0 }

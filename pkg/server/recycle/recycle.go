@@ -1,4 +1,9 @@
-package server
+// Package recycle ends keep-alive connections of any net/http server after a
+// number of requests or an age, so that clients behind a connection-balancing
+// load balancer (a Kubernetes Service) reconnect and reach new backends.
+//
+// It imports nothing but the standard library.
+package recycle
 
 import (
 	"context"
@@ -9,10 +14,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Reason says why the recycler ended a connection.
@@ -45,8 +50,8 @@ func Reasons() []Reason {
 	return rs
 }
 
-// RecycleConfig sets when a Recycler ends keep-alive connections.
-type RecycleConfig struct {
+// Config sets when a Recycler ends keep-alive connections.
+type Config struct {
 	// MaxRequests is the number of responses a connection carries; the last
 	// one says "Connection: close" (HTTP/1.1) or triggers GOAWAY (HTTP/2).
 	// 0 means unlimited.
@@ -75,7 +80,7 @@ type RecycleConfig struct {
 	OnConnClose func(requests uint64)
 }
 
-func (c *RecycleConfig) validate() error {
+func (c *Config) validate() error {
 	var errs []error
 	if c.MaxRequests < 0 {
 		errs = append(errs, fmt.Errorf("MaxRequests must not be negative, got %d", c.MaxRequests))
@@ -103,7 +108,7 @@ func (c *RecycleConfig) validate() error {
 // Service) reconnects and may reach new backends. It works with any
 // net/http server: wrap the handler and install the two connection hooks.
 //
-//	rc, err := server.NewRecycler(server.RecycleConfig{MaxRequests: 100})
+//	rc, err := recycle.New(recycle.Config{MaxRequests: 100})
 //	srv := &http.Server{Handler: rc.Wrap(h)}
 //	rc.Install(srv) // sets ConnContext and ConnState, keeping existing hooks
 //
@@ -111,7 +116,7 @@ func (c *RecycleConfig) validate() error {
 // A request on a connection the Recycler did not see (no ConnContext hook)
 // passes through untouched.
 type Recycler struct {
-	cfg      RecycleConfig
+	cfg      Config
 	posKey   string // canonical PositionHeader
 	draining atomic.Bool
 
@@ -139,27 +144,12 @@ type connState struct {
 	idle          bool
 	closeWhenIdle bool
 	timer         *time.Timer
-	// h1Numbers hold the digits of large number headers on HTTP/1 (see
-	// headerNumber), one slot per header.
-	h1Numbers [numNumberSlots]numberSlot
 }
-
-type numberSlot struct {
-	s   [1]string
-	buf [20]byte
-}
-
-// Slots of connState.h1Numbers.
-const (
-	slotPosition = iota
-	slotTotal
-	numNumberSlots
-)
 
 type connKey struct{}
 
-// NewRecycler checks cfg and returns a Recycler.
-func NewRecycler(cfg RecycleConfig) (*Recycler, error) {
+// New checks cfg and returns a Recycler.
+func New(cfg Config) (*Recycler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -315,7 +305,7 @@ func (rc *Recycler) Wrap(h http.Handler) http.Handler {
 		n := st.requests.Add(1)
 		hdr := w.Header()
 		if rc.posKey != "" {
-			hdr[rc.posKey] = headerNumber(st, slotPosition, r, n)
+			hdr[rc.posKey] = numberValue(n)
 		}
 		if reason, ok := rc.due(st, n); ok {
 			// Exactly this header: net/http closes an HTTP/1 connection
@@ -345,8 +335,8 @@ func (rc *Recycler) due(st *connState, n uint64) (Reason, bool) {
 	return 0, false
 }
 
-// RecycleStats is a snapshot of a Recycler's counters.
-type RecycleStats struct {
+// Stats is a snapshot of a Recycler's counters.
+type Stats struct {
 	Requests    uint64 // requests through Wrap, all paths
 	TotalConns  uint64 // connections seen by ConnContext
 	ActiveConns int64  // connections not yet closed
@@ -354,7 +344,7 @@ type RecycleStats struct {
 }
 
 // RecycledBy returns how many connections were recycled for reason r.
-func (s RecycleStats) RecycledBy(r Reason) uint64 {
+func (s Stats) RecycledBy(r Reason) uint64 {
 	if r < numReasons {
 		return s.Recycled[r]
 	}
@@ -362,8 +352,8 @@ func (s RecycleStats) RecycledBy(r Reason) uint64 {
 }
 
 // Stats returns a snapshot of the counters; it is cheap (atomic loads).
-func (rc *Recycler) Stats() RecycleStats {
-	s := RecycleStats{
+func (rc *Recycler) Stats() Stats {
+	s := Stats{
 		Requests:    rc.requests.Load(),
 		TotalConns:  rc.totalConns.Load(),
 		ActiveConns: rc.activeConns.Load(),
@@ -417,69 +407,43 @@ func jitterDuration(r *rand.Rand, d time.Duration, j float64) time.Duration {
 
 var closeValue = []string{"close"}
 
-// smallNumbers holds header values 0..numberTableSize-1 so that the common
-// case (positions up to typical limits, the first requests' totals)
-// allocates nothing: a value is a capped one-element subslice of one shared
-// array. Values are shared: net/http only reads header slices, and
-// Header.Set/Add replace or copy rather than write into them.
+// smallNumbers holds header values 0..numberTableSize-1 so that positions up
+// to typical limits allocate nothing: a value is a capped one-element
+// subslice of one shared table. Sharing is safe: net/http only reads header
+// slices, and Header.Set/Add replace or copy rather than write into them.
 const numberTableSize = 10000
 
 var smallNumbers = sync.OnceValue(func() []string {
 	t := make([]string, numberTableSize)
-	digits := make([]byte, 0, numberTableSize*4)
 	for i := range t {
-		start := len(digits)
-		digits = strconv.AppendInt(digits, int64(i), 10)
-		t[i] = unsafeString(digits[start:len(digits):len(digits)])
+		t[i] = strconv.Itoa(i)
 	}
 	return t
 })
 
-// headerNumber returns n as a one-element header value for the response to
-// r on st without allocating: from the shared table when small, else on
-// HTTP/1 from a slot of the connection's own state, rewritten by the
-// connection's next request. That is safe because net/http serves an HTTP/1
-// connection's requests one at a time and has written a response's headers
-// out before it reads the next request; a handler must not keep the value
-// past its request. HTTP/2 streams run concurrently and get their own value.
-func headerNumber(st *connState, slot int, r *http.Request, n uint64) []string {
-	if n < numberTableSize || st == nil || r.ProtoMajor != 1 {
-		return numberValue(n)
-	}
-	v := &st.h1Numbers[slot]
-	v.s[0] = unsafeString(strconv.AppendUint(v.buf[:0], n, 10))
-	return v.s[:]
-}
-
-// numberValue returns n as a one-element header value.
+// numberValue returns n as a one-element header value. Values past the table
+// are allocated afresh, so a handler or middleware may keep a response's
+// headers (Header.Clone, a log, a cache) without a later request changing them.
 func numberValue(n uint64) []string {
 	if n < numberTableSize {
 		t := smallNumbers()
 		return t[n : n+1 : n+1]
 	}
-	// One allocation holds both the slice's array and the digits.
-	v := new(struct {
-		s   [1]string
-		buf [20]byte
-	})
-	b := strconv.AppendUint(v.buf[:0], n, 10)
-	v.s[0] = unsafeString(b)
-	return v.s[:]
+	return []string{strconv.FormatUint(n, 10)}
 }
 
+// validHeaderName reports whether s is an RFC 9110 token. The standard
+// library exports no such check and this package imports nothing else.
 func validHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' ||
-			c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' || c == '~') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}
 	return true
 }
-
-// unsafeString views b as a string; b must never change afterwards.
-func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 func TestStartServesUntilStop(t *testing.T) {

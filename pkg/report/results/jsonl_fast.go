@@ -1,4 +1,4 @@
-package report
+package results
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 // The fast path of the JSON Lines reader: it decodes the lines the Writer

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // Server is a kaload server serving on a free 127.0.0.1 port.

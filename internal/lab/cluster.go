@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // PodSpec is what every pod of a scenario runs with.

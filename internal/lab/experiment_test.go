@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -112,7 +113,7 @@ func TestLabFixedScaleVerdicts(t *testing.T) {
 		if filepath.Dir(s.ResultsFile) != cfg.ResultsDir {
 			t.Fatalf("%s: results file %q not in %s", s.Name, s.ResultsFile, cfg.ResultsDir)
 		}
-		rd, err := report.OpenFile(s.ResultsFile)
+		rd, err := results.OpenFile(s.ResultsFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +307,7 @@ func TestScenarioName(t *testing.T) {
 // read back from the results file, still count them.
 func TestSummaryOfCountsIdlePods(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run.kld")
-	w, err := report.CreateFile(path, report.Header{Start: time.Now(), Connections: 1})
+	w, err := results.CreateFile(path, results.Header{Start: time.Now(), Connections: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

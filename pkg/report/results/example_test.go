@@ -1,4 +1,4 @@
-package report_test
+package results_test
 
 import (
 	"bytes"
@@ -7,13 +7,13 @@ import (
 	"io"
 	"time"
 
-	"kaload/pkg/client"
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 func Example() {
 	var file bytes.Buffer // a results file; CreateFile writes a real one
-	w, err := report.NewWriter(&file, report.FormatBinary, report.Header{
+	w, err := results.NewWriter(&file, results.FormatBinary, results.Header{
 		Kaload: "dev", URL: "http://web:8080/?a=1&b=2", Start: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC), Connections: 2,
 	})
 	if err != nil {
@@ -27,7 +27,7 @@ func Example() {
 		panic(err)
 	}
 
-	r, err := report.NewReader(&file)
+	r, err := results.NewReader(&file)
 	if err != nil {
 		panic(err)
 	}
@@ -38,7 +38,7 @@ func Example() {
 		if err == io.EOF {
 			break
 		}
-		if errors.Is(err, report.ErrTruncated) {
+		if errors.Is(err, results.ErrTruncated) {
 			fmt.Println("warning:", err) // the records before the cut were read
 			break
 		}

@@ -1,4 +1,4 @@
-package report
+package results
 
 // The JSON Lines results file, version 1: one JSON object per line.
 //
@@ -22,7 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 const jsonlVersion = 1

@@ -1,4 +1,4 @@
-package server_test
+package recycle_test
 
 import (
 	"fmt"
@@ -7,14 +7,14 @@ import (
 	"net"
 	"net/http"
 
-	"kaload/pkg/server"
+	"github.com/kaload/kaload/pkg/server/recycle"
 )
 
 // Add connection recycling to any net/http server: wrap the handler and
 // install the connection hooks. Here every connection carries at most two
 // requests; the client reconnects transparently.
 func ExampleRecycler() {
-	rc, err := server.NewRecycler(server.RecycleConfig{MaxRequests: 2, PositionHeader: "X-Conn-Requests"})
+	rc, err := recycle.New(recycle.Config{MaxRequests: 2, PositionHeader: "X-Conn-Requests"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package report
+package results
 
 // The binary results file, version 1.
 //
@@ -62,7 +62,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 const (

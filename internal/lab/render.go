@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"kaload/pkg/report"
+	"github.com/kaload/kaload/pkg/report"
 )
 
 // RenderJSON writes r as one indented JSON object: {"scenarios": [...], ...}.

@@ -1,4 +1,4 @@
-package report
+package results
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 const benchRecords = 1_000_000

@@ -1,4 +1,4 @@
-package report
+package results
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/client"
 )
 
 // Header is the run's metadata, written once at the start of every results file.
