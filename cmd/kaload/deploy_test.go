@@ -31,9 +31,9 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kaload/kaload/internal/servertest"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/server"
-	"github.com/kaload/kaload/internal/servertest"
 )
 
 // These tests render deploy/kubernetes the way `kubectl apply -k` does,

@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kaload/kaload/pkg/server"
 	"github.com/kaload/kaload/internal/servertest"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
