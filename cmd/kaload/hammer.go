@@ -101,7 +101,7 @@ and moves the summary to stderr).`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
-	f.StringVar(&opts.Format, "format", "table", "summary format: "+strings.Join(report.Formats, ", "))
+	f.StringVar(&opts.Format, "format", "table", "summary format: "+report.FormatHelp())
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
@@ -199,10 +199,11 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	}
 
 	agg := report.NewAggregator(report.Options{Interval: o.Interval})
-	if err := agg.AddRun(h); err != nil {
+	run, err := agg.AddRun(h)
+	if err != nil {
 		return err
 	}
-	rec := &recorder{out: out, agg: agg}
+	rec := &recorder{out: out, run: run}
 
 	var bar *progress
 	if s.ErrTTY && !o.Quiet {
@@ -244,7 +245,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 // are atomics because the progress bar reads them from its own goroutine.
 type recorder struct {
 	out      *results.Writer
-	agg      *report.Aggregator
+	run      *report.Run
 	writeErr error
 
 	requests, errors atomic.Int64
@@ -257,7 +258,7 @@ func (r *recorder) Record(res *client.Result) {
 	if r.out != nil && r.writeErr == nil {
 		r.writeErr = r.out.Write(res)
 	}
-	r.agg.Add(res)
+	r.run.Add(res)
 	r.requests.Add(1)
 	if res.Failed() {
 		r.errors.Add(1)

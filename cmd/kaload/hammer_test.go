@@ -128,7 +128,7 @@ func TestHammerRecyclingEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 	}
-	var sum report.Summary
+	sum := report.Report{Summary: &report.Summary{}}
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatalf("json summary: %v\n%s", err, stdout)
 	}

@@ -118,7 +118,7 @@ func wrapWords(text string, width int, indent string) string {
 // addReportOutputFlags defines --format, -o and --junit.
 func addReportOutputFlags(cmd *cobra.Command, out *reportOutput) {
 	f := cmd.Flags()
-	f.StringVar(&out.Format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
+	f.StringVar(&out.Format, "format", "table", "output format: "+report.FormatHelp())
 	f.StringVarP(&out.File, "output", "o", "", "write the report to this file instead of stdout")
 	f.StringVar(&out.JUnit, "junit", "", "also write the --expect results to this file as JUnit XML")
 }
@@ -158,6 +158,7 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 		return err
 	}
 	agg := report.NewAggregator(opts.Window)
+	runs := make([]*report.Run, 0, len(files))
 	for _, path := range files {
 		var rd *results.Reader
 		var err error
@@ -173,14 +174,15 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 			return err
 		}
 		readers = append(readers, rd)
-		if err := agg.AddRun(rd.Header()); err != nil {
+		run, err := agg.AddRun(rd.Header())
+		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		runs = append(runs, run)
 	}
 	for i, rd := range readers {
-		agg.SelectRun(i)
 		// A truncated file is a warning: every whole record before the cut counts.
-		if err := agg.AddAll(ctx, rd); errors.Is(err, results.ErrTruncated) {
+		if err := runs[i].AddAll(ctx, rd); errors.Is(err, results.ErrTruncated) {
 			fmt.Fprintf(opts.Warnings, "kaload: warning: %v; reporting the records before it\n", err)
 		} else if err != nil {
 			return err
@@ -218,19 +220,20 @@ func expandDirs(args []string) ([]string, error) {
 // emitReport checks the expectations, writes the report (stdout or -o) and
 // the JUnit file, and returns errExpectFailed when a check failed.
 func emitReport(sum *report.Summary, exps []report.Expectation, out reportOutput, s *streams) error {
-	ok := sum.Check(exps)
-	if err := writeReportTo(out.File, s.Out, func(w io.Writer) error { return report.Render(w, sum, out.Format) }); err != nil {
+	checked, ok := report.Check(sum, exps)
+	rep := &report.Report{Summary: sum, Expectations: checked}
+	if err := writeReportTo(out.File, s.Out, func(w io.Writer) error { return report.Render(w, rep, out.Format) }); err != nil {
 		return err
 	}
 	if out.JUnit != "" {
-		if err := writeReportTo(out.JUnit, s.Out, func(w io.Writer) error { return report.WriteJUnit(w, sum) }); err != nil {
+		if err := writeReportTo(out.JUnit, s.Out, func(w io.Writer) error { return report.WriteJUnit(w, rep) }); err != nil {
 			return err
 		}
 	}
 	if !ok {
 		// With the report in a file or a machine format, still tell the person.
 		if out.File != "" || out.Format != "table" {
-			for _, e := range sum.Expectations {
+			for _, e := range checked {
 				if !e.OK {
 					fmt.Fprintf(s.Err, "kaload: expectation failed: %s (actual %s)\n", e.Expr, e.Actual)
 				}

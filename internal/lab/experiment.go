@@ -168,7 +168,9 @@ type ScenarioResult struct {
 	Interrupted  bool    `json:"interrupted,omitempty"` // cut short by cancellation
 	ExpectOK     bool    `json:"expect_ok"`
 
-	AfterScale *report.Summary `json:"after_scale"`
+	// AfterScale is the window after the last scale event, with the
+	// expectations checked against it.
+	AfterScale *report.Report  `json:"after_scale"`
 	Run        *report.Summary `json:"run"`
 }
 
@@ -413,7 +415,7 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 		PodsAfter:   cl.Replicas(),
 		ScaleEvents: []ScaleEventJS{},
 		Connections: run.Connections,
-		AfterScale:  win,
+		AfterScale:  &report.Report{Summary: win, Expectations: []report.ExpectResult{}},
 		Run:         run,
 		ExpectOK:    true,
 	}
@@ -455,7 +457,7 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 
 	exps := append(append([]report.Expectation(nil), cfg.Expect[""]...), cfg.Expect[sc.Name]...)
 	if len(exps) > 0 {
-		sr.ExpectOK = win.Check(exps)
+		sr.AfterScale.Expectations, sr.ExpectOK = report.Check(win, exps)
 	}
 	return sr, nil
 }
@@ -468,10 +470,11 @@ func summaryOf(path string, opts report.Options) (*report.Summary, error) {
 	}
 	defer rd.Close()
 	a := report.NewAggregator(opts)
-	if err := a.AddRun(rd.Header()); err != nil {
+	run, err := a.AddRun(rd.Header())
+	if err != nil {
 		return nil, err
 	}
-	if err := a.AddAll(context.Background(), rd); err != nil {
+	if err := run.AddAll(context.Background(), rd); err != nil {
 		return nil, err
 	}
 	return a.Summary(), nil

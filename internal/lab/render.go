@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,26 +23,24 @@ func RenderJSON(w io.Writer, r *Result) error {
 // time, the run's report (timeline chart, per-pod table), each new pod's
 // rebalance time; then the side-by-side comparison and the expectations.
 func RenderTable(w io.Writer, r *Result) error {
-	ew := &errWriter{w: w}
+	// Built in memory (a few kB per scenario): one write, one error to check.
+	var b bytes.Buffer
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		fmt.Fprintf(ew, "=== Scenario %d/%d: %s (%s) ===\n\n", i+1, len(r.Scenarios), s.Name, describe(s))
-		renderPods(ew, r, s)
-		fmt.Fprintln(ew)
-		if ew.err == nil {
-			ew.err = report.RenderTable(ew.w, s.Run)
+		fmt.Fprintf(&b, "=== Scenario %d/%d: %s (%s) ===\n\n", i+1, len(r.Scenarios), s.Name, describe(s))
+		renderPods(&b, r, s)
+		fmt.Fprintln(&b)
+		if err := report.RenderTable(&b, &report.Report{Summary: s.Run}); err != nil {
+			return err
 		}
-		fmt.Fprintln(ew)
-		renderRebalance(ew, s)
-		fmt.Fprintln(ew)
+		fmt.Fprintln(&b)
+		renderRebalance(&b, s)
+		fmt.Fprintln(&b)
 	}
-	if ew.err != nil {
-		return ew.err
-	}
-	if err := RenderComparison(w, r); err != nil {
-		return err
-	}
-	return renderExpectations(w, r)
+	renderComparison(&b, r)
+	renderExpectations(&b, r)
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 func describe(s *ScenarioResult) string {
@@ -133,7 +132,13 @@ func renderRebalance(w io.Writer, s *ScenarioResult) {
 // RenderComparison writes the side-by-side table of every scenario and
 // one verdict line each.
 func RenderComparison(w io.Writer, r *Result) error {
-	ew := &errWriter{w: w}
+	var b bytes.Buffer
+	renderComparison(&b, r)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func renderComparison(ew *bytes.Buffer, r *Result) {
 	mode := "fixed scale event"
 	if r.Mode == "hpa" {
 		mode = fmt.Sprintf("HPA, target %.0f req/s per pod", r.Target)
@@ -171,11 +176,9 @@ func RenderComparison(w io.Writer, r *Result) error {
 			fmt.Fprintf(ew, "%-16s results file: kaload report %s\n", "", s.ResultsFile)
 		}
 	}
-	return ew.err
 }
 
-func renderExpectations(w io.Writer, r *Result) error {
-	ew := &errWriter{w: w}
+func renderExpectations(ew *bytes.Buffer, r *Result) {
 	header := false
 	for _, s := range r.Scenarios {
 		for _, x := range s.AfterScale.Expectations {
@@ -190,20 +193,4 @@ func renderExpectations(w io.Writer, r *Result) error {
 			fmt.Fprintf(ew, "  %s %s: %s (actual %s)\n", mark, s.Name, x.Expr, x.Actual)
 		}
 	}
-	return ew.err
-}
-
-// errWriter keeps the first write error so rendering code stays linear.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }

@@ -1,9 +1,6 @@
 package report
 
 import (
-	"context"
-	"errors"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -13,7 +10,6 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/kaload/kaload/pkg/client"
-	"github.com/kaload/kaload/pkg/report/results"
 )
 
 // Options restrict and shape an aggregation.
@@ -48,11 +44,9 @@ const (
 type Aggregator struct {
 	opts Options
 
-	runs     []*runAgg
-	cur      *runAgg
-	base     time.Time // start of the earliest run: offset zero
-	started  bool      // Add was called; base can no longer move
-	implicit bool      // Add came before any AddRun: no run can be added
+	runs    []*runAgg
+	base    time.Time // start of the earliest run: offset zero
+	started bool      // a result was added; base can no longer move
 
 	backends []*backendAgg
 	byName   map[string]int
@@ -114,67 +108,8 @@ func NewAggregator(opts Options) *Aggregator {
 // Options returns the options in effect (with defaults filled in).
 func (a *Aggregator) Options() Options { return a.opts }
 
-// ErrRunAfterResults is returned by AddRun when a run that starts before
-// every run seen so far is added after results were, or when results were
-// added before any run: offsets already folded into intervals could no
-// longer be aligned.
-var ErrRunAfterResults = errors.New("a run starting earlier than the others must be added before any result")
-
-// addRun registers a run; later Add calls count towards it.
-func (a *Aggregator) addRun(label, url string, start time.Time, connections int) error {
-	if a.implicit {
-		return ErrRunAfterResults
-	}
-	if len(a.runs) == 0 || (!a.started && start.Before(a.base)) {
-		a.base = start
-	} else if start.Before(a.base) {
-		return ErrRunAfterResults
-	}
-	r := &runAgg{label: label, url: url, start: start, connections: connections}
-	a.runs = append(a.runs, r)
-	a.cur = r
-	for _, r := range a.runs {
-		r.shift = r.start.Sub(a.base)
-	}
-	return nil
-}
-
-// SelectRun makes run i (in the order AddRun was called) the one Add counts
-// towards. Merging files: add every file's header first, then select each
-// run before streaming its results.
-func (a *Aggregator) SelectRun(i int) {
-	a.cur = a.runs[i]
-}
-
-// AddAll folds every record rd has left into the current run. A file cut
-// short still counts every whole record before the cut; the error then wraps
-// ErrTruncated, for the caller to report as a warning.
-func (a *Aggregator) AddAll(ctx context.Context, rd *results.Reader) error {
-	var r client.Result
-	for n := 0; ; n++ {
-		if n&0xffff == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		switch err := rd.Read(&r); {
-		case err == nil:
-			a.Add(&r)
-		case errors.Is(err, io.EOF):
-			return nil
-		default:
-			return err
-		}
-	}
-}
-
-// Add folds one result into the aggregate of the current run.
-func (a *Aggregator) Add(r *client.Result) {
-	run := a.cur
-	if run == nil {
-		// Results without a run: one unnamed run, offsets as they are.
-		_ = a.addRun("", "", time.Time{}, 0)
-		a.implicit = true
-		run = a.cur
-	}
+// add folds one result into the aggregate of run.
+func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	a.started = true
 	off := r.Start + run.shift
 	if off < a.opts.From {

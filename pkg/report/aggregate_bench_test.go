@@ -64,7 +64,7 @@ func BenchmarkAggregate(b *testing.B) {
 				r := &rs[i&(len(rs)-1)]
 				// Keep offsets growing as in a long run (10M results ≈ 10 minutes).
 				r.Start = time.Duration(i) * 60 * time.Microsecond
-				a.Add(r)
+				a.addT(r)
 			}
 			b.StopTimer()
 			reportCPU(b, cpu)
@@ -105,7 +105,8 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 			b.Fatal(err)
 		}
 		a := NewAggregator(Options{})
-		if err := a.AddRun(rd.Header()); err != nil {
+		run, err := a.AddRun(rd.Header())
+		if err != nil {
 			b.Fatal(err)
 		}
 		for ; done < b.N; done++ {
@@ -116,7 +117,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			a.Add(&r)
+			run.Add(&r)
 		}
 		a.Summary()
 	}
@@ -146,7 +147,7 @@ func TestAggregateBoundedMemory(t *testing.T) {
 			r := rs[i&(len(rs)-1)]
 			r.Start = time.Duration(i) * 60 * time.Microsecond
 			r.Conn += uint64(i/len(rs)) * 1000 // fresh connections as the run goes on
-			a.Add(&r)
+			a.addT(&r)
 		}
 	}
 	feed(0, 1<<20)
@@ -174,7 +175,7 @@ func BenchmarkSummary(b *testing.B) {
 			if i >= 20 && k < 1800+i*10 {
 				continue
 			}
-			a.Add(&client.Result{Start: time.Duration(k) * time.Second, Status: 200, Backend: "pod-" + strconv.Itoa(i),
+			a.addT(&client.Result{Start: time.Duration(k) * time.Second, Status: 200, Backend: "pod-" + strconv.Itoa(i),
 				Conn: uint64(i + 1), ConnReq: 1, ServerTotal: -1})
 		}
 	}

@@ -27,7 +27,7 @@ func FuzzAggregate(f *testing.F) {
 			if r.Start >= opts.From {
 				added++
 			}
-			a.Add(&r)
+			a.addT(&r)
 			if i == 1 {
 				backend = "other"
 			}
@@ -52,11 +52,11 @@ func FuzzAggregate(f *testing.F) {
 			formats = []string{"table", "markdown", "html"}
 		}
 		for _, format := range formats {
-			if err := Render(&bytes.Buffer{}, s, format); err != nil {
+			if err := Render(&bytes.Buffer{}, &Report{Summary: s}, format); err != nil {
 				t.Fatalf("%s: %v", format, err)
 			}
 		}
-		if err := WriteJUnit(&bytes.Buffer{}, s); err != nil {
+		if err := WriteJUnit(&bytes.Buffer{}, &Report{Summary: s}); err != nil {
 			t.Fatal(err)
 		}
 	})

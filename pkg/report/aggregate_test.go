@@ -27,7 +27,18 @@ type feeder struct {
 	}
 }
 
-func newFeeder(a *Aggregator, perConn uint32) *feeder { return newSinkFeeder(a.Add, perConn) }
+// addT folds r into the aggregator's first run, added on first use: a
+// shorthand for tests of one run.
+func (a *Aggregator) addT(r *client.Result) {
+	if len(a.runs) == 0 {
+		if _, err := a.AddRun(results.Header{}); err != nil {
+			panic(err)
+		}
+	}
+	a.add(a.runs[0], r)
+}
+
+func newFeeder(a *Aggregator, perConn uint32) *feeder { return newSinkFeeder(a.addT, perConn) }
 
 func newSinkFeeder(sink func(*client.Result), perConn uint32) *feeder {
 	return &feeder{sink: sink, perConn: perConn, conns: map[string]*struct {
@@ -97,9 +108,9 @@ func TestTotalsAndConnections(t *testing.T) {
 	f.add("pod-a", 0, 2*time.Second, 10) // connections of 4,4,2 requests
 	f.add("pod-b", 0, 2*time.Second, 8)  // 4,4
 	// a refused dial: no backend, no connection
-	a.Add(&client.Result{Start: time.Second, Err: "dial tcp: connect: connection refused", ServerTotal: -1})
+	a.addT(&client.Result{Start: time.Second, Err: "dial tcp: connect: connection refused", ServerTotal: -1})
 	// a 503 from pod-b on a new connection
-	a.Add(&client.Result{Start: 1500 * time.Millisecond, Latency: time.Millisecond, Status: 503, Backend: "pod-b", Conn: 99, ConnReq: 1, ServerTotal: -1})
+	a.addT(&client.Result{Start: 1500 * time.Millisecond, Latency: time.Millisecond, Status: 503, Backend: "pod-b", Conn: 99, ConnReq: 1, ServerTotal: -1})
 
 	s := a.Summary()
 	if s.Requests != 20 || s.Errors != 2 || s.Connections != 6 || s.Unattributed != 1 {
@@ -133,9 +144,9 @@ func TestTotalsAndConnections(t *testing.T) {
 func TestServerTotal(t *testing.T) {
 	a := NewAggregator(Options{})
 	for i, tot := range []int64{100, 105, 110, 3} {
-		a.Add(&client.Result{Start: time.Duration(i) * time.Second, Status: 200, Backend: "p", Conn: 1, ConnReq: uint32(i + 1), ServerTotal: tot})
+		a.addT(&client.Result{Start: time.Duration(i) * time.Second, Status: 200, Backend: "p", Conn: 1, ConnReq: uint32(i + 1), ServerTotal: tot})
 	}
-	a.Add(&client.Result{Start: 10 * time.Second, Status: 200, Backend: "q", Conn: 2, ConnReq: 1, ServerTotal: -1})
+	a.addT(&client.Result{Start: 10 * time.Second, Status: 200, Backend: "q", Conn: 2, ConnReq: 1, ServerTotal: -1})
 	s := a.Summary()
 	if d := s.Backends[0].ServerTotalDelta; d == nil || *d != -97 || !s.Backends[0].Restarted {
 		t.Errorf("p: delta %v restarted %v, want -97 true", d, s.Backends[0].Restarted)
@@ -253,18 +264,17 @@ func TestWindow(t *testing.T) {
 
 func TestMerge(t *testing.T) {
 	a := NewAggregator(Options{})
-	if err := a.addRun("hammer-0", "http://x/", t0, 2); err != nil {
+	run0, err := a.AddRun(results.Header{Label: "hammer-0", URL: "http://x/", Start: t0, Connections: 2})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.addRun("hammer-1", "http://x/", t0.Add(-2*time.Second), 3); err != nil {
+	run1, err := a.AddRun(results.Header{Label: "hammer-1", URL: "http://x/", Start: t0.Add(-2 * time.Second), Connections: 3})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Run 0 started 2s after run 1: its offset 0 is the merged 2s.
-	a.SelectRun(0)
-	newFeeder(a, 0).add("pod-a", 0, time.Second, 10)
-	a.SelectRun(1)
-	f := newFeeder(a, 0)
-	f.add("pod-b", 0, time.Second, 10)
+	newSinkFeeder(run0.Add, 0).add("pod-a", 0, time.Second, 10)
+	newSinkFeeder(run1.Add, 0).add("pod-b", 0, time.Second, 10)
 	// Connection ids repeat across runs but are different connections.
 	s := a.Summary()
 	if s.Connections != 2 || s.PerfectConnections != 5 || len(s.Runs) != 2 || s.Runs[0].Label != "hammer-0" || s.Runs[1].Requests != 10 {
@@ -279,36 +289,33 @@ func TestMerge(t *testing.T) {
 	if len(s.Rebalance) != 1 || s.Rebalance[0].Backend != "pod-a" {
 		t.Errorf("rebalance = %+v", s.Rebalance)
 	}
-	if err := a.addRun("late", "", t0.Add(-time.Hour), 1); !errors.Is(err, ErrRunAfterResults) {
-		t.Errorf("adding an earlier run after results: %v, want ErrRunAfterResults", err)
+	if _, err := a.AddRun(results.Header{Label: "late", Start: t0.Add(-time.Hour)}); !errors.Is(err, ErrEarlierRunAfterResults) {
+		t.Errorf("adding an earlier run after results: %v, want ErrEarlierRunAfterResults", err)
 	}
-	if err := a.addRun("later", "", t0.Add(time.Hour), 1); err != nil {
-		t.Errorf("adding a later run after results: %v", err)
+	later, err := a.AddRun(results.Header{Label: "later", Start: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatalf("adding a later run after results: %v", err)
 	}
-}
-
-func TestRunAfterImplicitRun(t *testing.T) {
-	a := NewAggregator(Options{})
-	a.Add(&client.Result{Status: 200, Backend: "x", ServerTotal: -1})
-	if err := a.AddRun(results.Header{Start: t0}); !errors.Is(err, ErrRunAfterResults) {
-		t.Errorf("AddRun after results without a run: %v", err)
-	}
-	if s := a.Summary(); s.Requests != 1 || len(s.Runs) != 1 {
-		t.Errorf("requests %d runs %d", s.Requests, len(s.Runs))
+	// Each run's handle counts towards its own run, whatever the order of calls.
+	later.Add(&client.Result{Status: 200, Backend: "pod-a", Conn: 1, ConnReq: 1, ServerTotal: -1})
+	run0.Add(&client.Result{Start: 500 * time.Millisecond, Status: 200, Backend: "pod-a", Conn: 77, ConnReq: 1, ServerTotal: -1})
+	s = a.Summary()
+	if got := []uint64{s.Runs[0].Requests, s.Runs[1].Requests, s.Runs[2].Requests}; got[0] != 11 || got[1] != 10 || got[2] != 1 {
+		t.Errorf("requests per run = %v, want [11 10 1]", got)
 	}
 }
 
 func TestEmpty(t *testing.T) {
 	s := NewAggregator(Options{}).Summary()
-	if s.Requests != 0 || s.Verdict != "no requests in the window" || s.Backends == nil || s.Expectations == nil {
+	if s.Requests != 0 || s.Verdict != "no requests in the window" || s.Backends == nil {
 		t.Fatalf("empty summary = %+v", s)
 	}
 }
 
 func TestTimelineBounded(t *testing.T) {
 	a := NewAggregator(Options{Interval: time.Millisecond})
-	a.Add(&client.Result{Start: 1000 * time.Hour, Status: 200, Backend: "x", Conn: 1 << 40, ConnReq: 1, ServerTotal: -1})
-	a.Add(&client.Result{Start: -time.Second, Status: 200, Backend: "x", Conn: 1, ConnReq: 1, ServerTotal: -1})
+	a.addT(&client.Result{Start: 1000 * time.Hour, Status: 200, Backend: "x", Conn: 1 << 40, ConnReq: 1, ServerTotal: -1})
+	a.addT(&client.Result{Start: -time.Second, Status: 200, Backend: "x", Conn: 1, ConnReq: 1, ServerTotal: -1})
 	s := a.Summary()
 	// The negative offset is before the window; the far one counts but stays
 	// off the timeline, and its huge connection id costs no bitset.
@@ -335,7 +342,7 @@ func TestManyBackendsLookup(t *testing.T) {
 			default:
 				name = base[:4+i%20] // same address, different lengths: 20 names
 			}
-			a.Add(&client.Result{Status: 200, Backend: name, Conn: uint64(round*n + i + 1), ConnReq: 1, ServerTotal: -1})
+			a.addT(&client.Result{Status: 200, Backend: name, Conn: uint64(round*n + i + 1), ConnReq: 1, ServerTotal: -1})
 		}
 	}
 	s := a.Summary()
@@ -377,7 +384,7 @@ func TestKnownIdleBackends(t *testing.T) {
 		t.Errorf("timeline backends %v", s.Timeline.Backends)
 	}
 	for _, format := range Formats {
-		if err := Render(io.Discard, s, format); err != nil {
+		if err := Render(io.Discard, &Report{Summary: s}, format); err != nil {
 			t.Errorf("render %s: %v", format, err)
 		}
 	}

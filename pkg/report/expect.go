@@ -220,17 +220,17 @@ func parseNumber(s string) (float64, error) {
 	return v * scale, nil
 }
 
-// Check evaluates the expectations against s, stores the results in
-// s.Expectations and reports whether all passed.
-func (s *Summary) Check(exps []Expectation) bool {
-	s.Expectations = make([]ExpectResult, 0, len(exps))
+// Check evaluates every expectation against s and reports whether all were
+// met. It does not change s.
+func Check(s *Summary, exps []Expectation) ([]ExpectResult, bool) {
+	out := make([]ExpectResult, 0, len(exps))
 	ok := true
 	for _, x := range exps {
 		r := x.Evaluate(s)
 		ok = ok && r.OK
-		s.Expectations = append(s.Expectations, r)
+		out = append(out, r)
 	}
-	return ok
+	return out, ok
 }
 
 // Evaluate compares the expectation's metric in s with its value.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -128,8 +129,13 @@ func TestEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Check(exps) || len(s.Expectations) != 2 || !s.Expectations[0].OK || s.Expectations[1].OK {
-		t.Errorf("Check = %+v", s.Expectations)
+	before := fmt.Sprintf("%+v", *s)
+	res, ok := Check(s, exps)
+	if ok || len(res) != 2 || !res[0].OK || res[1].OK {
+		t.Errorf("Check = %+v", res)
+	}
+	if after := fmt.Sprintf("%+v", *s); after != before {
+		t.Error("Check changed the summary")
 	}
 }
 

@@ -16,7 +16,7 @@ type svgRect struct {
 }
 
 type htmlData struct {
-	S          *Summary
+	S          *Report
 	Window     string
 	Conns      string
 	Backends   []string
@@ -39,11 +39,12 @@ const (
 // RenderHTML writes a self-contained page: no scripts, no external assets.
 // The timeline is an SVG of stacked bars, one per interval, each backend's
 // share of that interval's requests.
-func RenderHTML(w io.Writer, s *Summary) error {
-	d := htmlData{S: s, Window: windowLine(s), Conns: connectionsLine(s), Backends: backendHeader(),
+func RenderHTML(w io.Writer, r *Report) error {
+	s := r.Summary
+	d := htmlData{S: r, Window: windowLine(s), Conns: connectionsLine(s), Backends: backendHeader(),
 		BackendRow: backendRows(s), ChartW: chartW, ChartH: chartH}
-	for _, r := range s.Rebalance {
-		d.Rebalance = append(d.Rebalance, rebalanceLine(r))
+	for _, rb := range s.Rebalance {
+		d.Rebalance = append(d.Rebalance, rebalanceLine(rb))
 	}
 	t := s.Timeline
 	d.LegendH = float64((len(t.Backends)+4)/5) * 18

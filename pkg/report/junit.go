@@ -30,11 +30,12 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// WriteJUnit writes s.Expectations as a JUnit XML report, one test case per
-// expectation, so CI systems show which assertion failed and by how much.
-func WriteJUnit(w io.Writer, s *Summary) error {
-	suite := junitSuite{Name: "kaload expectations", Tests: len(s.Expectations), Cases: []junitCase{}}
-	for _, e := range s.Expectations {
+// WriteJUnit writes r's expectations as a JUnit XML report, one test case
+// per expectation, so CI systems show which assertion failed and by how much.
+func WriteJUnit(w io.Writer, r *Report) error {
+	s := r.Summary
+	suite := junitSuite{Name: "kaload expectations", Tests: len(r.Expectations), Cases: []junitCase{}}
+	for _, e := range r.Expectations {
 		c := junitCase{Name: e.Expr, Classname: "kaload.expect", SystemOut: "actual: " + e.Actual}
 		if !e.OK {
 			suite.Failures++

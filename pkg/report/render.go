@@ -14,33 +14,70 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 )
 
-// Formats lists the names Render accepts.
-var Formats = []string{"table", "json", "markdown", "csv", "html"}
+// Report is what the renderers show: a summary and the results of checking
+// expectations against it. Its JSON encoding is the summary's object with
+// the key "expectations" added.
+type Report struct {
+	*Summary
+	Expectations []ExpectResult `json:"expectations"`
+}
 
-// Render writes s in format: table (terminal), json (the DESIGN.md
-// contract), markdown (CI job summaries), csv (the timeline) or html (a
-// self-contained page with an SVG timeline).
-func Render(w io.Writer, s *Summary, format string) error {
-	switch format {
-	case "table", "":
-		return RenderTable(w, s)
-	case "json":
-		return RenderJSON(w, s)
-	case "markdown", "md":
-		return RenderMarkdown(w, s)
-	case "csv":
-		return RenderCSV(w, s)
-	case "html":
-		return RenderHTML(w, s)
+// format is one output format: its name on the command line, what it is
+// for, and its renderer.
+type format struct {
+	name, help string
+	render     func(io.Writer, *Report) error
+}
+
+// formats is the one table of output formats; Formats and Render derive from it.
+var formats = []format{
+	{"table", "", RenderTable},
+	{"json", "", RenderJSON},
+	{"markdown", "", RenderMarkdown},
+	{"csv", "the timeline", RenderCSV},
+	{"html", "", RenderHTML},
+}
+
+// Formats lists the names Render accepts, in the order of FormatHelp.
+var Formats = func() []string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.name
+	}
+	return names
+}()
+
+// FormatHelp lists the formats in one short line for a flag's help,
+// saying what a format is where its name does not.
+func FormatHelp() string {
+	parts := make([]string, len(formats))
+	for i, f := range formats {
+		parts[i] = f.name
+		if f.help != "" {
+			parts[i] += " (" + f.help + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Render writes r in the named format, one of Formats.
+func Render(w io.Writer, r *Report, format string) error {
+	for _, f := range formats {
+		if f.name == format {
+			return f.render(w, r)
+		}
 	}
 	return fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }
 
-// RenderJSON writes s as one indented JSON object.
-func RenderJSON(w io.Writer, s *Summary) error {
+// RenderJSON writes r as one indented JSON object.
+func RenderJSON(w io.Writer, r *Report) error {
+	if r.Expectations == nil {
+		r = &Report{Summary: r.Summary, Expectations: []ExpectResult{}} // [] rather than null
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(s)
+	return enc.Encode(r)
 }
 
 // errWriter remembers the first write error so rendering code stays linear.
@@ -95,9 +132,9 @@ func backendRows(s *Summary) [][]string {
 	return rows
 }
 
-func expectRows(s *Summary) [][]string {
-	rows := make([][]string, 0, len(s.Expectations))
-	for _, e := range s.Expectations {
+func expectRows(exps []ExpectResult) [][]string {
+	rows := make([][]string, 0, len(exps))
+	for _, e := range exps {
 		st := "PASS"
 		if !e.OK {
 			st = "FAIL"
@@ -199,7 +236,8 @@ func writeTable(w io.Writer, header []string, rows [][]string, leftCols int) err
 
 // RenderTable writes the terminal report: totals, backends, fairness,
 // timeline chart, rebalance, expectations and the verdict.
-func RenderTable(w io.Writer, s *Summary) error {
+func RenderTable(w io.Writer, r *Report) error {
+	s := r.Summary
 	ew := &errWriter{w: w}
 	if l := windowLine(s); l != "" {
 		ew.printf("%s\n", l)
@@ -238,10 +276,10 @@ func RenderTable(w io.Writer, s *Summary) error {
 	for _, r := range s.Rebalance {
 		ew.printf("Rebalance: %s\n", rebalanceLine(r))
 	}
-	if len(s.Expectations) > 0 {
+	if len(r.Expectations) > 0 {
 		ew.printf("\n")
 		if ew.err == nil {
-			ew.err = writeTable(ew, []string{"Result", "Expectation", "Actual"}, expectRows(s), 3)
+			ew.err = writeTable(ew, []string{"Result", "Expectation", "Actual"}, expectRows(r.Expectations), 3)
 		}
 	}
 	ew.printf("\nVerdict: %s\n", s.Verdict)
@@ -331,7 +369,8 @@ func (t Timeline) Errors() uint64 {
 }
 
 // RenderMarkdown writes a report for a CI job summary (GitHub-flavoured).
-func RenderMarkdown(w io.Writer, s *Summary) error {
+func RenderMarkdown(w io.Writer, r *Report) error {
+	s := r.Summary
 	ew := &errWriter{w: w}
 	ew.printf("## kaload report\n\n**Verdict:** %s\n\n", mdEscape(s.Verdict))
 	if l := windowLine(s); l != "" {
@@ -364,9 +403,9 @@ func RenderMarkdown(w io.Writer, s *Summary) error {
 		writeChart(ew, s.Timeline, 60)
 		ew.printf("```\n")
 	}
-	if len(s.Expectations) > 0 {
+	if len(r.Expectations) > 0 {
 		ew.printf("\n### Expectations\n\n")
-		rows := expectRows(s)
+		rows := expectRows(r.Expectations)
 		for _, r := range rows {
 			if r[0] == "PASS" {
 				r[0] = "✅ PASS"
@@ -420,7 +459,8 @@ func mdEscape(s string) string { return mdReplacer.Replace(s) }
 
 // RenderCSV writes the timeline, one row per interval: counts per backend,
 // then shares per backend.
-func RenderCSV(w io.Writer, s *Summary) error {
+func RenderCSV(w io.Writer, r *Report) error {
+	s := r.Summary
 	cw := csv.NewWriter(w)
 	t := s.Timeline
 	head := []string{"start_seconds", "end_seconds", "requests", "errors"}

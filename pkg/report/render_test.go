@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // goldenSummary is a fixed two-file run, written with the codec and read
 // back as kaload report does: pod-a and pod-b from the start, pod-c scaled
 // up at 5s, a few errors and server closes.
-func goldenSummary(t *testing.T) *Summary {
+func goldenSummary(t *testing.T) *Report {
 	t.Helper()
 	var files [2]bytes.Buffer
 	writers := [2]*results.Writer{}
@@ -51,6 +51,7 @@ func goldenSummary(t *testing.T) *Summary {
 	f.sink(&client.Result{Seq: 3, Start: 8 * time.Second, Latency: 3 * time.Millisecond, Status: 503, Backend: "pod-b", Conn: 51, ConnReq: 1, ServerTotal: 7})
 	a := NewAggregator(Options{Interval: time.Second})
 	var readers []*results.Reader
+	var runs []*Run
 	for i, w := range writers {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -59,13 +60,13 @@ func goldenSummary(t *testing.T) *Summary {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.AddRun(rd.Header()); err != nil {
+		run, err := a.AddRun(rd.Header())
+		if err != nil {
 			t.Fatal(err)
 		}
-		readers = append(readers, rd)
+		readers, runs = append(readers, rd), append(runs, run)
 	}
 	for i, rd := range readers {
-		a.SelectRun(i)
 		var r client.Result
 		for {
 			err := rd.Read(&r)
@@ -75,7 +76,7 @@ func goldenSummary(t *testing.T) *Summary {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.Add(&r)
+			runs[i].Add(&r)
 		}
 	}
 	s := a.Summary()
@@ -83,8 +84,8 @@ func goldenSummary(t *testing.T) *Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Check(exps)
-	return s
+	res, _ := Check(s, exps)
+	return &Report{Summary: s, Expectations: res}
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -200,7 +201,7 @@ func TestJUnitParses(t *testing.T) {
 }
 
 func TestRenderUnknownFormat(t *testing.T) {
-	err := Render(&bytes.Buffer{}, &Summary{}, "yaml")
+	err := Render(&bytes.Buffer{}, &Report{Summary: &Summary{}}, "yaml")
 	if err == nil || !strings.Contains(err.Error(), "table, json, markdown, csv, html") {
 		t.Errorf("error = %v", err)
 	}
@@ -210,7 +211,7 @@ func TestRenderUnknownFormat(t *testing.T) {
 func TestRenderEmpty(t *testing.T) {
 	s := NewAggregator(Options{}).Summary()
 	for _, f := range Formats {
-		if err := Render(&bytes.Buffer{}, s, f); err != nil {
+		if err := Render(&bytes.Buffer{}, &Report{Summary: s}, f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

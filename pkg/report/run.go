@@ -1,11 +1,72 @@
 package report
 
-import "github.com/kaload/kaload/pkg/report/results"
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
 
-// AddRun registers the run a results file's header describes and makes it
-// the one Add counts towards. Offsets of every run are aligned on the
-// earliest Header.Start, so add all headers before the first result when
-// merging files. The run's label and connection count appear in the summary.
-func (a *Aggregator) AddRun(h results.Header) error {
-	return a.addRun(h.Label, h.URL, h.Start, h.Connections)
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
+)
+
+// Run is one results file's part of an aggregation: its results count
+// towards it, with offsets aligned on the earliest run's start.
+type Run struct {
+	a *Aggregator
+	r *runAgg
+}
+
+// ErrEarlierRunAfterResults is returned by AddRun for a run that starts
+// before every run added so far once results were added: the offsets already
+// folded into intervals could no longer be aligned on the new earliest start.
+// Add every run before the first result when merging files.
+var ErrEarlierRunAfterResults = errors.New("a run starting before the others must be added before any result")
+
+// AddRun registers the run a results file's header describes. Offsets of
+// every run are aligned on the earliest Header.Start. The run's label and
+// connection count appear in the summary.
+func (a *Aggregator) AddRun(h results.Header) (*Run, error) {
+	r, err := a.addRun(h.Label, h.URL, h.Start, h.Connections)
+	if err != nil {
+		return nil, err
+	}
+	return &Run{a: a, r: r}, nil
+}
+
+func (a *Aggregator) addRun(label, url string, start time.Time, connections int) (*runAgg, error) {
+	if len(a.runs) == 0 || (!a.started && start.Before(a.base)) {
+		a.base = start
+	} else if start.Before(a.base) {
+		return nil, ErrEarlierRunAfterResults
+	}
+	r := &runAgg{label: label, url: url, start: start, connections: connections}
+	a.runs = append(a.runs, r)
+	for _, r := range a.runs {
+		r.shift = r.start.Sub(a.base)
+	}
+	return r, nil
+}
+
+// Add folds one result into the aggregate, counted towards this run.
+func (run *Run) Add(r *client.Result) { run.a.add(run.r, r) }
+
+// AddAll folds every record rd has left into this run. A file cut short
+// still counts every whole record before the cut; the error then wraps
+// results.ErrTruncated, for the caller to report as a warning.
+func (run *Run) AddAll(ctx context.Context, rd *results.Reader) error {
+	var r client.Result
+	for n := 0; ; n++ {
+		if n&0xffff == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch err := rd.Read(&r); {
+		case err == nil:
+			run.a.add(run.r, &r)
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
 }

@@ -36,7 +36,6 @@ type Summary struct {
 	Verdict      string            `json:"verdict"`
 	Runs         []RunSummary      `json:"runs"`
 	Timeline     Timeline          `json:"timeline"`
-	Expectations []ExpectResult    `json:"expectations"`
 }
 
 // Window is the part of the run the figures cover, in seconds from its start.
@@ -136,7 +135,6 @@ func (a *Aggregator) Summary() *Summary {
 		Backends:     []BackendSummary{},
 		Rebalance:    []Rebalance{},
 		Runs:         []RunSummary{},
-		Expectations: []ExpectResult{},
 	}
 	for k, n := range a.errKinds {
 		s.ErrorKinds[k] = n
