@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kaload/kaload/pkg/server/recycle"
 )
@@ -39,6 +40,19 @@ func (s *Server) register() error {
 			Help:        "Connections the server ended, by reason.",
 			ConstLabels: prometheus.Labels{"reason": r.String()},
 		}, stats(func(rs recycle.Stats) float64 { return float64(rs.Recycled[r]) })))
+	}
+	// The Go runtime and process collectors go to the server's own registry
+	// only: an operator watching a pod needs go_goroutines,
+	// process_open_fds and process_resident_memory_bytes beside kaload's
+	// counters, while a caller's Registerer (often the default registry)
+	// usually has them already and would refuse duplicates.
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := s.registry.Register(c); err != nil {
+			return fmt.Errorf("register runtime metrics: %w", err)
+		}
 	}
 	for _, c := range cs {
 		if err := s.registry.Register(c); err != nil {

@@ -72,8 +72,9 @@ type Config struct {
 	DrainDelay time.Duration
 	// Logger, when set, receives one record per request (and server errors).
 	Logger *slog.Logger
-	// Registerer, when set, also gets the server's collectors (/metrics always
-	// serves them). Several servers in one registry need distinct
+	// Registerer, when set, also gets the server's kaload_* collectors
+	// (/metrics always serves them, with the Go runtime and process
+	// collectors beside them). Several servers in one registry need distinct
 	// prometheus.WrapRegistererWith labels.
 	Registerer prometheus.Registerer
 	// Rand draws the per-connection jitter; nil means randomly seeded.

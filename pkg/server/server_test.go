@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -583,6 +584,21 @@ func TestMetrics(t *testing.T) {
 	}
 	if sum := fams["kaload_requests_per_connection"].Metric[0].Histogram.GetSampleSum(); sum != 9 {
 		t.Errorf("requests_per_connection sum = %v, want 9", sum)
+	}
+	// The standard collectors an operator watching a pod needs: at least
+	// the goroutines this test knows of (the accept loop and this
+	// connection's), and on Linux the process's open files (the listener
+	// and both ends of this connection) and a resident set.
+	if got := value("go_goroutines"); got < 2 {
+		t.Errorf("go_goroutines = %v, want at least 2", got)
+	}
+	if runtime.GOOS == "linux" {
+		if got := value("process_open_fds"); got < 3 {
+			t.Errorf("process_open_fds = %v, want at least 3", got)
+		}
+		if got := value("process_resident_memory_bytes"); got < 1<<20 {
+			t.Errorf("process_resident_memory_bytes = %v, want at least 1 MiB", got)
+		}
 	}
 }
 
