@@ -47,6 +47,48 @@ func CloseReasons() []CloseReason {
 	return rs
 }
 
+// Kind says what a Result stands for.
+type Kind uint8
+
+const (
+	KindRequest Kind = iota // a request, RPC or WebSocket message round trip
+	// KindSocket is one WebSocket's life: Start is when it opened, Latency
+	// how long it was held, Close and CloseCode how it ended (CloseNone when
+	// the run ended with it open). It is not a request: reports count
+	// sockets with it, never requests.
+	KindSocket
+	numKinds
+)
+
+var kindNames = [numKinds]string{"", "socket"}
+
+// String returns the kind's name as it appears in JSON ("" for KindRequest).
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind is the inverse of String.
+func ParseKind(s string) (Kind, error) {
+	for i, n := range kindNames {
+		if n == s {
+			return Kind(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown record kind %q", s)
+}
+
+// Kinds lists every kind, KindRequest first.
+func Kinds() []Kind {
+	ks := make([]Kind, numKinds)
+	for i := range ks {
+		ks[i] = Kind(i)
+	}
+	return ks
+}
+
 // Result is what the engine records for every request that ended, answered or not.
 type Result struct {
 	Seq         uint64        // 0-based, in the order requests were started
@@ -60,8 +102,18 @@ type Result struct {
 	Bytes       int64         // response body bytes read
 	ServerTotal int64         // the server's Total-Request header; -1 when absent
 	Err         string        // empty on success
+	Kind        Kind          // KindRequest for requests and messages
+	// CloseCode is the WebSocket close status the connection ended with
+	// (1012 service restart, 1001 going away, 1006 abnormal: no close
+	// frame); 0 when no WebSocket closed after this record.
+	CloseCode uint16
 }
 
 // Failed reports whether the request counts as an error: a transport error,
 // or a status other than 2xx and 3xx.
-func (r *Result) Failed() bool { return r.Err != "" || r.Status < 200 || r.Status >= 400 }
+func (r *Result) Failed() bool {
+	if r.Kind == KindSocket {
+		return r.Err != "" // a handshake that failed; an opened socket's failures are its messages'
+	}
+	return r.Err != "" || r.Status < 200 || r.Status >= 400
+}

@@ -1,13 +1,14 @@
 package results
 
-// The binary results file, version 1.
+// The binary results file, version 2 (version 1 had no extension item;
+// readers accept both).
 //
 // All integers are little-endian; "uvarint" and "varint" are the encodings of
 // encoding/binary (varint = zigzag + uvarint).
 //
 //	file    = magic version block('H') block('R')* block('T')
 //	magic   = "KALOAD\x00"
-//	version = one byte, 1
+//	version = one byte, 2
 //	block   = kind:byte length:uint32 crc:uint32 payload:length bytes
 //
 // crc is CRC-32C (Castagnoli) over kind, length and payload, so any damaged
@@ -48,8 +49,13 @@ package results
 //	[total   varint  ServerTotal-prevTotal]   if flags&0x20, else -1; prevTotal is per backend
 //	                                          slot, 0 when the slot is (re)defined
 //	[err     uvarint slot]                    if flags&0x10, else ""
+//	[ext     byte    bits]                    if flags&0x40 (version 2), then in order:
+//	  [kind  byte    Kind, not 0]             if ext&0x01, else KindRequest
+//	  [code  uvarint CloseCode, not 0]        if ext&0x02, else 0
+//	                                          other ext bits are reserved and must be 0
 //
-// flags&0x40 is reserved and must be 0.
+// New fields go behind ext bits (and a version bump, so that an older
+// reader says "upgrade" instead of "corrupt").
 
 import (
 	"encoding/binary"
@@ -67,7 +73,7 @@ import (
 
 const (
 	binaryMagic    = "KALOAD\x00"
-	binaryVersion  = 1
+	binaryVersion  = 2
 	blockHeaderLen = 9
 	blockTarget    = 64 << 10 // the writer seals a block once it holds this much
 	maxBlockLen    = 16 << 20
@@ -82,13 +88,17 @@ const (
 	tagErr     = 0x02
 	tagResult  = 0x80
 
-	flagSeq      = 0x01
-	flagStatus   = 0x02
-	flagBytes    = 0x04
-	flagClose    = 0x08
-	flagErr      = 0x10
-	flagTotal    = 0x20
-	flagReserved = 0x40
+	flagSeq    = 0x01
+	flagStatus = 0x02
+	flagBytes  = 0x04
+	flagClose  = 0x08
+	flagErr    = 0x10
+	flagTotal  = 0x20
+	flagExt    = 0x40
+
+	extKind      = 0x01
+	extCloseCode = 0x02
+	extReserved  = ^byte(extKind | extCloseCode)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -222,6 +232,16 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 	if r.ServerTotal != -1 {
 		flags |= flagTotal
 	}
+	var ext byte
+	if r.Kind != client.KindRequest {
+		ext |= extKind
+	}
+	if r.CloseCode != 0 {
+		ext |= extCloseCode
+	}
+	if ext != 0 {
+		flags |= flagExt
+	}
 	b = append(b, flags)
 	if flags&flagSeq != 0 {
 		b = binary.AppendVarint(b, int64(r.Seq-(e.prevSeq+1)))
@@ -246,6 +266,15 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 	}
 	if flags&flagErr != 0 {
 		b = binary.AppendUvarint(b, uint64(eslot))
+	}
+	if ext != 0 {
+		b = append(b, ext)
+		if ext&extKind != 0 {
+			b = append(b, byte(r.Kind))
+		}
+		if ext&extCloseCode != 0 {
+			b = binary.AppendUvarint(b, uint64(r.CloseCode))
+		}
 	}
 	e.prevSeq = r.Seq
 	e.prevStart = r.Start
@@ -272,6 +301,7 @@ type binDecoder struct {
 	backends   []string
 	lastTotal  []int64
 	errs       []string
+	version    byte // the file's format version
 }
 
 // Sentinels of the item decoder; never shown to users as they are.
@@ -349,7 +379,7 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	if tag&tagResult == 0 {
 		return false, d.define(tag, p)
 	}
-	if tag&flagReserved != 0 {
+	if tag&flagExt != 0 && d.version < 2 {
 		return false, fmt.Errorf("reserved flag set in record tag 0x%02x", tag)
 	}
 	var v uint64
@@ -448,13 +478,43 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 		}
 		errText = d.errs[v]
 	}
+	kind, code := client.KindRequest, uint16(0)
+	if tag&flagExt != 0 {
+		if p >= len(b) {
+			return false, errShort
+		}
+		ext := b[p]
+		p++
+		if ext&extReserved != 0 {
+			return false, fmt.Errorf("reserved extension bits 0x%02x", ext&extReserved)
+		}
+		if ext&extKind != 0 {
+			if p >= len(b) {
+				return false, errShort
+			}
+			if k := b[p]; k == 0 || int(k) >= numKinds {
+				return false, fmt.Errorf("unknown record kind %d", k)
+			}
+			kind = client.Kind(b[p])
+			p++
+		}
+		if ext&extCloseCode != 0 {
+			if v, p = uvarint(b, p); p < 0 {
+				return false, varintErr(p)
+			}
+			if v == 0 || v > math.MaxUint16 {
+				return false, fmt.Errorf("close code %d out of range", v)
+			}
+			code = uint16(v)
+		}
+	}
 	if tag&flagTotal != 0 {
 		d.lastTotal[bslot] = total
 	}
 	*res = client.Result{
 		Seq: seq, Start: start, Latency: latency, Status: status,
 		Backend: d.backends[bslot], Conn: conn, ConnReq: connReq, Close: closeReason,
-		Bytes: nbytes, ServerTotal: total, Err: errText,
+		Bytes: nbytes, ServerTotal: total, Err: errText, Kind: kind, CloseCode: code,
 	}
 	d.prevSeq, d.prevStart, d.prevStatus, d.prevBytes, d.prevConn = seq, start, status, nbytes, conn
 	d.pos = p
@@ -572,6 +632,7 @@ func (r *Reader) readBinaryHeader() error {
 	} else if v == 0 {
 		return r.corruptAt(int64(len(binaryMagic)), "format version 0")
 	}
+	d.version = mv[len(binaryMagic)]
 	start := d.off
 	kind, payload, full, err := r.readBlock(maxHeaderLen)
 	if err != nil {

@@ -1,6 +1,7 @@
 package results
 
-// The JSON Lines results file, version 1: one JSON object per line.
+// The JSON Lines results file, version 2 (readers accept 1, which had no
+// "kind" or "close_code"): one JSON object per line.
 //
 //	{"kaload_results":1,"header":{...Header...}}
 //	{"seq":0,"start_ns":0,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
@@ -8,7 +9,8 @@ package results
 //	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z"}}
 //
 // Result fields that are empty are left out (server_total when it is -1,
-// close when it is CloseNone); close is the reason's name. A last line
+// close when it is CloseNone, kind for requests, close_code when 0); close
+// and kind are names ("kind":"socket"). A last line
 // without its newline was cut short and is not returned.
 
 import (
@@ -25,7 +27,7 @@ import (
 	"github.com/kaload/kaload/pkg/client"
 )
 
-const jsonlVersion = 1
+const jsonlVersion = 2
 
 func appendJSONLResult(b []byte, r *client.Result) []byte {
 	b = append(b, `{"seq":`...)
@@ -65,6 +67,14 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 	if r.Err != "" {
 		b = append(b, `,"err":`...)
 		b = appendJSONString(b, clipString(r.Err))
+	}
+	if r.Kind != client.KindRequest {
+		b = append(b, `,"kind":`...)
+		b = appendJSONString(b, r.Kind.String())
+	}
+	if r.CloseCode != 0 {
+		b = append(b, `,"close_code":`...)
+		b = strconv.AppendUint(b, uint64(r.CloseCode), 10)
 	}
 	return append(b, "}\n"...)
 }
@@ -151,6 +161,8 @@ type jsonlRecord struct {
 	Bytes       int64         `json:"bytes"`
 	ServerTotal *int64        `json:"server_total"`
 	Err         string        `json:"err"`
+	Kind        string        `json:"kind"`
+	CloseCode   uint16        `json:"close_code"`
 	Trailer     *jsonlTrailer `json:"kaload_trailer"`
 	Version     *uint64       `json:"kaload_results"`
 }
@@ -267,6 +279,10 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, error) {
 	if err != nil {
 		return nil, err
 	}
+	kind, err := client.ParseKind(rec.Kind)
+	if err != nil {
+		return nil, err
+	}
 	total := int64(-1)
 	if rec.ServerTotal != nil {
 		total = *rec.ServerTotal
@@ -275,6 +291,7 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, error) {
 		Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
 		Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
 		Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
+		Kind: kind, CloseCode: rec.CloseCode,
 	}
 	return nil, nil
 }

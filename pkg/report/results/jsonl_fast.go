@@ -28,6 +28,8 @@ const (
 	keyBytes
 	keyServerTotal
 	keyErr
+	keyKind
+	keyCloseCode
 )
 
 const maxInterned = 4096 // distinct strings a JSON Lines reader keeps per file
@@ -56,6 +58,10 @@ func jsonlKey(k []byte) int {
 		return keyServerTotal
 	case "err":
 		return keyErr
+	case "kind":
+		return keyKind
+	case "close_code":
+		return keyCloseCode
 	}
 	return -1
 }
@@ -100,7 +106,7 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 		seen |= 1 << k
 		p++
 		switch k {
-		case keyBackend, keyClose, keyErr:
+		case keyBackend, keyClose, keyErr, keyKind:
 			s, np, ok := fastString(line, p)
 			if !ok {
 				return false
@@ -117,6 +123,12 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 					return false // the slow path words the error
 				}
 				res.Close = c
+			case keyKind:
+				kd, err := client.ParseKind(d.intern(s))
+				if err != nil {
+					return false
+				}
+				res.Kind = kd
 			}
 		default:
 			mag, neg, np, ok := fastInt(line, p)
@@ -125,8 +137,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 			}
 			p = np
 			switch k {
-			case keySeq, keyConn, keyConnReq:
-				if neg || k == keyConnReq && mag > math.MaxUint32 {
+			case keySeq, keyConn, keyConnReq, keyCloseCode:
+				if neg || k == keyConnReq && mag > math.MaxUint32 || k == keyCloseCode && mag > math.MaxUint16 {
 					return false
 				}
 				switch k {
@@ -134,6 +146,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 					res.Seq = mag
 				case keyConn:
 					res.Conn = mag
+				case keyCloseCode:
+					res.CloseCode = uint16(mag)
 				default:
 					res.ConnReq = uint32(mag)
 				}

@@ -456,3 +456,5 @@ func newerVersionError(name string, v, supported uint64) error {
 
 // numCloseReasons is how many CloseReason values pkg/client defines.
 var numCloseReasons = len(client.CloseReasons()) + 1
+
+var numKinds = len(client.Kinds())

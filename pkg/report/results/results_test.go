@@ -318,6 +318,17 @@ func TestCodecSize(t *testing.T) {
 }
 
 func smallFile() []client.Result {
+	rs := smallFileV1()
+	// Version 2: WebSocket close codes and socket records.
+	rs[12].Close, rs[12].CloseCode = client.CloseServer, 1012
+	rs[13].Kind, rs[13].CloseCode, rs[13].Close, rs[13].Status = client.KindSocket, 1001, client.CloseServer, 101
+	rs[14].Kind, rs[14].ConnReq = client.KindSocket, 0
+	rs[15].Close, rs[15].CloseCode = client.CloseEOF, 1006
+	return rs
+}
+
+// smallFileV1 is what the version 1 golden files hold.
+func smallFileV1() []client.Result {
 	rs := realisticSlice(7, 40)
 	rs[3].Err, rs[3].Status, rs[3].Close = "timeout", 0, client.CloseError
 	rs[9].Err, rs[9].Close = "timeout", client.CloseError
@@ -414,7 +425,7 @@ func TestCodecBadInput(t *testing.T) {
 		return []byte(strings.Join(l, ""))
 	}
 	newer := bytes.Clone(bin)
-	newer[len(binaryMagic)] = 2
+	newer[len(binaryMagic)] = 3
 	tests := []struct {
 		name    string
 		data    []byte
@@ -425,9 +436,10 @@ func TestCodecBadInput(t *testing.T) {
 		{"empty", nil, 0, "empty file, not a kaload results file", 0},
 		{"text", []byte("hello\n"), 0, "not a kaload results file", 0},
 		{"other json", []byte(`{"a":1}` + "\n"), 0, "not a kaload results file", 0},
-		{"binary newer version", newer, 0, "results file format version 2 is newer than this kaload reads (up to 1): upgrade kaload", 0},
+		{"binary newer version", newer, 0, "results file format version 3 is newer than this kaload reads (up to 2): upgrade kaload", 0},
 		{"jsonl newer version", []byte(`{"kaload_results":3,"header":{"future":true}}` + "\n"), 0,
-			"results file format version 3 is newer than this kaload reads (up to 1): upgrade kaload", 0},
+			"results file format version 3 is newer than this kaload reads (up to 2): upgrade kaload", 0},
+		{"jsonl bad kind", replaceLine(4, `{"seq":2,"kind":"stream"}`+"\n"), 2, `line 4: unknown record kind "stream"`, 4},
 		{"jsonl bad line", replaceLine(5, "{\"seq\": oops}\n"), 3, "corrupt results file at line 5: invalid character", 5},
 		{"jsonl not an object", replaceLine(3, "[1,2]\n"), 1, "corrupt results file at line 3: not a JSON object", 3},
 		{"jsonl bad close", replaceLine(4, `{"seq":2,"close":"slammed"}`+"\n"), 2, `line 4: unknown close reason "slammed"`, 4},
@@ -709,6 +721,35 @@ func TestCodecPeriodicFlush(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestCodecGoldenV1 reads the version 1 files the writer made before
+// WebSocket fields existed: old files stay readable.
+func TestCodecGoldenV1(t *testing.T) {
+	for _, name := range []string{"small-v1.kres", "small-v1.jsonl"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "codec", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, back, err := readAll(t, data)
+			if err != io.EOF || !reflect.DeepEqual(back, smallFileV1()) {
+				t.Errorf("%s reads back %d records, %v", name, len(back), err)
+			}
+		})
+	}
+}
+
+// TestCodecV1NoExtension: the extension flag was reserved in version 1, so
+// a version 1 file that sets it is corrupt, not silently read as version 2.
+func TestCodecV1NoExtension(t *testing.T) {
+	rs := []client.Result{{Seq: 0, Status: 200, Backend: "a", Conn: 1, ConnReq: 1, ServerTotal: -1, CloseCode: 1012, Close: client.CloseServer}}
+	data, _ := encode(t, FormatBinary, testHeader(), rs, 0)
+	data[len(binaryMagic)] = 1
+	_, _, err := readAll(t, data)
+	if err == nil || !strings.Contains(err.Error(), "reserved flag set in record tag") {
+		t.Fatalf("err %v, want the reserved flag named", err)
 	}
 }
 
