@@ -33,6 +33,9 @@ type hammerOptions struct {
 	JUnit    string
 	Interval time.Duration
 	CPUs     int // GOMAXPROCS for the run; 0 = every CPU
+	// MaxBackends caps the backends the summary tracks one by one
+	// (report.Options.MaxBackends); the results file keeps every name.
+	MaxBackends int
 
 	// Set by the command from the flags that were given.
 	Args         []string
@@ -105,6 +108,7 @@ and moves the summary to stderr).`,
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
+	f.IntVar(&opts.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); leaves the rest to a server on the same machine")
 	return cmd
 }
@@ -153,6 +157,9 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 	if o.Interval <= 0 {
 		return usageErrorf("--interval %s: must be positive", o.Interval)
 	}
+	if err := checkMaxBackends(o.MaxBackends); err != nil {
+		return err
+	}
 	exps, err := report.ParseExpectations(o.Expect)
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--expect: %w", err)}
@@ -198,12 +205,12 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		return fmt.Errorf("results file: %w", err)
 	}
 
-	agg := report.NewAggregator(report.Options{Interval: o.Interval})
+	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends})
 	run, err := agg.AddRun(h)
 	if err != nil {
 		return err
 	}
-	rec := &recorder{out: out, run: run}
+	rec := &recorder{out: out, run: run, agg: agg, warn: s.Err}
 
 	var bar *progress
 	if s.ErrTTY && !o.Quiet {
@@ -235,9 +242,13 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if stats.DialErrors > 0 {
 		fmt.Fprintf(s.Err, "kaload: %d connection attempts failed\n", stats.DialErrors)
 	}
+	sum := agg.Summary()
+	if sum.FoldedBackends > 0 {
+		fmt.Fprintf(s.Err, "kaload: warning: %s\n", report.FoldedLine(sum))
+	}
 	summary := *s
 	summary.Out = summaryOut
-	return emitReport(agg.Summary(), o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary)
+	return emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary)
 }
 
 // recorder is the engine's sink: the engine calls Record serially, so the
@@ -246,7 +257,10 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 type recorder struct {
 	out      *results.Writer
 	run      *report.Run
+	agg      *report.Aggregator // for Folded: the run's handle adds, the aggregator counts
 	writeErr error
+	warn     io.Writer // stderr: said at once, not after the run
+	folding  bool      // the aggregator started folding backend names
 
 	requests, errors atomic.Int64
 	backends         atomic.Int64
@@ -259,6 +273,13 @@ func (r *recorder) Record(res *client.Result) {
 		r.writeErr = r.out.Write(res)
 	}
 	r.run.Add(res)
+	if !r.folding {
+		if n, _ := r.agg.Folded(); n > 0 {
+			r.folding = true
+			fmt.Fprintf(r.warn, "kaload: warning: more than %d distinct backend names: the summary folds the rest into %s; the results file keeps every name\n",
+				r.agg.Options().MaxBackends, report.OtherBackend)
+		}
+	}
 	r.requests.Add(1)
 	if res.Failed() {
 		r.errors.Add(1)
@@ -268,7 +289,8 @@ func (r *recorder) Record(res *client.Result) {
 		if r.seen == nil {
 			r.seen = make(map[string]struct{})
 		}
-		if _, ok := r.seen[res.Backend]; !ok {
+		// Bounded like the aggregator: past the cap the bar says "1001".
+		if _, ok := r.seen[res.Backend]; !ok && len(r.seen) <= maxProgressBackends {
 			r.seen[res.Backend] = struct{}{}
 			r.backends.Store(int64(len(r.seen)))
 		}
@@ -283,6 +305,10 @@ type progress struct {
 }
 
 const progressMax = 1000
+
+// maxProgressBackends bounds the names the progress bar remembers to count
+// backends; the bar shows the count up to one past it.
+const maxProgressBackends = 10_000
 
 func startProgress(w io.Writer, c *client.Config, rec *recorder) *progress {
 	bar := progressbar.NewOptions(progressMax,

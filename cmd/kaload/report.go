@@ -76,6 +76,9 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 			if err := checkWindow(opts.Window); err != nil {
 				return err
 			}
+			if err := checkMaxBackends(opts.Window.MaxBackends); err != nil {
+				return err
+			}
 			exps, err := report.ParseExpectations(exprs)
 			if err != nil {
 				return usageErrorf("--expect: %w", err)
@@ -92,6 +95,7 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 	f.DurationVar(&opts.Window.To, "to", 0, "only count requests that started before this offset (0: until the end)")
 	f.DurationVar(&opts.Window.Interval, "interval", time.Second, "width of one timeline interval")
 	f.StringSliceVar(&opts.Window.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
+	f.IntVar(&opts.Window.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	addReportOutputFlags(cmd, &opts.Output)
 	f.StringArrayVar(&exprs, "expect", nil, "check a metric, e.g. 'min_share>=0.3' (repeatable); a failure exits 3")
 	return cmd
@@ -188,7 +192,19 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 			return err
 		}
 	}
-	return emitReport(agg.Summary(), opts.Expects, opts.Output, s)
+	sum := agg.Summary()
+	if sum.FoldedBackends > 0 {
+		fmt.Fprintf(opts.Warnings, "kaload: warning: %s\n", report.FoldedLine(sum))
+	}
+	return emitReport(sum, opts.Expects, opts.Output, s)
+}
+
+// checkMaxBackends refuses 0, which the library reads as "the default".
+func checkMaxBackends(n int) error {
+	if n == 0 || n < -1 {
+		return usageErrorf("--max-backends %d: must be at least 1, or -1 for no cap", n)
+	}
+	return nil
 }
 
 // expandDirs replaces each directory argument by the results files in it

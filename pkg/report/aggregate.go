@@ -1,6 +1,7 @@
 package report
 
 import (
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -23,7 +24,26 @@ type Options struct {
 	// answered nothing is invisible to a client; listed here it appears with
 	// zero requests and counts in the shares, the fairness and the verdict.
 	Backends []string
+	// MaxBackends caps the backends tracked one by one (each costs a latency
+	// histogram and a timeline, about 10 KB): a server controls the backend
+	// header and may put a unique value in every response. Names beyond the
+	// cap are folded into one OtherBackend row; Summary.FoldedBackends says
+	// how many. Zero means DefaultMaxBackends; negative means no cap.
+	MaxBackends int
 }
+
+// DefaultMaxBackends is the cap on backends tracked one by one: far more
+// pods than a Service has, far less memory than a hostile header could cost.
+const DefaultMaxBackends = 1000
+
+// OtherBackend names the row that holds the requests of every backend past
+// Options.MaxBackends. The parentheses keep it apart from host names.
+const OtherBackend = "(other)"
+
+// maxFoldedTracked bounds the set of folded names' hashes that makes
+// Summary.FoldedBackends exact (8 bytes and map overhead each, a few MB);
+// past it the count is a lower bound.
+const maxFoldedTracked = 1 << 18
 
 // Latency histograms record microseconds from 1µs to one hour, 3 significant digits.
 const (
@@ -48,9 +68,14 @@ type Aggregator struct {
 	base    time.Time // start of the earliest run: offset zero
 	started bool      // a result was added; base can no longer move
 
-	backends []*backendAgg
-	byName   map[string]int
-	last     int // index of the backend of the previous result
+	backends      []*backendAgg
+	byName        map[string]int
+	last          int // index of the backend of the previous result
+	named         int // backends tracked one by one ("" and OtherBackend do not count)
+	other         int // index of the OtherBackend row, -1 until a name is folded
+	folded        map[uint64]struct{}
+	foldedAtLeast bool // more names were folded than folded could hold
+	seed          maphash.Seed
 	// byPtr caches backend indexes by the address of the name's bytes:
 	// decoders intern names, so one address is one backend. Holding the
 	// pointer keeps those bytes alive, so an address is never reused for
@@ -102,7 +127,10 @@ func NewAggregator(opts Options) *Aggregator {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
-	return &Aggregator{opts: opts, byName: map[string]int{}, errKinds: map[string]uint64{}, last: -1}
+	if opts.MaxBackends == 0 {
+		opts.MaxBackends = DefaultMaxBackends
+	}
+	return &Aggregator{opts: opts, byName: map[string]int{}, errKinds: map[string]uint64{}, last: -1, other: -1, seed: maphash.MakeSeed()}
 }
 
 // Options returns the options in effect (with defaults filled in).
@@ -253,15 +281,47 @@ func (a *Aggregator) backend(name string) *backendAgg {
 			return a.backends[i]
 		}
 	}
-	b := &backendAgg{
-		name:       strings.Clone(name), // do not pin a decoder's buffer
-		firstTotal: -1, lastTotal: -1,
-		hist: hdrhistogram.New(1, histMaxMicros, histSigFigs),
+	if name != "" && a.opts.MaxBackends > 0 && a.named >= a.opts.MaxBackends {
+		return a.fold(name)
 	}
+	if name != "" {
+		a.named++
+	}
+	b := newBackendAgg(strings.Clone(name)) // do not pin a decoder's buffer
 	a.backends = append(a.backends, b)
 	a.last = len(a.backends) - 1
 	a.byName[b.name] = a.last
 	return b
+}
+
+func newBackendAgg(name string) *backendAgg {
+	return &backendAgg{name: name, firstTotal: -1, lastTotal: -1, hist: hdrhistogram.New(1, histMaxMicros, histSigFigs)}
+}
+
+// fold counts name as one of the backends past the cap and returns the
+// OtherBackend row. Only a hash of the name is kept.
+func (a *Aggregator) fold(name string) *backendAgg {
+	if a.other < 0 {
+		a.backends = append(a.backends, newBackendAgg(OtherBackend))
+		a.other = len(a.backends) - 1
+		a.folded = make(map[uint64]struct{})
+	}
+	h := maphash.String(a.seed, name)
+	if _, ok := a.folded[h]; !ok {
+		if len(a.folded) < maxFoldedTracked {
+			a.folded[h] = struct{}{}
+		} else {
+			a.foldedAtLeast = true
+		}
+	}
+	a.last = a.other
+	return a.backends[a.other]
+}
+
+// Folded returns how many distinct backend names were folded into
+// OtherBackend; atLeast says the count is a lower bound.
+func (a *Aggregator) Folded() (names int, atLeast bool) {
+	return len(a.folded), a.foldedAtLeast
 }
 
 // errorKind names the class of a failed request for "errors by kind".

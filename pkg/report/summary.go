@@ -26,16 +26,22 @@ type Summary struct {
 	RPS                   float64 `json:"rps"`
 	Window                Window  `json:"window"`
 	// Unattributed counts requests that no backend answered (failed dials).
-	Unattributed uint64            `json:"unattributed_requests"`
-	Backends     []BackendSummary  `json:"backends"`
-	Fairness     Fairness          `json:"fairness"`
-	Latency      Latency           `json:"latency"`
-	CloseReasons map[string]uint64 `json:"close_reasons"`
-	ErrorKinds   map[string]uint64 `json:"error_kinds"`
-	Rebalance    []Rebalance       `json:"rebalance"`
-	Verdict      string            `json:"verdict"`
-	Runs         []RunSummary      `json:"runs"`
-	Timeline     Timeline          `json:"timeline"`
+	Unattributed uint64 `json:"unattributed_requests"`
+	// FoldedBackends counts the distinct backend names past
+	// Options.MaxBackends whose requests the OtherBackend row holds;
+	// FoldedAtLeast says the count is a lower bound.
+	FoldedBackends int               `json:"folded_backends,omitempty"`
+	FoldedAtLeast  bool              `json:"folded_backends_at_least,omitempty"`
+	MaxBackends    int               `json:"max_backends,omitempty"`
+	Backends       []BackendSummary  `json:"backends"`
+	Fairness       Fairness          `json:"fairness"`
+	Latency        Latency           `json:"latency"`
+	CloseReasons   map[string]uint64 `json:"close_reasons"`
+	ErrorKinds     map[string]uint64 `json:"error_kinds"`
+	Rebalance      []Rebalance       `json:"rebalance"`
+	Verdict        string            `json:"verdict"`
+	Runs           []RunSummary      `json:"runs"`
+	Timeline       Timeline          `json:"timeline"`
 }
 
 // Window is the part of the run the figures cover, in seconds from its start.
@@ -182,6 +188,9 @@ func (a *Aggregator) Summary() *Summary {
 		attributed += b.requests
 	}
 	sort.SliceStable(bs, func(i, j int) bool {
+		if oi, oj := a.isOther(bs[i]), a.isOther(bs[j]); oi || oj {
+			return oj // the many-backend row comes after every real one
+		}
 		if bs[i].first != bs[j].first {
 			return bs[i].first < bs[j].first
 		}
@@ -217,10 +226,18 @@ func (a *Aggregator) Summary() *Summary {
 	}
 	s.Fairness = fairness(bs)
 	s.Timeline = a.timeline(bs)
-	s.Rebalance = rebalance(bs, a.opts, len(s.Timeline.Intervals))
+	// The OtherBackend row is many backends: it cannot "appear" or rebalance.
+	named := slices.DeleteFunc(slices.Clone(bs), a.isOther)
+	s.Rebalance = rebalance(named, a.opts, len(s.Timeline.Intervals))
+	if a.other >= 0 {
+		s.FoldedBackends, s.FoldedAtLeast = a.Folded()
+		s.MaxBackends = a.opts.MaxBackends
+	}
 	s.Verdict = verdict(s)
 	return s
 }
+
+func (a *Aggregator) isOther(b *backendAgg) bool { return a.other >= 0 && b == a.backends[a.other] }
 
 func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) Latency {
 	if h == nil || h.TotalCount() == 0 {
@@ -425,9 +442,23 @@ func verdict(s *Summary) string {
 	if s.Errors > 0 {
 		parts = append(parts, fmt.Sprintf("%d errors (%.2f%%)", s.Errors, 100*s.ErrorRate))
 	}
+	if s.FoldedBackends > 0 {
+		parts = append(parts, FoldedLine(s))
+	}
 	v := strings.Join(parts, "; ")
 	if stuck {
 		v += ": connections are not being rebalanced"
 	}
 	return v
+}
+
+// FoldedLine says how many backend names were folded into OtherBackend, for
+// the verdict and for the commands' warnings.
+func FoldedLine(s *Summary) string {
+	more := ""
+	if s.FoldedAtLeast {
+		more = "at least "
+	}
+	return fmt.Sprintf("%s%d more backend names than the %d tracked one by one were folded into %s (a server that sends a unique backend header value?)",
+		more, s.FoldedBackends, s.MaxBackends, OtherBackend)
 }
