@@ -36,7 +36,7 @@ func main() {
 
 type recorder struct {
 	w   *results.Writer
-	agg *report.Aggregator
+	run *report.Run
 	err error
 }
 
@@ -44,8 +44,8 @@ func (r *recorder) Record(res *client.Result) {
 	if r.w != nil && r.err == nil {
 		r.err = r.w.Write(res)
 	}
-	if r.agg != nil {
-		r.agg.Add(res)
+	if r.run != nil {
+		r.run.Add(res)
 	}
 }
 
@@ -63,10 +63,11 @@ func run(url string, c int, d time.Duration, sink, out, prof string) error {
 		rec.w = w
 		fallthrough
 	case "agg":
-		rec.agg = report.NewAggregator(report.Options{})
-		if err := rec.agg.AddRun(h); err != nil {
+		run, err := report.NewAggregator(report.Options{}).AddRun(h)
+		if err != nil {
 			return err
 		}
+		rec.run = run
 	default:
 		return fmt.Errorf("-sink: %q is not none, agg or file", sink)
 	}
