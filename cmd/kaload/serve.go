@@ -33,6 +33,7 @@ type serveOptions struct {
 	TLSKey            string
 	ShutdownGrace     time.Duration
 	DrainDelay        time.Duration
+	WSCloseGrace      time.Duration
 	LogRequests       bool
 
 	// Sources says where each flag's value came from ("--max-requests",
@@ -62,18 +63,27 @@ Every response names its backend in the Accept-Request-hostname header (see
 position on its connection in X-Kaload-Conn-Requests. /healthz, /readyz and
 /metrics (Prometheus) are served beside the load endpoint /.
 
+GET /ws upgrades to a WebSocket echo (permessage-deflate when offered); the
+handshake response names the backend and a text message "whoami" is
+answered with the backend name. For a WebSocket --max-requests counts
+messages and --max-conn-age bounds its life: at either the server sends
+close 1012 (service restart), waits --ws-close-grace for the client's close
+and closes TCP.
+
 Every flag can also be set by a variable KALOAD_<FLAG> (upper snake case,
 e.g. KALOAD_MAX_REQUESTS); MAX_REQUEST also sets --max-requests and
 POD_NAME sets --hostname. A flag on the command line beats a variable.
 
 On SIGINT or SIGTERM /readyz turns 503 and keep-alive connections close after
-their next response; new connections are still accepted for --drain-delay
+their next response; WebSockets close with 1001 (going away), each at a
+random moment within --drain-delay so clients do not reconnect at once; new connections are still accepted for --drain-delay
 (give Kubernetes time to remove the pod from its endpoints), then in-flight
 requests finish and kaload exits 0 within --shutdown-grace.`,
 		Example: `  kaload serve --max-requests 100
   kaload serve --listen 127.0.0.1:9000 --h2c --max-conn-age 30s --cpu 2ms
   MAX_REQUEST=50 POD_NAME=web-1 kaload serve
-  kaload serve --tls-cert tls.crt --tls-key tls.key --capacity 200`,
+  kaload serve --tls-cert tls.crt --tls-key tls.key --capacity 200
+  kaload serve --max-conn-age 5m --drain-delay 20s   # WebSockets on /ws rebalance every ~5m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyServeEnv(cmd.Flags(), opts); err != nil {
@@ -106,6 +116,7 @@ requests finish and kaload exits 0 within --shutdown-grace.`,
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed to drain on SIGTERM/SIGINT")
 	f.DurationVar(&opts.DrainDelay, "drain-delay", 0, "on SIGTERM keep accepting (readyz 503, every response closes its connection) this long before closing the listener")
+	f.DurationVar(&opts.WSCloseGrace, "ws-close-grace", server.DefaultWebSocketCloseGrace, "after sending a WebSocket close frame, wait this long for the client's before closing TCP")
 	f.BoolVar(&opts.LogRequests, "log-requests", false, "log every request to stderr as JSON (costs throughput)")
 	return cmd
 }
@@ -191,6 +202,8 @@ func (o *serveOptions) validate() error {
 		return bad("response-size", "must not be negative, got %d", o.ResponseSize)
 	case !(o.Capacity >= 0) || o.Capacity > 1e9:
 		return bad("capacity", "must be within 0..1e9 requests/s, got %v", o.Capacity)
+	case o.WSCloseGrace <= 0:
+		return bad("ws-close-grace", "must be positive, got %v", o.WSCloseGrace)
 	case o.DrainDelay < 0:
 		return bad("drain-delay", "must not be negative, got %v", o.DrainDelay)
 	case o.ShutdownGrace <= 0:
@@ -205,22 +218,23 @@ func (o *serveOptions) validate() error {
 
 func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	cfg := server.Config{
-		Hostname:          opts.Hostname,
-		BackendHeader:     opts.BackendHeader,
-		MaxRequests:       opts.MaxRequests,
-		MaxRequestsJitter: opts.MaxRequestsJitter,
-		MaxConnAge:        opts.MaxConnAge,
-		MaxConnAgeJitter:  opts.MaxConnAgeJitter,
-		MaxConnAgeGrace:   opts.MaxConnAgeGrace,
-		CPU:               opts.CPU,
-		Delay:             opts.Delay,
-		ResponseSize:      opts.ResponseSize,
-		Capacity:          opts.Capacity,
-		H2C:               opts.H2C,
-		TLSCertFile:       opts.TLSCert,
-		TLSKeyFile:        opts.TLSKey,
-		ShutdownGrace:     opts.ShutdownGrace,
-		DrainDelay:        opts.DrainDelay,
+		Hostname:            opts.Hostname,
+		BackendHeader:       opts.BackendHeader,
+		MaxRequests:         opts.MaxRequests,
+		MaxRequestsJitter:   opts.MaxRequestsJitter,
+		MaxConnAge:          opts.MaxConnAge,
+		MaxConnAgeJitter:    opts.MaxConnAgeJitter,
+		MaxConnAgeGrace:     opts.MaxConnAgeGrace,
+		CPU:                 opts.CPU,
+		Delay:               opts.Delay,
+		ResponseSize:        opts.ResponseSize,
+		Capacity:            opts.Capacity,
+		H2C:                 opts.H2C,
+		TLSCertFile:         opts.TLSCert,
+		TLSKeyFile:          opts.TLSKey,
+		ShutdownGrace:       opts.ShutdownGrace,
+		DrainDelay:          opts.DrainDelay,
+		WebSocketCloseGrace: opts.WSCloseGrace,
 	}
 	if opts.LogRequests {
 		cfg.Logger = slog.New(slog.NewJSONHandler(s.Err, nil))

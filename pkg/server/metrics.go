@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,6 +54,31 @@ func (s *Server) register() error {
 		if err := s.registry.Register(c); err != nil {
 			return fmt.Errorf("register runtime metrics: %w", err)
 		}
+	}
+	cs = append(cs,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaload_websockets_open",
+			Help: "Open WebSockets.",
+		}, func() float64 { return float64(s.ws.active.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_websockets_total",
+			Help: "WebSockets upgraded on " + WebSocketPath + ".",
+		}, func() float64 { return float64(s.ws.total.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_websocket_messages_total",
+			Help: "WebSocket messages echoed.",
+		}, func() float64 { return float64(s.ws.messages.Load()) }),
+	)
+	for why := SocketClose(0); why < numSocketCloses; why++ {
+		code := ""
+		if c := why.Code(); c != 0 {
+			code = strconv.Itoa(c)
+		}
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "kaload_websockets_closed_total",
+			Help:        "WebSockets ended, by reason and the close status the server sent (client: the client's choice).",
+			ConstLabels: prometheus.Labels{"reason": why.String(), "code": code},
+		}, func() float64 { return float64(s.ws.closed[why].Load()) }))
 	}
 	for _, c := range cs {
 		if err := s.registry.Register(c); err != nil {

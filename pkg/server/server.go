@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/http/httpguts"
@@ -62,6 +63,11 @@ type Config struct {
 	TLSCertFile string // with TLSKeyFile: serve TLS, HTTP/2 by ALPN
 	TLSKeyFile  string
 
+	// WebSocketCloseGrace is how long the server waits for a client's close
+	// frame after sending its own (1012 at a limit, 1001 on shutdown) before
+	// it closes TCP; 0 means DefaultWebSocketCloseGrace.
+	WebSocketCloseGrace time.Duration
+
 	// ShutdownGrace bounds the drain after ctx is done; 0 means 10s.
 	ShutdownGrace time.Duration
 	// DrainDelay keeps accepting connections this long after ctx is done,
@@ -90,6 +96,12 @@ type Stats struct {
 	RecycledMaxAge      uint64
 	RecycledShutdown    uint64
 	RecycledIdleExpired uint64 // expired idle connections closed after MaxConnAgeGrace
+
+	SocketsOpen    int64  // WebSockets open now
+	SocketsTotal   uint64 // WebSockets upgraded
+	SocketMessages uint64 // WebSocket messages echoed (whoami included)
+	// SocketsClosed counts ended WebSockets by why they ended.
+	SocketsClosed [numSocketCloses]uint64
 }
 
 // Server is the kaload test server: a load endpoint that names its backend,
@@ -106,6 +118,8 @@ type Server struct {
 	registry  *prometheus.Registry
 	perConn   prometheus.Histogram
 	limiter   *limiter
+	wsUp      *websocket.Upgrader
+	ws        sockets
 
 	ready    atomic.Bool
 	requests atomic.Uint64
@@ -130,6 +144,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("DrainDelay must not be negative, got %v", cfg.DrainDelay))
 	}
+	if cfg.WebSocketCloseGrace < 0 {
+		errs = append(errs, fmt.Errorf("WebSocketCloseGrace must not be negative, got %v", cfg.WebSocketCloseGrace))
+	}
 	if cfg.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
 	}
@@ -143,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.WebSocketCloseGrace == 0 {
+		cfg.WebSocketCloseGrace = DefaultWebSocketCloseGrace
 	}
 	s := &Server{cfg: cfg, registry: prometheus.NewRegistry()}
 	s.perConn = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -193,6 +213,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.register(); err != nil {
 		return nil, err
 	}
+	s.wsUp = s.upgrader()
 	s.handler = s.buildHandler()
 	return s, nil
 }
@@ -206,7 +227,7 @@ func (s *Server) Recycler() *recycle.Recycler { return s.rc }
 // Stats returns a snapshot of the counters from atomics; safe to poll often.
 func (s *Server) Stats() Stats {
 	rs := s.rc.Stats()
-	return Stats{
+	st := Stats{
 		Requests:            s.requests.Load(),
 		ActiveConns:         rs.ActiveConns,
 		TotalConns:          rs.TotalConns,
@@ -214,7 +235,14 @@ func (s *Server) Stats() Stats {
 		RecycledMaxAge:      rs.Recycled[recycle.ReasonMaxAge],
 		RecycledShutdown:    rs.Recycled[recycle.ReasonShutdown],
 		RecycledIdleExpired: rs.Recycled[recycle.ReasonIdleExpired],
+		SocketsOpen:         s.ws.active.Load(),
+		SocketsTotal:        s.ws.total.Load(),
+		SocketMessages:      s.ws.messages.Load(),
 	}
+	for i := range st.SocketsClosed {
+		st.SocketsClosed[i] = s.ws.closed[i].Load()
+	}
+	return st
 }
 
 // Handler returns the whole mux (/, /healthz, /readyz, /metrics) with
@@ -228,8 +256,9 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 
 // Serve serves on ln until ctx is done, then drains: /readyz turns 503,
 // keep-alive connections close after their next response (GOAWAY on
-// HTTP/2), new connections are accepted for DrainDelay, and in-flight
-// requests finish within ShutdownGrace after it. It returns nil after a
+// HTTP/2), WebSockets close with 1001 each at a random moment within
+// DrainDelay, new connections are accepted for DrainDelay, and in-flight
+// requests and close handshakes finish within ShutdownGrace after it. It returns nil after a
 // clean drain. Serve closes ln and may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
@@ -274,6 +303,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.ready.Store(false)
 	s.rc.Drain()
+	s.drainSockets(s.cfg.DrainDelay)
 	if s.cfg.DrainDelay > 0 {
 		t := time.NewTimer(s.cfg.DrainDelay)
 		select {
@@ -290,6 +320,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Close()
 	}
 	<-errc // http.ErrServerClosed
+	// Shutdown does not wait for hijacked connections: the sockets' close
+	// handshakes get what is left of the grace.
+	if werr := s.waitSockets(sctx); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown within %v: %w", s.cfg.ShutdownGrace, err)
 	}
@@ -317,7 +352,16 @@ func (s *Server) buildHandler() http.Handler {
 	if s.cfg.Logger != nil {
 		h = logRequests(s.cfg.Logger, h)
 	}
-	return s.rc.Wrap(h)
+	wrapped := s.rc.Wrap(h)
+	// WebSockets bypass the HTTP recycler: their limits count messages,
+	// and a close frame, not a response header, ends them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == WebSocketPath {
+			s.serveWS(w, r)
+			return
+		}
+		wrapped.ServeHTTP(w, r)
+	})
 }
 
 var (

@@ -183,15 +183,24 @@ func (rc *Recycler) Install(srv *http.Server) {
 	}
 }
 
+// Limits draws a connection's jittered limits as ConnContext does (0 means
+// unlimited), for connections the recycler does not see, such as hijacked
+// WebSockets whose messages the caller counts itself.
+func (rc *Recycler) Limits() (requests uint64, age time.Duration) {
+	rc.randMu.Lock()
+	defer rc.randMu.Unlock()
+	requests = jitterInt(rc.rand, rc.cfg.MaxRequests, rc.cfg.MaxRequestsJitter)
+	age = jitterDuration(rc.rand, rc.cfg.MaxConnAge, rc.cfg.MaxConnAgeJitter)
+	return requests, age
+}
+
 // ConnContext is the http.Server.ConnContext hook: it starts counting a new
 // connection and draws its jittered limits.
 func (rc *Recycler) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	st := &connState{conn: c}
 	now := time.Now()
-	rc.randMu.Lock()
-	st.limit = jitterInt(rc.rand, rc.cfg.MaxRequests, rc.cfg.MaxRequestsJitter)
-	age := jitterDuration(rc.rand, rc.cfg.MaxConnAge, rc.cfg.MaxConnAgeJitter)
-	rc.randMu.Unlock()
+	var age time.Duration
+	st.limit, age = rc.Limits()
 	if age > 0 {
 		st.expires = now.Add(age)
 	}
