@@ -351,6 +351,14 @@ func (r *run) workH1(st *Stats, quota int64) {
 			res.Status = resp.status
 			res.Bytes = max(resp.bytes, 0)
 			res.Backend = cn.last
+			if resp.head {
+				// The body was cut (a reset, a timeout) after the backend
+				// had named itself: the failure is that backend's.
+				res.Backend = resp.backend
+				if res.Backend == "" {
+					res.Backend = cn.remote
+				}
+			}
 			res.Close = CloseError
 			if cn.c == nil {
 				res.Close = CloseNone // no connection: the dial failed

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -298,5 +299,52 @@ func TestDialErrorHasNoBackend(t *testing.T) {
 		if (r.Seq == 0) != (r.Backend == "pod-a") || (r.Seq > 0 && (r.Conn != 0 || !r.Failed())) {
 			t.Errorf("result %+v", r)
 		}
+	}
+}
+
+// A response cut by a reset after its header named the backend is that
+// backend's failure, not "no backend answered": over HTTP/1 (the engine's
+// parser) and HTTP/2 (a handler that aborts mid-body, RST_STREAM).
+func TestCutBodyKeepsBackend(t *testing.T) {
+	h1 := rawServer(t, func(c net.Conn) {
+		readRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-cut\r\nContent-Length: 100\r\n\r\npartial")
+		time.Sleep(20 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0) // close with RST
+	})
+	h2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Accept-Request-hostname", "pod-cut")
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond)
+		panic(http.ErrAbortHandler) // resets the stream
+	}))
+	h2.Config.Protocols = new(http.Protocols)
+	h2.Config.Protocols.SetUnencryptedHTTP2(true)
+	h2.Config.ErrorLog = log.New(io.Discard, "", 0)
+	h2.Start()
+	defer h2.Close()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"http1", Config{URL: h1}},
+		{"h2c", Config{URL: h2.URL, H2C: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c collector
+			tc.cfg.Connections, tc.cfg.Requests, tc.cfg.Timeout = 2, 4, 5*time.Second
+			st, err := Run(context.Background(), tc.cfg, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, 4)
+			for _, r := range c.res {
+				if !r.Failed() || r.Err == "" || r.Backend != "pod-cut" || r.Status != 200 {
+					t.Errorf("result %+v, want a failed request of pod-cut", r)
+				}
+			}
+		})
 	}
 }

@@ -36,6 +36,7 @@ type response struct {
 	backend     string
 	serverTotal int64
 	started     bool // at least one byte of the response arrived
+	head        bool // the final response's header block was read whole
 }
 
 // h1Parser reads responses strictly. It keeps no per-response state besides its
@@ -161,6 +162,7 @@ func (p *h1Parser) readHead(br *bufio.Reader, r *response) error {
 	if http10 && !keepAlive {
 		r.close = true
 	}
+	r.head = r.status >= 200
 	return nil
 }
 
