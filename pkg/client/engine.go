@@ -320,6 +320,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 		began := time.Now()
 		deadline := began.Add(r.cfg.Timeout)
 		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		resp = response{serverTotal: -1} // a failed dial must not show the last response
 		var err error
 		for attempt := 0; ; attempt++ {
 			if cn.c == nil {

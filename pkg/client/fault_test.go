@@ -296,7 +296,7 @@ func TestDialErrorHasNoBackend(t *testing.T) {
 	}
 	checkResults(t, st, c.res, 3)
 	for _, r := range c.res {
-		if (r.Seq == 0) != (r.Backend == "pod-a") || (r.Seq > 0 && (r.Conn != 0 || !r.Failed())) {
+		if (r.Seq == 0) != (r.Backend == "pod-a") || (r.Seq > 0 && (r.Conn != 0 || r.Status != 0 || !r.Failed())) {
 			t.Errorf("result %+v", r)
 		}
 	}

@@ -79,7 +79,7 @@ func TestParseResponse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tc.want.started = true
+			tc.want.started, tc.want.head = true, true
 			if r != tc.want {
 				t.Fatalf("got  %v\nwant %v", &r, &tc.want)
 			}

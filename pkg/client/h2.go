@@ -15,6 +15,14 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// maxH2HeaderList bounds a response's header list (RFC 9113 SETTINGS_MAX_HEADER_LIST_SIZE).
+// The Transport's default, 10 MB, let a server flooding CONTINUATION frames
+// hold about 16 MB per connection (534 MB at -c 32); past this bound the
+// Transport ends the connection instead. 256 KiB is far more than any real
+// response header needs (Go's server accepts 1 MB of request header,
+// nginx 32 KB by default).
+const maxH2HeaderList = 256 << 10
+
 // h2Conn is one HTTP/2 connection slot's current connection. One ClientConn
 // per slot (never a pool) keeps connections countable and pinned, like the
 // long-lived clients kaload imitates.
@@ -47,7 +55,8 @@ func (w *watchedConn) Read(p []byte) (int, error) {
 }
 
 func (r *run) workH2(st *Stats, quota int64) {
-	tr := &http2.Transport{AllowHTTP: true, DisableCompression: true, TLSClientConfig: r.tlsConf}
+	tr := &http2.Transport{AllowHTTP: true, DisableCompression: true, TLSClientConfig: r.tlsConf,
+		MaxHeaderListSize: maxH2HeaderList}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
