@@ -185,7 +185,7 @@ func BenchmarkJSONLLine(b *testing.B) {
 		b.ReportAllocs()
 		cpu0 := codecCPUTime()
 		for i := 0; b.Loop(); i++ {
-			if _, err := slowRecord(lines[i&1023], &res); err != nil {
+			if _, _, err := slowRecord(lines[i&1023], &res); err != nil {
 				b.Fatal(err)
 			}
 		}

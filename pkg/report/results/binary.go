@@ -1,14 +1,14 @@
 package results
 
-// The binary results file, version 2 (version 1 had no extension item;
-// readers accept both).
+// The binary results file, version 3 (version 1 had no extension item,
+// version 2 no events; readers accept all three).
 //
 // All integers are little-endian; "uvarint" and "varint" are the encodings of
 // encoding/binary (varint = zigzag + uvarint).
 //
 //	file    = magic version block('H') block('R')* block('T')
 //	magic   = "KALOAD\x00"
-//	version = one byte, 2
+//	version = one byte, 3
 //	block   = kind:byte length:uint32 crc:uint32 payload:length bytes
 //
 // crc is CRC-32C (Castagnoli) over kind, length and payload, so any damaged
@@ -26,6 +26,8 @@ package results
 //
 //	0x01 slot:uvarint len:uvarint bytes   define backend name #slot
 //	0x02 slot:uvarint len:uvarint bytes   define error text #slot
+//	0x03 t:varint kind object detail      one Event (version 3); each string
+//	                                      is len:uvarint bytes, not interned
 //	0x80|flags ...                        one Result
 //
 // Backend names and error texts are interned: defined once, then referred to
@@ -73,7 +75,8 @@ import (
 
 const (
 	binaryMagic    = "KALOAD\x00"
-	binaryVersion  = 2
+	binaryVersion  = 3
+	eventsVersion  = 3 // the first version with event items
 	blockHeaderLen = 9
 	blockTarget    = 64 << 10 // the writer seals a block once it holds this much
 	maxBlockLen    = 16 << 20
@@ -86,6 +89,7 @@ const (
 
 	tagBackend = 0x01
 	tagErr     = 0x02
+	tagEvent   = 0x03
 	tagResult  = 0x80
 
 	flagSeq    = 0x01
@@ -301,7 +305,8 @@ type binDecoder struct {
 	backends   []string
 	lastTotal  []int64
 	errs       []string
-	version    byte // the file's format version
+	version    byte     // the file's format version
+	events     *[]Event // where event items go: the Reader's
 }
 
 // Sentinels of the item decoder; never shown to users as they are.
@@ -521,8 +526,56 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	return true, nil
 }
 
+// appendEvent appends an event item.
+func appendEvent(b []byte, e *Event) []byte {
+	b = append(b, tagEvent)
+	b = binary.AppendVarint(b, int64(e.T))
+	for _, s := range [...]string{e.Kind, e.Object, e.Detail} {
+		s = clipString(s)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// event decodes an event item whose tag was at p-1.
+func (d *binDecoder) event(p int) error {
+	b := d.block
+	t, p := uvarint(b, p)
+	if p < 0 {
+		return varintErr(p)
+	}
+	var strs [3]string
+	for i := range strs {
+		var n uint64
+		if n, p = uvarint(b, p); p < 0 {
+			return varintErr(p)
+		}
+		if n > maxStringLen {
+			return fmt.Errorf("string of %d bytes exceeds the limit of %d", n, maxStringLen)
+		}
+		if uint64(len(b)-p) < n {
+			return errShort
+		}
+		strs[i] = string(b[p : p+int(n)])
+		p += int(n)
+	}
+	if strs[0] == "" {
+		return errors.New("event without a kind")
+	}
+	if len(*d.events) >= maxEvents {
+		return fmt.Errorf("more than %d events", maxEvents)
+	}
+	*d.events = append(*d.events, Event{T: time.Duration(unzig(t)), Kind: strs[0], Object: strs[1], Detail: strs[2]})
+	d.pos = p
+	return nil
+}
+
 // define decodes a define item whose tag was at p-1.
 func (d *binDecoder) define(tag byte, p int) error {
+	if tag == tagEvent && d.version >= eventsVersion {
+		return d.event(p)
+	}
 	if tag != tagBackend && tag != tagErr {
 		return fmt.Errorf("unknown item tag 0x%02x", tag)
 	}
@@ -633,6 +686,7 @@ func (r *Reader) readBinaryHeader() error {
 		return r.corruptAt(int64(len(binaryMagic)), "format version 0")
 	}
 	d.version = mv[len(binaryMagic)]
+	d.events = &r.events
 	start := d.off
 	kind, payload, full, err := r.readBlock(maxHeaderLen)
 	if err != nil {
@@ -661,7 +715,7 @@ func (r *Reader) readBinary(res *client.Result) error {
 				return nil
 			}
 			if err == nil {
-				continue // a define
+				continue // a define or an event
 			}
 			if err == errShort {
 				if d.partial {

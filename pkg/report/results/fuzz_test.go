@@ -32,6 +32,9 @@ func FuzzReader(f *testing.F) {
 		data, _ = encode(f, form, Header{}, []client.Result{{}}, 0)
 		f.Add(data)
 	}
+	for _, form := range []Format{FormatBinary, FormatJSONL} {
+		f.Add(encodeWithEvents(f, form, smallFile()[:5], testEvents()))
+	}
 	f.Add([]byte("KALOAD\x00\x02"))
 	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":1,"close":"goaway","server_total":-1}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -66,13 +69,28 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("complete file with trailer %+v %v and %d records", tr, ok, len(rs))
 		}
 		h := r.Header()
-		again, _ := encodeLenient(t, r.Format(), h, rs)
+		evs := r.Events()
+		again, _ := encodeLenient(t, r.Format(), h, rs, evs)
 		if again == nil {
 			return
 		}
-		_, back, err := readAll(t, again)
+		rd, err := NewReader(bytes.NewReader(again))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back []client.Result
+		for {
+			var res client.Result
+			if err = rd.Read(&res); err != nil {
+				break
+			}
+			back = append(back, res)
+		}
 		if err != io.EOF || len(back) != len(rs) {
 			t.Fatalf("re-encoded file reads back %d of %d records: %v", len(back), len(rs), err)
+		}
+		if got := rd.Events(); len(got) != len(evs) || len(evs) > 0 && !reflect.DeepEqual(got, evs) {
+			t.Fatalf("re-encoded file reads back events %+v, want %+v", got, evs)
 		}
 		for i := range back {
 			if !reflect.DeepEqual(back[i], rs[i]) {
@@ -84,11 +102,16 @@ func FuzzReader(f *testing.F) {
 
 // encodeLenient is encode for headers the writer may refuse (e.g. a rate of
 // 1e400 decoded as +Inf); it returns nil then.
-func encodeLenient(t *testing.T, f Format, h Header, rs []client.Result) ([]byte, error) {
+func encodeLenient(t *testing.T, f Format, h Header, rs []client.Result, evs []Event) ([]byte, error) {
 	var out bytes.Buffer
 	w, err := NewWriter(&out, f, h)
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range evs {
+		if err := w.WriteEvent(e); err != nil {
+			t.Fatalf("writing event %+v that was read: %v", e, err)
+		}
 	}
 	for i := range rs {
 		if err := w.Write(&rs[i]); err != nil {
@@ -120,9 +143,9 @@ func FuzzJSONLFast(f *testing.F) {
 		if !d.fastRecord(line, &fast) {
 			return
 		}
-		tr, err := slowRecord(line, &slow)
-		if err != nil || tr != nil {
-			t.Fatalf("fast path took %q, slow path: %v %v", line, tr, err)
+		tr, ev, err := slowRecord(line, &slow)
+		if err != nil || tr != nil || ev != nil {
+			t.Fatalf("fast path took %q, slow path: %v %v %v", line, tr, ev, err)
 		}
 		if !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", line, fast, slow)

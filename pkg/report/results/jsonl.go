@@ -1,10 +1,12 @@
 package results
 
-// The JSON Lines results file, version 2 (readers accept 1, which had no
-// "kind" or "close_code"): one JSON object per line.
+// The JSON Lines results file, version 3 (readers accept 1, which had no
+// "kind" or "close_code", and 2, which had no event lines): one JSON object
+// per line.
 //
-//	{"kaload_results":1,"header":{...Header...}}
+//	{"kaload_results":3,"header":{...Header...}}
 //	{"seq":0,"start_ns":0,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
+//	{"event":{"t_ns":2500000000,"kind":"pod.ready","object":"pod/web-1","detail":"ip=10.0.0.7"}}
 //	...
 //	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z"}}
 //
@@ -27,7 +29,10 @@ import (
 	"github.com/kaload/kaload/pkg/client"
 )
 
-const jsonlVersion = 2
+const (
+	jsonlVersion       = 3
+	jsonlEventsVersion = 3 // the first version with event lines
+)
 
 func appendJSONLResult(b []byte, r *client.Result) []byte {
 	b = append(b, `{"seq":`...)
@@ -77,6 +82,22 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 		b = strconv.AppendUint(b, uint64(r.CloseCode), 10)
 	}
 	return append(b, "}\n"...)
+}
+
+func appendJSONLEvent(b []byte, e *Event) []byte {
+	b = append(b, `{"event":{"t_ns":`...)
+	b = strconv.AppendInt(b, int64(e.T), 10)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, clipString(e.Kind))
+	if e.Object != "" {
+		b = append(b, `,"object":`...)
+		b = appendJSONString(b, clipString(e.Object))
+	}
+	if e.Detail != "" {
+		b = append(b, `,"detail":`...)
+		b = appendJSONString(b, clipString(e.Detail))
+	}
+	return append(b, "}}\n"...)
 }
 
 func appendJSONLTrailer(b []byte, n int64, end time.Time) []byte {
@@ -133,10 +154,11 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 type jsonlDecoder struct {
-	line int   // lines read
-	off  int64 // bytes consumed
-	buf  []byte
-	strs map[string]string // interned backends, errors and close reasons
+	version uint64 // the file's format version
+	line    int    // lines read
+	off     int64  // bytes consumed
+	buf     []byte
+	strs    map[string]string // interned backends, errors and close reasons
 }
 
 type jsonlHeaderLine struct {
@@ -164,7 +186,15 @@ type jsonlRecord struct {
 	Kind        string        `json:"kind"`
 	CloseCode   uint16        `json:"close_code"`
 	Trailer     *jsonlTrailer `json:"kaload_trailer"`
+	Event       *jsonlEvent   `json:"event"`
 	Version     *uint64       `json:"kaload_results"`
+}
+
+type jsonlEvent struct {
+	TNS    *int64 `json:"t_ns"`
+	Kind   string `json:"kind"`
+	Object string `json:"object"`
+	Detail string `json:"detail"`
 }
 
 // readLine returns the next line without its newline; complete is false
@@ -228,6 +258,7 @@ func (r *Reader) readJSONLHeader() error {
 	if err := json.Unmarshal(h.Header, &r.header); err != nil {
 		return r.corruptLine(1, fmt.Errorf("header: %w", err))
 	}
+	r.jl.version = *h.Version
 	return nil
 }
 
@@ -251,37 +282,46 @@ func (r *Reader) readJSONL(res *client.Result) error {
 		if r.jl.fastRecord(line, res) {
 			return nil
 		}
-		trailer, err := slowRecord(line, res)
+		trailer, ev, err := slowRecord(line, res)
 		if err != nil {
 			return r.corruptLine(n, err)
 		}
 		if trailer != nil {
 			return r.jsonlTrailer(n, trailer)
 		}
+		if ev != nil {
+			if err := r.jsonlEvent(ev); err != nil {
+				return r.corruptLine(n, err)
+			}
+			continue
+		}
 		return nil
 	}
 }
 
-// slowRecord decodes any line encoding/json accepts: a record into res, or
-// the trailer.
-func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, error) {
+// slowRecord decodes any line encoding/json accepts: a record into res, an
+// event or the trailer.
+func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, *jsonlEvent, error) {
 	var rec jsonlRecord
 	if err := json.Unmarshal(line, &rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rec.Version != nil {
-		return nil, errors.New("a second header line")
+		return nil, nil, errors.New("a second header line")
 	}
 	if rec.Trailer != nil {
-		return rec.Trailer, nil
+		return rec.Trailer, nil, nil
+	}
+	if rec.Event != nil {
+		return nil, rec.Event, nil
 	}
 	reason, err := client.ParseCloseReason(rec.Close)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kind, err := client.ParseKind(rec.Kind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	total := int64(-1)
 	if rec.ServerTotal != nil {
@@ -293,7 +333,25 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, error) {
 		Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
 		Kind: kind, CloseCode: rec.CloseCode,
 	}
-	return nil, nil
+	return nil, nil, nil
+}
+
+// jsonlEvent keeps an event line's event.
+func (r *Reader) jsonlEvent(e *jsonlEvent) error {
+	switch {
+	case r.jl.version < jsonlEventsVersion:
+		return fmt.Errorf("an event line in a version %d file", r.jl.version)
+	case e.TNS == nil:
+		return errors.New(`event without "t_ns"`)
+	case e.Kind == "":
+		return errors.New(`event without "kind"`)
+	case len(e.Kind) > maxStringLen || len(e.Object) > maxStringLen || len(e.Detail) > maxStringLen:
+		return fmt.Errorf("event string exceeds the limit of %d bytes", maxStringLen)
+	case len(r.events) >= maxEvents:
+		return fmt.Errorf("more than %d events", maxEvents)
+	}
+	r.events = append(r.events, Event{T: time.Duration(*e.TNS), Kind: e.Kind, Object: e.Object, Detail: e.Detail})
+	return nil
 }
 
 func (r *Reader) jsonlTrailer(line int, t *jsonlTrailer) error {

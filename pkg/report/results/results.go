@@ -125,6 +125,7 @@ type Writer struct {
 	format Format
 	buf    []byte // pending output; binary: starts with room for a block header
 	n      int64
+	events int64
 	err    error // sticky: the first write error
 	closed bool
 	bin    binEncoder
@@ -239,6 +240,39 @@ func (w *Writer) Write(r *client.Result) error {
 	return w.err
 }
 
+// WriteEvent appends one event. Events and Results share the file's order
+// but not its count: the trailer counts Results. Like Write, errors are sticky.
+func (w *Writer) WriteEvent(e Event) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("results writer is closed")
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if w.events >= maxEvents {
+		return fmt.Errorf("event %s %s: a results file holds at most %d events", e.Kind, e.Object, maxEvents)
+	}
+	switch w.format {
+	case FormatBinary:
+		w.buf = appendEvent(w.buf, &e)
+		if len(w.buf)-blockHeaderLen >= blockTarget {
+			w.flushLocked()
+		}
+	case FormatJSONL:
+		w.buf = appendJSONLEvent(w.buf, &e)
+		if len(w.buf) >= blockTarget {
+			w.flushLocked()
+		}
+	}
+	w.events++
+	return w.err
+}
+
 // flushLocked writes what is pending; w.mu must be held.
 func (w *Writer) flushLocked() {
 	if w.err != nil {
@@ -335,6 +369,7 @@ type Reader struct {
 	hasTrailer bool
 	n          int64 // records returned
 	err        error // terminal: io.EOF, truncation or corruption
+	events     []Event
 
 	bin binDecoder
 	jl  jsonlDecoder
@@ -417,6 +452,11 @@ func (r *Reader) Read(res *client.Result) error {
 	r.n++
 	return nil
 }
+
+// Events returns the events read so far, in file order. Read passes over
+// them, so after Read returned io.EOF (or a truncation) these are all the
+// events of the file (at most a million: more is corruption).
+func (r *Reader) Events() []Event { return r.events }
 
 // Trailer returns the file's trailer; ok is false until Read returned io.EOF.
 func (r *Reader) Trailer() (t Trailer, ok bool) { return r.trailer, r.hasTrailer }

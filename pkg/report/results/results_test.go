@@ -425,7 +425,7 @@ func TestCodecBadInput(t *testing.T) {
 		return []byte(strings.Join(l, ""))
 	}
 	newer := bytes.Clone(bin)
-	newer[len(binaryMagic)] = 3
+	newer[len(binaryMagic)] = binaryVersion + 1
 	tests := []struct {
 		name    string
 		data    []byte
@@ -436,9 +436,9 @@ func TestCodecBadInput(t *testing.T) {
 		{"empty", nil, 0, "empty file, not a kaload results file", 0},
 		{"text", []byte("hello\n"), 0, "not a kaload results file", 0},
 		{"other json", []byte(`{"a":1}` + "\n"), 0, "not a kaload results file", 0},
-		{"binary newer version", newer, 0, "results file format version 3 is newer than this kaload reads (up to 2): upgrade kaload", 0},
-		{"jsonl newer version", []byte(`{"kaload_results":3,"header":{"future":true}}` + "\n"), 0,
-			"results file format version 3 is newer than this kaload reads (up to 2): upgrade kaload", 0},
+		{"binary newer version", newer, 0, fmt.Sprintf("results file format version %d is newer than this kaload reads (up to %d): upgrade kaload", binaryVersion+1, binaryVersion), 0},
+		{"jsonl newer version", []byte(fmt.Sprintf(`{"kaload_results":%d,"header":{"future":true}}`+"\n", jsonlVersion+1)), 0,
+			fmt.Sprintf("results file format version %d is newer than this kaload reads (up to %d): upgrade kaload", jsonlVersion+1, jsonlVersion), 0},
 		{"jsonl bad kind", replaceLine(4, `{"seq":2,"kind":"stream"}`+"\n"), 2, `line 4: unknown record kind "stream"`, 4},
 		{"jsonl bad line", replaceLine(5, "{\"seq\": oops}\n"), 3, "corrupt results file at line 5: invalid character", 5},
 		{"jsonl not an object", replaceLine(3, "[1,2]\n"), 1, "corrupt results file at line 3: not a JSON object", 3},
