@@ -302,7 +302,7 @@ func TestReportBadInput(t *testing.T) {
 	}
 	// The binary form starts with a magic string and a version byte.
 	newer := append([]byte(nil), raw...)
-	newer[bytes.IndexByte(newer, 1)] = 7
+	newer[len("KALOAD\x00")] = 7 // the version byte after the magic
 
 	var jsonl bytes.Buffer
 	jw, err := results.NewWriter(&jsonl, results.FormatJSONL, results.Header{Kaload: "test", Start: reportT0})
