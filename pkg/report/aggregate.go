@@ -90,6 +90,8 @@ type Aggregator struct {
 	minOff, maxEnd   time.Duration
 	seen             bool
 	pastTo           bool // traffic went on after To: the window ends at To
+
+	events []runEvent // in the order added; see eventOffsets
 }
 
 type ptrEntry struct {

@@ -51,9 +51,9 @@ func (a *Aggregator) addRun(label, url string, start time.Time, connections int)
 // Add folds one result into the aggregate, counted towards this run.
 func (run *Run) Add(r *client.Result) { run.a.add(run.r, r) }
 
-// AddAll folds every record rd has left into this run. A file cut short
-// still counts every whole record before the cut; the error then wraps
-// results.ErrTruncated, for the caller to report as a warning.
+// AddAll folds every record rd has left into this run, events included. A
+// file cut short still counts every whole record before the cut; the error
+// then wraps results.ErrTruncated, for the caller to report as a warning.
 func (run *Run) AddAll(ctx context.Context, rd *results.Reader) error {
 	var r client.Result
 	for n := 0; ; n++ {
@@ -64,9 +64,19 @@ func (run *Run) AddAll(ctx context.Context, rd *results.Reader) error {
 		case err == nil:
 			run.a.add(run.r, &r)
 		case errors.Is(err, io.EOF):
+			run.addEvents(rd.Events())
 			return nil
 		default:
+			if errors.Is(err, results.ErrTruncated) {
+				run.addEvents(rd.Events())
+			}
 			return err
 		}
+	}
+}
+
+func (run *Run) addEvents(evs []results.Event) {
+	for _, e := range evs {
+		run.AddEvent(e)
 	}
 }

@@ -42,6 +42,9 @@ type Summary struct {
 	Verdict        string            `json:"verdict"`
 	Runs           []RunSummary      `json:"runs"`
 	Timeline       Timeline          `json:"timeline"`
+	// Events are what the cluster or the lab did in the window (kaload
+	// hammer --watch, kaload lab); absent when nothing was watched.
+	Events []Event `json:"events,omitempty"`
 }
 
 // Window is the part of the run the figures cover, in seconds from its start.
@@ -233,6 +236,7 @@ func (a *Aggregator) Summary() *Summary {
 		s.FoldedBackends, s.FoldedAtLeast = a.Folded()
 		s.MaxBackends = a.opts.MaxBackends
 	}
+	s.Events = a.eventSummary(a.eventOffsets())
 	s.Verdict = verdict(s)
 	return s
 }
