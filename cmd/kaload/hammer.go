@@ -246,6 +246,15 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if sum.FoldedBackends > 0 {
 		fmt.Fprintf(s.Err, "kaload: warning: %s\n", report.FoldedLine(sum))
 	}
+	if sum.Requests > 0 && sum.Errors == sum.Requests {
+		// Failed requests are data (exit 0), but a run where nothing
+		// succeeded is almost always a setup mistake: say so where a person looks.
+		fmt.Fprintf(s.Err, "kaload: ALL %d REQUESTS FAILED; no backend answered a single one:\n", sum.Requests)
+		for _, l := range sum.ErrorCauses() {
+			fmt.Fprintf(s.Err, "kaload:   %s\n", l)
+		}
+		fmt.Fprintf(s.Err, "kaload: (the exit code stays 0: failed requests are data; --expect 'error_rate<1%%' fails a CI job)\n")
+	}
 	summary := *s
 	summary.Out = summaryOut
 	return emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary)

@@ -304,6 +304,12 @@ func TestHammerFailedRequestsAreData(t *testing.T) {
 	if !strings.Contains(stderr, "connection attempts failed") {
 		t.Errorf("stderr does not report the failed dials:\n%s", stderr)
 	}
+	if !strings.Contains(stderr, "ALL 5 REQUESTS FAILED") || !strings.Contains(stderr, "is anything listening") {
+		t.Errorf("stderr does not say loudly that every request failed, and why:\n%s", stderr)
+	}
+	if sum.Latency != nil || sum.ErrorExamples["connection refused"] == "" {
+		t.Errorf("all failed: latency %+v (want none), examples %v", sum.Latency, sum.ErrorExamples)
+	}
 	if code, _, _ := runKaload(context.Background(), "hammer", "--url", "http://"+addr+"/", "-n", "5", "-c", "1",
 		"--timeout", "2s", "--expect", "errors==0"); code != exitExpectFail {
 		t.Errorf("--expect errors==0 on a failing run: exit %d, want 3", code)

@@ -54,6 +54,12 @@ window of the run, in offsets from its start.
 and any failure makes the exit code 3 after the report is printed. Metrics:
 ` + wrapWords(strings.Join(report.MetricNames(), ", "), 76, "  ") + `
 Latency and rebalance take a duration (50ms, 2s); shares take 0..1 or a percentage.
+A metric that was not measured (no requests in the window, no response for a
+latency, no backend of that name, no backend that appeared, one backend
+answering with none named by --backends) is NO DATA: not met, exit 3. An
+expression that cannot be true or false (min_share>=2, p99<0s) exits 2.
+
+` + report.ServerCountHelp + `
 
 Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect failed.`,
 		Example: `  kaload report run.kld

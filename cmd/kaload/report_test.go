@@ -202,7 +202,7 @@ func TestReportExitCodes(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
 			t.Fatal(err)
 		}
-		if s.Requests != 500 || len(s.Backends) != 3 || len(s.Rebalance) != 0 || s.Fairness.Jain < 0.999 {
+		if s.Requests != 500 || len(s.Backends) != 3 || len(s.Rebalance) != 0 || s.Fairness == nil || s.Fairness.Jain < 0.999 {
 			t.Errorf("window summary: requests %d backends %d rebalance %v jain %v", s.Requests, len(s.Backends), s.Rebalance, s.Fairness.Jain)
 		}
 	})
@@ -278,7 +278,7 @@ func TestReportMerge(t *testing.T) {
 		t.Fatalf("merged: requests %d runs %+v perfect %d connections %d", s.Requests, s.Runs, s.PerfectConnections, s.Connections)
 	}
 	// h1's pod-c arrives at its own 5s: 7s of the merged run; h0's at 5s.
-	if c := s.Backends[2]; c.Name != "pod-c" || c.FirstSeenSeconds != 5 || c.Requests != 334 {
+	if c := s.Backends[2]; c.Name != "pod-c" || *c.FirstSeenSeconds != 5 || c.Requests != 334 {
 		t.Errorf("pod-c = %+v", c)
 	}
 	if s.DurationSeconds < 11.99 || s.DurationSeconds > 12.01 {

@@ -156,17 +156,17 @@ type ScenarioResult struct {
 	// NewPodsShare is the share of requests after the last scale event that
 	// went to pods created by scaling; FairShare is what they would get if
 	// the Service balanced requests.
-	NewPodsShare float64 `json:"new_pods_share"`
-	FairShare    float64 `json:"fair_share"`
-	JainAfter    float64 `json:"jain_after"`
-	BusiestPod   string  `json:"busiest_pod"`
-	BusiestP99   float64 `json:"busiest_p99_ms"`
-	Connections  uint64  `json:"connections"`
-	Outcome      Outcome `json:"outcome"`
-	Verdict      string  `json:"verdict"`
-	ResultsFile  string  `json:"results_file,omitempty"`
-	Interrupted  bool    `json:"interrupted,omitempty"` // cut short by cancellation
-	ExpectOK     bool    `json:"expect_ok"`
+	NewPodsShare float64  `json:"new_pods_share"`
+	FairShare    float64  `json:"fair_share"`
+	JainAfter    *float64 `json:"jain_after"` // null: no backend answered after the scale-up
+	BusiestPod   string   `json:"busiest_pod"`
+	BusiestP99   float64  `json:"busiest_p99_ms"`
+	Connections  uint64   `json:"connections"`
+	Outcome      Outcome  `json:"outcome"`
+	Verdict      string   `json:"verdict"`
+	ResultsFile  string   `json:"results_file,omitempty"`
+	Interrupted  bool     `json:"interrupted,omitempty"` // cut short by cancellation
+	ExpectOK     bool     `json:"expect_ok"`
 
 	// AfterScale is the window after the last scale event, with the
 	// expectations checked against it.
@@ -445,14 +445,16 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 			busiest = b
 		}
 	}
-	if busiest != nil {
+	if busiest != nil && busiest.Latency != nil { // a pod with no response has no p99
 		sr.BusiestPod, sr.BusiestP99 = busiest.Name, busiest.Latency.P99
 	}
 	sr.NewPodsShare = round3(sr.NewPodsShare)
 	if sr.PodsAfter > 0 {
 		sr.FairShare = round3(float64(sr.PodsAfter-min(cfg.StartPods, sr.PodsAfter)) / float64(sr.PodsAfter))
 	}
-	sr.JainAfter = win.Fairness.Jain
+	if win.Fairness != nil {
+		sr.JainAfter = &win.Fairness.Jain
+	}
 	sr.Outcome, sr.Verdict = verdict(cfg, sr, decisions)
 
 	exps := append(append([]report.Expectation(nil), cfg.Expect[""]...), cfg.Expect[sc.Name]...)

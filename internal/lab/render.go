@@ -112,7 +112,7 @@ func renderRebalance(w io.Writer, s *ScenarioResult) {
 		case ok:
 			fmt.Fprintf(w, "  %s: first request at %.1fs, never reached its fair share (%.1f%% vs %.1f%%)\n", b.Name, rb.AppearedSeconds, 100*rb.ShareAfter, 100*rb.FairShare)
 		default:
-			fmt.Fprintf(w, "  %s: %d requests from %.1fs\n", b.Name, b.Requests, b.FirstSeenSeconds)
+			fmt.Fprintf(w, "  %s: %d requests from %.1fs\n", b.Name, b.Requests, *b.FirstSeenSeconds)
 		}
 	}
 	if !any {
@@ -120,7 +120,7 @@ func renderRebalance(w io.Writer, s *ScenarioResult) {
 	}
 	if len(s.ScaleEvents) > 0 {
 		for _, b := range s.Run.Backends[min(s.PodsBefore, len(s.Run.Backends)):] {
-			if b.Requests > 0 && b.FirstSeenSeconds < s.ScaleEvents[0].AtSeconds {
+			if b.Requests > 0 && *b.FirstSeenSeconds < s.ScaleEvents[0].AtSeconds {
 				fmt.Fprintln(w, "  (times are when a request was due: requests that waited in the client behind an\n"+
 					"   overloaded pod were sent after the scale-up and count from their due time)")
 				break
@@ -158,7 +158,12 @@ func renderComparison(ew *bytes.Buffer, r *Result) {
 	row("new pods' share after scale-up", func(s *ScenarioResult) string {
 		return fmt.Sprintf("%.1f%% (fair %.1f%%)", 100*s.NewPodsShare, 100*s.FairShare)
 	})
-	row("Jain's index after scale-up", func(s *ScenarioResult) string { return fmt.Sprintf("%.2f", s.JainAfter) })
+	row("Jain's index after scale-up", func(s *ScenarioResult) string {
+		if s.JainAfter == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *s.JainAfter)
+	})
 	row("p99 of the busiest pod", func(s *ScenarioResult) string {
 		if s.BusiestPod == "" {
 			return "-"
@@ -186,11 +191,7 @@ func renderExpectations(ew *bytes.Buffer, r *Result) {
 				fmt.Fprintln(ew, "\nExpectations (window after the last scale event):")
 				header = true
 			}
-			mark := "ok  "
-			if !x.OK {
-				mark = "FAIL"
-			}
-			fmt.Fprintf(ew, "  %s %s: %s (actual %s)\n", mark, s.Name, x.Expr, x.Actual)
+			fmt.Fprintf(ew, "  %-7s %s: %s (actual %s)\n", x.Status, s.Name, x.Expr, x.Actual)
 		}
 	}
 }

@@ -87,6 +87,7 @@ type Aggregator struct {
 	tlDropped        uint64
 	closeReasons     [8]uint64
 	errKinds         map[string]uint64
+	errExamples      map[string]string // kind -> the first message of that kind
 	minOff, maxEnd   time.Duration
 	seen             bool
 	pastTo           bool // traffic went on after To: the window ends at To
@@ -116,7 +117,8 @@ type backendAgg struct {
 	requests, errors      uint64
 	conns                 uint64
 	first, last           time.Duration
-	firstTotal, lastTotal int64 // Total-Request at the first and last request, -1 if none
+	firstTotal, lastTotal int64  // Total-Request at the first and last request, -1 if none
+	withTotal             uint64 // results that carried Total-Request
 	firstTotalOff         time.Duration
 	lastTotalOff          time.Duration
 	maxLatency            time.Duration
@@ -132,7 +134,7 @@ func NewAggregator(opts Options) *Aggregator {
 	if opts.MaxBackends == 0 {
 		opts.MaxBackends = DefaultMaxBackends
 	}
-	return &Aggregator{opts: opts, byName: map[string]int{}, errKinds: map[string]uint64{}, last: -1, other: -1, seed: maphash.MakeSeed()}
+	return &Aggregator{opts: opts, byName: map[string]int{}, errKinds: map[string]uint64{}, errExamples: map[string]string{}, last: -1, other: -1, seed: maphash.MakeSeed()}
 }
 
 // Options returns the options in effect (with defaults filled in).
@@ -159,7 +161,11 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		a.errors++
 		run.errors++
 		b.errors++
-		a.errKinds[errorKind(r)]++
+		k := errorKind(r)
+		a.errKinds[k]++
+		if _, ok := a.errExamples[k]; !ok {
+			a.errExamples[k] = errorExample(r)
+		}
 	}
 
 	if !a.seen || off < a.minOff {
@@ -176,6 +182,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		b.last = off
 	}
 	if r.ServerTotal >= 0 {
+		b.withTotal++
 		if b.firstTotal < 0 || off < b.firstTotalOff {
 			b.firstTotal, b.firstTotalOff = r.ServerTotal, off
 		}
@@ -348,6 +355,20 @@ func errorKind(r *client.Result) string {
 		}
 	}
 	return "other"
+}
+
+// maxExample bounds an error example: messages may quote a response.
+const maxExample = 300
+
+// errorExample is the message shown for an error kind.
+func errorExample(r *client.Result) string {
+	if r.Err == "" {
+		return "HTTP status " + strconv.Itoa(r.Status)
+	}
+	if len(r.Err) > maxExample {
+		return strings.ToValidUTF8(r.Err[:maxExample], "") + "..."
+	}
+	return strings.Clone(r.Err)
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -17,16 +17,29 @@ type Expectation struct {
 	Value  float64 // seconds for duration metrics
 }
 
+// Status is the outcome of an expectation.
+type Status string
+
+const (
+	StatusPass   Status = "PASS"
+	StatusFail   Status = "FAIL"
+	StatusNoData Status = "NO DATA" // the metric was not measured: not met
+)
+
 // ExpectResult is an evaluated expectation; Actual is human readable, Value
-// is machine readable (seconds for durations; null when infinite).
+// is machine readable (seconds for durations; null when infinite or not
+// measured). OK is true only for PASS; NO DATA says why in Reason.
 type ExpectResult struct {
 	Expr   string   `json:"expr"`
 	OK     bool     `json:"ok"`
+	Status Status   `json:"status"`
 	Actual string   `json:"actual"`
 	Value  *float64 `json:"value"`
+	Reason string   `json:"reason,omitempty"`
 }
 
-// ExprError is a malformed expression or an unknown metric: a usage error.
+// ExprError is a malformed expression, an unknown metric or a comparison
+// that cannot be true or false by construction: a usage error.
 type ExprError struct {
 	Expr string
 	Msg  string
@@ -43,43 +56,113 @@ const (
 	kindDuration
 )
 
+// A metric's value: v, or why it was not measured (noData non-empty).
+type metricFunc func(s *Summary, arg string) (v float64, noData string)
+
 type metric struct {
-	name  string
-	kind  metricKind
-	help  string
-	value func(s *Summary, arg string) float64 // durations in seconds
+	name   string
+	kind   metricKind
+	help   string
+	lo, hi float64 // every value the metric can take lies in lo..hi
+	value  metricFunc
+}
+
+var inf = math.Inf(1)
+
+// needRequests wraps a metric that means nothing without requests in the window.
+func needRequests(f func(s *Summary) float64) metricFunc {
+	return func(s *Summary, _ string) (float64, string) {
+		if s.Requests == 0 {
+			return 0, "no requests in the window " + windowRange(s.Window)
+		}
+		return f(s), ""
+	}
+}
+
+func needFairness(f func(x *Fairness) float64) metricFunc {
+	return func(s *Summary, _ string) (float64, string) {
+		if s.Fairness == nil {
+			return 0, s.FairnessNoData
+		}
+		return f(s.Fairness), ""
+	}
+}
+
+func needLatency(f func(l *Latency) float64) metricFunc {
+	return func(s *Summary, _ string) (float64, string) {
+		switch {
+		case s.Requests == 0:
+			return 0, "no requests in the window " + windowRange(s.Window)
+		case s.Latency == nil:
+			return 0, fmt.Sprintf("no responses: all %d requests failed", s.Requests)
+		}
+		return f(s.Latency) / 1e3, ""
+	}
 }
 
 var metrics = []metric{
-	{"requests", kindNumber, "requests that ended", func(s *Summary, _ string) float64 { return float64(s.Requests) }},
-	{"errors", kindNumber, "failed requests", func(s *Summary, _ string) float64 { return float64(s.Errors) }},
-	{"error_rate", kindNumber, "errors / requests", func(s *Summary, _ string) float64 { return s.ErrorRate }},
-	{"rps", kindNumber, "requests per second", func(s *Summary, _ string) float64 { return s.RPS }},
-	{"connections", kindNumber, "connections used", func(s *Summary, _ string) float64 { return float64(s.Connections) }},
-	{"requests_per_connection", kindNumber, "requests / connections", func(s *Summary, _ string) float64 { return s.RequestsPerConnection }},
-	{"backends", kindNumber, "backends that answered", func(s *Summary, _ string) float64 { return float64(len(s.Backends)) }},
-	{"min_share", kindNumber, "smallest backend share (0..1)", func(s *Summary, _ string) float64 { return s.Fairness.MinShare }},
-	{"max_share", kindNumber, "largest backend share (0..1)", func(s *Summary, _ string) float64 { return s.Fairness.MaxShare }},
-	{"jain", kindNumber, "Jain's fairness index (1 = even)", func(s *Summary, _ string) float64 { return s.Fairness.Jain }},
-	{"cv", kindNumber, "coefficient of variation of requests per backend", func(s *Summary, _ string) float64 { return s.Fairness.CV }},
-	{"share", kindNumber, "share(NAME): one backend's share (0..1)", func(s *Summary, arg string) float64 {
+	{"requests", kindNumber, "requests that ended", 0, inf, func(s *Summary, _ string) (float64, string) { return float64(s.Requests), "" }},
+	{"errors", kindNumber, "failed requests", 0, inf, needRequests(func(s *Summary) float64 { return float64(s.Errors) })},
+	{"error_rate", kindNumber, "errors / requests (0..1)", 0, 1, needRequests(func(s *Summary) float64 { return s.ErrorRate })},
+	{"rps", kindNumber, "requests per second", 0, inf, needRequests(func(s *Summary) float64 { return s.RPS })},
+	{"connections", kindNumber, "connections used", 0, inf, needRequests(func(s *Summary) float64 { return float64(s.Connections) })},
+	{"requests_per_connection", kindNumber, "requests / connections", 0, inf, func(s *Summary, _ string) (float64, string) {
+		if s.Connections == 0 {
+			if s.Requests == 0 {
+				return 0, "no requests in the window " + windowRange(s.Window)
+			}
+			return 0, "no connection was opened"
+		}
+		return s.RequestsPerConnection, ""
+	}},
+	{"backends", kindNumber, "backends that answered", 0, inf, needRequests(func(s *Summary) float64 {
+		n := 0
 		for _, b := range s.Backends {
-			if b.Name == arg {
-				return b.Share
+			if b.Requests > 0 {
+				n++
 			}
 		}
-		return 0
+		return float64(n)
+	})},
+	{"min_share", kindNumber, "smallest backend share (0..1)", 0, 1, needFairness(func(f *Fairness) float64 { return f.MinShare })},
+	{"max_share", kindNumber, "largest backend share (0..1)", 0, 1, needFairness(func(f *Fairness) float64 { return f.MaxShare })},
+	{"jain", kindNumber, "Jain's fairness index (1 = even)", 0, 1, needFairness(func(f *Fairness) float64 { return f.Jain })},
+	{"cv", kindNumber, "coefficient of variation of requests per backend", 0, inf, needFairness(func(f *Fairness) float64 { return f.CV })},
+	{"share", kindNumber, "share(NAME): one backend's share (0..1)", 0, 1, func(s *Summary, arg string) (float64, string) {
+		var names []string
+		for _, b := range s.Backends {
+			if b.Name == arg {
+				if s.Fairness == nil {
+					return 0, s.FairnessNoData
+				}
+				return b.Share, ""
+			}
+			names = append(names, b.Name)
+		}
+		if len(names) == 0 {
+			if s.FairnessNoData != "" {
+				return 0, s.FairnessNoData
+			}
+			return 0, fmt.Sprintf("no backend named %s: no backend answered", arg)
+		}
+		return 0, fmt.Sprintf("no backend named %s; backends: %s", arg, strings.Join(names, ", "))
 	}},
-	{"p50", kindDuration, "median latency", func(s *Summary, _ string) float64 { return s.Latency.P50 / 1e3 }},
-	{"p90", kindDuration, "90th percentile latency", func(s *Summary, _ string) float64 { return s.Latency.P90 / 1e3 }},
-	{"p99", kindDuration, "99th percentile latency", func(s *Summary, _ string) float64 { return s.Latency.P99 / 1e3 }},
-	{"max", kindDuration, "largest latency", func(s *Summary, _ string) float64 { return s.Latency.Max / 1e3 }},
-	{"rebalance", kindDuration, "slowest time for a new backend to reach its fair share", func(s *Summary, _ string) float64 {
+	{"p50", kindDuration, "median latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P50 })},
+	{"p90", kindDuration, "90th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P90 })},
+	{"p99", kindDuration, "99th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P99 })},
+	{"max", kindDuration, "largest latency", 0, inf, needLatency(func(l *Latency) float64 { return l.Max })},
+	{"rebalance", kindDuration, "slowest time for a new backend to reach its fair share", 0, inf, func(s *Summary, _ string) (float64, string) {
+		if len(s.Rebalance) == 0 {
+			if s.Requests == 0 {
+				return 0, "no requests in the window " + windowRange(s.Window)
+			}
+			return 0, "no backend appeared mid-run"
+		}
 		d := s.RebalanceWorst()
 		if d == time.Duration(math.MaxInt64) {
-			return math.Inf(1)
+			return math.Inf(1), ""
 		}
-		return d.Seconds()
+		return d.Seconds(), ""
 	}},
 }
 
@@ -202,7 +285,48 @@ func ParseExpectation(expr string) (Expectation, error) {
 		}
 		x.Value = v
 	}
+	canTrue, canFalse := possible(x.Op, x.Value, m.lo, m.hi)
+	if !canTrue || !canFalse {
+		never := "true"
+		if canTrue {
+			never = "false"
+		}
+		return bad("%s can never be %s: %s lies in %s", strings.TrimSpace(expr), never, name, rangeText(m))
+	}
 	return x, nil
+}
+
+// possible reports whether "value OP v" can be true, and can be false, for
+// some value in lo..hi.
+func possible(op string, v, lo, hi float64) (canTrue, canFalse bool) {
+	switch op {
+	case "<":
+		return lo < v, hi >= v
+	case "<=":
+		return lo <= v, hi > v
+	case ">":
+		return hi > v, lo <= v
+	case ">=":
+		return hi >= v, lo < v
+	case "==":
+		return lo <= v && v <= hi, lo != hi
+	case "!=":
+		return lo != hi, lo <= v && v <= hi
+	}
+	return false, false
+}
+
+func rangeText(m *metric) string {
+	f := func(v float64) string {
+		if m.kind == kindDuration {
+			return fmtDuration(v)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if math.IsInf(m.hi, 1) {
+		return f(m.lo) + " and above"
+	}
+	return f(m.lo) + ".." + f(m.hi)
 }
 
 func parseNumber(s string) (float64, error) {
@@ -233,14 +357,21 @@ func Check(s *Summary, exps []Expectation) ([]ExpectResult, bool) {
 	return out, ok
 }
 
-// Evaluate compares the expectation's metric in s with its value.
+// Evaluate compares the expectation's metric in s with its value. A metric
+// that was not measured is NO DATA, never a pass.
 func (x Expectation) Evaluate(s *Summary) ExpectResult {
 	m := lookupMetric(x.Metric)
 	if m == nil {
-		return ExpectResult{Expr: x.Expr, Actual: "unknown metric"}
+		return ExpectResult{Expr: x.Expr, Status: StatusNoData, Actual: "no data: unknown metric", Reason: "unknown metric " + x.Metric}
 	}
-	v := m.value(s, x.Arg)
-	r := ExpectResult{Expr: x.Expr, OK: compare(v, x.Op, x.Value)}
+	v, noData := m.value(s, x.Arg)
+	if noData != "" {
+		return ExpectResult{Expr: x.Expr, Status: StatusNoData, Actual: "no data: " + noData, Reason: noData}
+	}
+	r := ExpectResult{Expr: x.Expr, OK: compare(v, x.Op, x.Value), Status: StatusFail}
+	if r.OK {
+		r.Status = StatusPass
+	}
 	if !math.IsInf(v, 0) && !math.IsNaN(v) {
 		r.Value = &v
 	}
@@ -251,9 +382,6 @@ func (x Expectation) Evaluate(s *Summary) ExpectResult {
 		r.Actual = fmtDuration(v)
 	default:
 		r.Actual = strconv.FormatFloat(round(v, 6), 'f', -1, 64)
-	}
-	if m.name == "rebalance" && len(s.Rebalance) == 0 {
-		r.Actual += " (no backend appeared mid-run)"
 	}
 	return r
 }

@@ -16,19 +16,23 @@ type svgRect struct {
 }
 
 type htmlData struct {
-	S          *Report
-	Window     string
-	Conns      string
-	Backends   []string
-	BackendRow [][]string
-	Rebalance  []string
-	Legend     []svgRect
-	Rects      []svgRect
-	ChartW     float64
-	ChartH     float64
-	StartLabel string
-	EndLabel   string
-	LegendH    float64
+	S           *Report
+	Window      string
+	Conns       string
+	Backends    []string
+	BackendRow  [][]string
+	Rebalance   []string
+	Errors      []string
+	Latency     string
+	Fairness    string
+	ServerNotes []string
+	Legend      []svgRect
+	Rects       []svgRect
+	ChartW      float64
+	ChartH      float64
+	StartLabel  string
+	EndLabel    string
+	LegendH     float64
 }
 
 const (
@@ -42,7 +46,11 @@ const (
 func RenderHTML(w io.Writer, r *Report) error {
 	s := r.Summary
 	d := htmlData{S: r, Window: windowLine(s), Conns: connectionsLine(s), Backends: backendHeader(),
-		BackendRow: backendRows(s), ChartW: chartW, ChartH: chartH}
+		BackendRow: backendRows(s), ChartW: chartW, ChartH: chartH,
+		Latency: latencyLine(s), Fairness: fairnessLine(s), ServerNotes: serverCountNotes(s)}
+	if s.Errors > 0 {
+		d.Errors = s.ErrorCauses()
+	}
 	for _, rb := range s.Rebalance {
 		d.Rebalance = append(d.Rebalance, rebalanceLine(rb))
 	}
@@ -101,8 +109,12 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 <ul>
 <li>Requests: {{.S.Requests}} in {{printf "%.2f" .S.DurationSeconds}}s ({{printf "%.1f" .S.RPS}}/s), errors: {{.S.Errors}} ({{pct .S.ErrorRate}})</li>
 <li>{{.Conns}}; {{printf "%.2f" .S.RequestsPerConnection}} requests per connection</li>
-<li>Latency: p50 {{ms .S.Latency.P50}}, p90 {{ms .S.Latency.P90}}, p99 {{ms .S.Latency.P99}}, max {{ms .S.Latency.Max}}</li>
-<li>Fairness: Jain {{printf "%.3f" .S.Fairness.Jain}}, min share {{pct .S.Fairness.MinShare}}, max share {{pct .S.Fairness.MaxShare}}</li>
+{{range .Errors}}<li>Errors: {{.}}</li>
+{{end}}
+<li>{{.Latency}}</li>
+<li>{{.Fairness}}</li>
+{{range .ServerNotes}}<li>Server count delta, {{.}}</li>
+{{end}}
 {{range .Rebalance}}<li>Rebalance: {{.}}</li>{{end}}
 </ul>
 <h2>Share of requests over time</h2>
@@ -119,7 +131,7 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 {{end}}</table>{{end}}
 {{if .S.Expectations}}<h2>Expectations</h2>
 <table><tr><th>Result</th><th>Expectation</th><th>Actual</th></tr>
-{{range .S.Expectations}}<tr><td class="{{if .OK}}pass{{else}}fail{{end}}">{{if .OK}}PASS{{else}}FAIL{{end}}</td><td><code>{{.Expr}}</code></td><td>{{.Actual}}</td></tr>
+{{range .S.Expectations}}<tr><td class="{{if .OK}}pass{{else}}fail{{end}}">{{.Status}}</td><td><code>{{.Expr}}</code></td><td>{{.Actual}}</td></tr>
 {{end}}</table>{{end}}
 </body></html>
 `))

@@ -37,7 +37,12 @@ func WriteJUnit(w io.Writer, r *Report) error {
 	suite := junitSuite{Name: "kaload expectations", Tests: len(r.Expectations), Cases: []junitCase{}}
 	for _, e := range r.Expectations {
 		c := junitCase{Name: e.Expr, Classname: "kaload.expect", SystemOut: "actual: " + e.Actual}
-		if !e.OK {
+		switch {
+		case e.Status == StatusNoData:
+			suite.Failures++
+			c.Failure = &junitFailure{Message: fmt.Sprintf("NO DATA for %s: %s", e.Expr, e.Reason),
+				Text: "an expectation whose metric was not measured is not met; verdict: " + s.Verdict}
+		case !e.OK:
 			suite.Failures++
 			c.Failure = &junitFailure{Message: fmt.Sprintf("expected %s, actual %s", e.Expr, e.Actual),
 				Text: "verdict: " + s.Verdict}

@@ -111,8 +111,117 @@ func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 func u(v uint64) string { return strconv.FormatUint(v, 10) }
 
+// secsOr and msOr print "-" for a figure that was not measured.
+func secsOr(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return secs(*v)
+}
+
+func latencyCells(l *Latency) []string {
+	if l == nil {
+		return []string{"-", "-", "-", "-"}
+	}
+	return []string{ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max)}
+}
+
+func latencyLine(s *Summary) string {
+	if s.Latency == nil {
+		if s.Requests == 0 {
+			return "Latency: no data: no requests"
+		}
+		return fmt.Sprintf("Latency: no data: none of the %d requests got a response", s.Requests)
+	}
+	l := s.Latency
+	return fmt.Sprintf("Latency: p50 %s, p90 %s, p99 %s, max %s", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+}
+
+func fairnessLine(s *Summary) string {
+	f := s.Fairness
+	if f == nil {
+		return "Fairness: no data: " + s.FairnessNoData
+	}
+	ratio := "∞"
+	if f.MaxMinRatio != nil {
+		ratio = f2(*f.MaxMinRatio)
+	}
+	return fmt.Sprintf("Fairness: Jain %.3f, min share %s, max share %s, max/min %s, cv %.3f",
+		f.Jain, pct(f.MinShare), pct(f.MaxShare), ratio, f.CV)
+}
+
+// ErrorCauses are one line per error kind, most frequent first: its count,
+// one message of that kind and, where the cause is plain, what to try.
+func (s *Summary) ErrorCauses() []string {
+	var out []string
+	for _, k := range sortedKeys(s.ErrorKinds) {
+		l := fmt.Sprintf("%s %d", k, s.ErrorKinds[k])
+		if ex := s.ErrorExamples[k]; ex != "" {
+			l += ": " + ex
+			if h := errorHint(ex); h != "" {
+				l += " (" + h + ")"
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// errorHint names the likely cause of an error message when it is plain.
+func errorHint(msg string) string {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "unknown authority") || strings.Contains(m, "certificate is not trusted"):
+		return "the server's certificate is not trusted here: --insecure skips the check"
+	case strings.Contains(m, "connection refused"):
+		return "is anything listening at that address?"
+	case strings.Contains(m, "frame too large") || strings.Contains(m, "http2: server sent goaway") && strings.Contains(m, "protocol_error"):
+		return "the server does not speak HTTP/2 without TLS: drop --h2c"
+	case strings.Contains(m, "malformed http response") && strings.Contains(m, `\x00\x00`):
+		return "the server speaks HTTP/2 only: try --h2c"
+	case strings.Contains(m, "no such host"):
+		return "the host name does not resolve from here"
+	}
+	return ""
+}
+
+// ServerCountHelp explains the "Server count delta" column.
+const ServerCountHelp = `Server count delta: how much a backend's Total-Request header (its own count
+of requests from every client) grew between the first and the last response
+this run got from it. With this run as its only client it is one less than
+the responses that carried the header; more means other clients used the
+backend meanwhile, a negative value that it restarted.`
+
+// serverCountNotes says, for every backend whose server count delta is not
+// what this run alone explains, by how much and why.
+func serverCountNotes(s *Summary) []string {
+	var out []string
+	for _, b := range s.Backends {
+		if b.ServerTotalDelta == nil || b.ServerTotalSeen == 0 {
+			continue
+		}
+		d, own := *b.ServerTotalDelta, int64(b.ServerTotalSeen)-1
+		// First and last are by start time: with c requests in flight the
+		// server may have counted up to c of them in another order.
+		slack := int64(s.PerfectConnections)
+		if slack <= 0 {
+			slack = int64(b.Connections)
+		}
+		switch {
+		case b.Restarted:
+			out = append(out, fmt.Sprintf("%s: the server's count went down by %d: it restarted during the run", b.Name, -d))
+		case d >= own-slack && d <= own+slack:
+		case d > own:
+			out = append(out, fmt.Sprintf("%s: the server counted %d more requests than this run sent it between its first and last response: other clients used it", b.Name, d-own))
+		case d < own:
+			out = append(out, fmt.Sprintf("%s: the server counted %d fewer requests than this run got answers from it: several processes answer under one name, or the count was reset", b.Name, own-d))
+		}
+	}
+	return out
+}
+
 func backendHeader() []string {
-	return []string{"Backend", "Requests", "Share", "Conns", "Req/Conn", "Errors", "First seen", "Last seen", "p50", "p90", "p99", "Max", "Server Δ"}
+	return []string{"Backend", "Requests", "Share", "Conns", "Req/Conn", "Errors", "First seen", "Last seen", "p50", "p90", "p99", "Max", "Server count delta"}
 }
 
 func backendRows(s *Summary) [][]string {
@@ -125,9 +234,12 @@ func backendRows(s *Summary) [][]string {
 				delta += " (restarted)"
 			}
 		}
-		rows = append(rows, []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), f2(b.RequestsPerConnection),
-			u(b.Errors), secs(b.FirstSeenSeconds), secs(b.LastSeenSeconds),
-			ms(b.Latency.P50), ms(b.Latency.P90), ms(b.Latency.P99), ms(b.Latency.Max), delta})
+		row := []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), f2(b.RequestsPerConnection),
+			u(b.Errors), secsOr(b.FirstSeenSeconds), secsOr(b.LastSeenSeconds)}
+		if b.Requests == 0 {
+			row[2], row[3], row[4], row[5] = "-", "-", "-", "-"
+		}
+		rows = append(rows, append(append(row, latencyCells(b.Latency)...), delta))
 	}
 	return rows
 }
@@ -135,11 +247,7 @@ func backendRows(s *Summary) [][]string {
 func expectRows(exps []ExpectResult) [][]string {
 	rows := make([][]string, 0, len(exps))
 	for _, e := range exps {
-		st := "PASS"
-		if !e.OK {
-			st = "FAIL"
-		}
-		rows = append(rows, []string{st, e.Expr, e.Actual})
+		rows = append(rows, []string{string(e.Status), e.Expr, e.Actual})
 	}
 	return rows
 }
@@ -244,11 +352,14 @@ func RenderTable(w io.Writer, r *Report) error {
 	}
 	ew.printf("Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
 	if s.Errors > 0 {
-		ew.printf("Errors by kind: %s\n", countsLine(s.ErrorKinds))
+		ew.printf("Errors by kind:\n")
+		for _, l := range s.ErrorCauses() {
+			ew.printf("  %s\n", l)
+		}
 	}
 	ew.printf("%s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
 	ew.printf("Connections closed by: %s\n", countsLine(s.CloseReasons))
-	ew.printf("Latency: p50 %s, p90 %s, p99 %s, max %s\n", ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max))
+	ew.printf("%s\n", latencyLine(s))
 	if s.Unattributed > 0 {
 		ew.printf("Requests no backend answered: %d\n", s.Unattributed)
 	}
@@ -266,9 +377,10 @@ func RenderTable(w io.Writer, r *Report) error {
 	if ew.err == nil && len(s.Backends) > 0 {
 		ew.err = writeTable(ew, backendHeader(), backendRows(s), 1)
 	}
-	f := s.Fairness
-	ew.printf("Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n\n",
-		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
+	for _, l := range serverCountNotes(s) {
+		ew.printf("Server count delta, %s\n", l)
+	}
+	ew.printf("%s\n\n", fairnessLine(s))
 	writeChart(ew, s.Timeline, 60)
 	if d := s.Timeline.Dropped; d > 0 {
 		ew.printf("Timeline: %d requests after its last interval are not drawn (use a larger --interval)\n", d)
@@ -378,14 +490,18 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	}
 	ew.printf("- Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
 	if s.Errors > 0 {
-		ew.printf("- Errors by kind: %s\n", mdEscape(countsLine(s.ErrorKinds)))
+		ew.printf("- Errors by kind:\n")
+		for _, l := range s.ErrorCauses() {
+			ew.printf("  - %s\n", mdEscape(l))
+		}
 	}
 	ew.printf("- %s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
 	ew.printf("- Connections closed by: %s\n", mdEscape(countsLine(s.CloseReasons)))
-	ew.printf("- Latency: p50 %s, p90 %s, p99 %s, max %s\n", ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max))
-	f := s.Fairness
-	ew.printf("- Fairness: Jain %.3f, min share %s, max share %s, max/min %.2f, cv %.3f\n",
-		f.Jain, pct(f.MinShare), pct(f.MaxShare), f.MaxMinRatio, f.CV)
+	ew.printf("- %s\n", mdEscape(latencyLine(s)))
+	ew.printf("- %s\n", mdEscape(fairnessLine(s)))
+	for _, l := range serverCountNotes(s) {
+		ew.printf("- Server count delta, %s\n", mdEscape(l))
+	}
 	for _, r := range s.Rebalance {
 		ew.printf("- Rebalance: %s\n", mdEscape(rebalanceLine(r)))
 	}
@@ -407,10 +523,13 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		ew.printf("\n### Expectations\n\n")
 		rows := expectRows(r.Expectations)
 		for _, r := range rows {
-			if r[0] == "PASS" {
+			switch Status(r[0]) {
+			case StatusPass:
 				r[0] = "✅ PASS"
-			} else {
+			case StatusFail:
 				r[0] = "❌ FAIL"
+			default:
+				r[0] = "⚠️ NO DATA"
 			}
 			// Entities do not work in code spans; only the pipe needs escaping there.
 			r[1] = "`" + strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(r[1]) + "`"

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -30,18 +31,23 @@ type Summary struct {
 	// FoldedBackends counts the distinct backend names past
 	// Options.MaxBackends whose requests the OtherBackend row holds;
 	// FoldedAtLeast says the count is a lower bound.
-	FoldedBackends int               `json:"folded_backends,omitempty"`
-	FoldedAtLeast  bool              `json:"folded_backends_at_least,omitempty"`
-	MaxBackends    int               `json:"max_backends,omitempty"`
-	Backends       []BackendSummary  `json:"backends"`
-	Fairness       Fairness          `json:"fairness"`
-	Latency        Latency           `json:"latency"`
-	CloseReasons   map[string]uint64 `json:"close_reasons"`
-	ErrorKinds     map[string]uint64 `json:"error_kinds"`
-	Rebalance      []Rebalance       `json:"rebalance"`
-	Verdict        string            `json:"verdict"`
-	Runs           []RunSummary      `json:"runs"`
-	Timeline       Timeline          `json:"timeline"`
+	FoldedBackends int              `json:"folded_backends,omitempty"`
+	FoldedAtLeast  bool             `json:"folded_backends_at_least,omitempty"`
+	MaxBackends    int              `json:"max_backends,omitempty"`
+	Backends       []BackendSummary `json:"backends"`
+	// Fairness is nil when it cannot be judged; FairnessNoData says why.
+	Fairness       *Fairness `json:"fairness"`
+	FairnessNoData string    `json:"fairness_no_data,omitempty"`
+	// Latency is nil when no request got a response.
+	Latency      *Latency          `json:"latency"`
+	CloseReasons map[string]uint64 `json:"close_reasons"`
+	ErrorKinds   map[string]uint64 `json:"error_kinds"`
+	// ErrorExamples holds one message per error kind, the first seen.
+	ErrorExamples map[string]string `json:"error_examples"`
+	Rebalance     []Rebalance       `json:"rebalance"`
+	Verdict       string            `json:"verdict"`
+	Runs          []RunSummary      `json:"runs"`
+	Timeline      Timeline          `json:"timeline"`
 	// Events are what the cluster or the lab did in the window (kaload
 	// hammer --watch, kaload lab); absent when nothing was watched.
 	Events []Event `json:"events,omitempty"`
@@ -61,22 +67,29 @@ type BackendSummary struct {
 	Share                 float64 `json:"share"`
 	Connections           uint64  `json:"connections"`
 	RequestsPerConnection float64 `json:"requests_per_connection"`
-	FirstSeenSeconds      float64 `json:"first_seen_seconds"`
-	LastSeenSeconds       float64 `json:"last_seen_seconds"`
-	Latency               Latency `json:"latency"`
+	// FirstSeenSeconds, LastSeenSeconds and Latency are nil for a known
+	// backend that answered nothing.
+	FirstSeenSeconds *float64 `json:"first_seen_seconds"`
+	LastSeenSeconds  *float64 `json:"last_seen_seconds"`
+	Latency          *Latency `json:"latency"`
 	// ServerTotalDelta is the change of the backend's Total-Request header:
 	// its traffic from all clients. Negative means the server restarted.
 	ServerTotalDelta *int64 `json:"server_total_delta,omitempty"`
-	Restarted        bool   `json:"restarted,omitempty"`
+	// ServerTotalSeen counts this backend's responses that carried the
+	// header: the delta equals ServerTotalSeen-1 when this run was the
+	// backend's only client.
+	ServerTotalSeen uint64 `json:"server_total_seen,omitempty"`
+	Restarted       bool   `json:"restarted,omitempty"`
 }
 
 // Fairness measures how evenly requests spread over backends.
 type Fairness struct {
-	Jain        float64 `json:"jain"` // 1 = perfectly even, 1/n = all on one
-	MinShare    float64 `json:"min_share"`
-	MaxShare    float64 `json:"max_share"`
-	MaxMinRatio float64 `json:"max_min_ratio"`
-	CV          float64 `json:"cv"` // coefficient of variation of requests per backend
+	Jain     float64 `json:"jain"` // 1 = perfectly even, 1/n = all on one
+	MinShare float64 `json:"min_share"`
+	MaxShare float64 `json:"max_share"`
+	// MaxMinRatio is nil when a backend got nothing (infinite).
+	MaxMinRatio *float64 `json:"max_min_ratio"`
+	CV          float64  `json:"cv"` // coefficient of variation of requests per backend
 }
 
 // Latency percentiles in milliseconds, of requests that got a response.
@@ -207,6 +220,7 @@ func (a *Aggregator) Summary() *Summary {
 	}
 	s.RequestsPerConnection = round(ratio(float64(a.requests), float64(s.Connections)), 3)
 	s.Latency = latencyOf(all, maxLat)
+	s.ErrorExamples = maps.Clone(a.errExamples)
 
 	shares := make([]float64, len(bs))
 	for i, b := range bs {
@@ -216,18 +230,30 @@ func (a *Aggregator) Summary() *Summary {
 			Share:                 round(shares[i], 6),
 			Connections:           b.conns,
 			RequestsPerConnection: round(ratio(float64(b.requests), float64(b.conns)), 3),
-			FirstSeenSeconds:      round(seconds(b.first), 6),
-			LastSeenSeconds:       round(seconds(b.last), 6),
 			Latency:               latencyOf(b.hist, b.maxLatency),
+		}
+		if b.requests > 0 {
+			first, last := round(seconds(b.first), 6), round(seconds(b.last), 6)
+			bsum.FirstSeenSeconds, bsum.LastSeenSeconds = &first, &last
 		}
 		if b.firstTotal >= 0 {
 			d := b.lastTotal - b.firstTotal
 			bsum.ServerTotalDelta = &d
+			bsum.ServerTotalSeen = b.withTotal
 			bsum.Restarted = d < 0
 		}
 		s.Backends = append(s.Backends, bsum)
 	}
-	s.Fairness = fairness(bs)
+	switch {
+	case a.requests == 0:
+		s.FairnessNoData = "no requests in the window " + windowRange(s.Window)
+	case attributed == 0:
+		s.FairnessNoData = fmt.Sprintf("no backend answered: all %d requests failed", a.requests)
+	case len(bs) == 1 && len(a.opts.Backends) == 0:
+		s.FairnessNoData = NoDataOneBackend
+	default:
+		s.Fairness = fairness(bs)
+	}
 	s.Timeline = a.timeline(bs)
 	// The OtherBackend row is many backends: it cannot "appear" or rebalance.
 	named := slices.DeleteFunc(slices.Clone(bs), a.isOther)
@@ -243,12 +269,25 @@ func (a *Aggregator) Summary() *Summary {
 
 func (a *Aggregator) isOther(b *backendAgg) bool { return a.other >= 0 && b == a.backends[a.other] }
 
-func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) Latency {
+// NoDataOneBackend is why fairness is not judged when one backend answered
+// and no other is known: pods that got nothing are invisible to a client.
+const NoDataOneBackend = "only 1 backend answered; idle pods are invisible without --watch or --backends"
+
+// windowRange prints a window as "10s..end".
+func windowRange(w Window) string {
+	to := "end"
+	if w.ToSeconds > 0 {
+		to = fmtDuration(w.ToSeconds)
+	}
+	return fmtDuration(w.FromSeconds) + ".." + to
+}
+
+func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) *Latency {
 	if h == nil || h.TotalCount() == 0 {
-		return Latency{}
+		return nil
 	}
 	ms := func(us int64) float64 { return round(float64(us)/1e3, 3) }
-	return Latency{
+	return &Latency{
 		P50: ms(h.ValueAtQuantile(50)),
 		P90: ms(h.ValueAtQuantile(90)),
 		P99: ms(h.ValueAtQuantile(99)),
@@ -258,10 +297,7 @@ func latencyOf(h *hdrhistogram.Histogram, maxLat time.Duration) Latency {
 
 // fairness of the request counts: Jain's index (Σx)²/(n·Σx²), shares, max/min
 // and the coefficient of variation.
-func fairness(bs []*backendAgg) Fairness {
-	if len(bs) == 0 {
-		return Fairness{}
-	}
+func fairness(bs []*backendAgg) *Fairness {
 	var sum, sq float64
 	minN, maxN := math.Inf(1), 0.0
 	for _, b := range bs {
@@ -273,13 +309,16 @@ func fairness(bs []*backendAgg) Fairness {
 	n := float64(len(bs))
 	mean := sum / n
 	variance := sq/n - mean*mean
-	f := Fairness{
+	f := &Fairness{
 		Jain:     round(ratio(sum*sum, n*sq), 6),
 		MinShare: round(ratio(minN, sum), 6),
 		MaxShare: round(ratio(maxN, sum), 6),
 		CV:       round(ratio(math.Sqrt(max(variance, 0)), mean), 6),
 	}
-	f.MaxMinRatio = round(ratio(maxN, minN), 6)
+	if minN > 0 {
+		r := round(maxN/minN, 6)
+		f.MaxMinRatio = &r
+	}
 	return f
 }
 
