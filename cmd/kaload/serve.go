@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,8 @@ import (
 
 type serveOptions struct {
 	Listen            string
+	GRPCListen        string
+	StreamInterval    time.Duration
 	Hostname          string
 	BackendHeader     string
 	MaxRequests       int
@@ -74,6 +77,17 @@ Every flag can also be set by a variable KALOAD_<FLAG> (upper snake case,
 e.g. KALOAD_MAX_REQUESTS); MAX_REQUEST also sets --max-requests and
 POD_NAME sets --hostname. A flag on the command line beats a variable.
 
+--grpc-listen also serves gRPC: the service kaload.v1.Kaload (unary Ping,
+server-streaming Stream with a reply every --stream-interval), grpc.health.v1
+and server reflection. Answers carry the backend name in the header metadata
+accept-request-hostname (see --backend-header) and the RPC's position on its
+connection in x-kaload-conn-requests. --max-requests counts RPCs per
+connection and ends the connection with grpc-go's graceful GOAWAY;
+--max-conn-age and --max-conn-age-grace are grpc-go's MaxConnectionAge and
+MaxConnectionAgeGrace (grpc-go's fixed ±10% jitter; --max-conn-age-jitter
+applies to HTTP only). --cpu, --delay, --response-size and --capacity shape
+RPCs as they shape requests.
+
 On SIGINT or SIGTERM /readyz turns 503 and keep-alive connections close after
 their next response; WebSockets close with 1001 (going away), each at a
 random moment within --drain-delay so clients do not reconnect at once; new connections are still accepted for --drain-delay
@@ -83,7 +97,8 @@ requests finish and kaload exits 0 within --shutdown-grace.`,
   kaload serve --listen 127.0.0.1:9000 --h2c --max-conn-age 30s --cpu 2ms
   MAX_REQUEST=50 POD_NAME=web-1 kaload serve
   kaload serve --tls-cert tls.crt --tls-key tls.key --capacity 200
-  kaload serve --max-conn-age 5m --drain-delay 20s   # WebSockets on /ws rebalance every ~5m`,
+  kaload serve --max-conn-age 5m --drain-delay 20s   # WebSockets on /ws rebalance every ~5m
+  kaload serve --grpc-listen :9090 --max-requests 100 --max-conn-age 5m --max-conn-age-grace 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyServeEnv(cmd.Flags(), opts); err != nil {
@@ -100,6 +115,8 @@ requests finish and kaload exits 0 within --shutdown-grace.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Listen, "listen", ":8080", "address to listen on")
+	f.StringVar(&opts.GRPCListen, "grpc-listen", "", "also serve gRPC on this address (empty = no gRPC)")
+	f.DurationVar(&opts.StreamInterval, "stream-interval", server.DefaultStreamInterval, "time between the replies of the gRPC Stream RPC")
 	f.StringVar(&opts.Hostname, "hostname", "", "backend name to report (default: $POD_NAME, else the OS hostname)")
 	f.StringVar(&opts.BackendHeader, "backend-header", server.DefaultBackendHeader, "response header that names the backend")
 	f.IntVar(&opts.MaxRequests, "max-requests", 0, "responses per connection before it is closed (0 = unlimited)")
@@ -212,6 +229,8 @@ func (o *serveOptions) validate() error {
 		return usageErrorf("--tls-cert and --tls-key must be given together")
 	case o.Listen == "":
 		return bad("listen", "must not be empty")
+	case o.StreamInterval <= 0:
+		return bad("stream-interval", "must be positive, got %v", o.StreamInterval)
 	}
 	return nil
 }
@@ -235,6 +254,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 		ShutdownGrace:       opts.ShutdownGrace,
 		DrainDelay:          opts.DrainDelay,
 		WebSocketCloseGrace: opts.WSCloseGrace,
+		StreamInterval:      opts.StreamInterval,
 	}
 	if opts.LogRequests {
 		cfg.Logger = slog.New(slog.NewJSONHandler(s.Err, nil))
@@ -248,12 +268,41 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
 	}
+	var gln net.Listener
+	if opts.GRPCListen != "" {
+		if gln, err = new(net.ListenConfig).Listen(ctx, "tcp", opts.GRPCListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--grpc-listen): %w", opts.GRPCListen, err)
+		}
+	}
 	fmt.Fprintf(s.Err, "kaload serve: listening on %s (%s) hostname=%s %s\n",
 		ln.Addr(), protocolsLabel(opts), srv.Hostname(), limitsLabel(opts))
-	if err := srv.Serve(ctx, ln); err != nil {
+	if gln == nil {
+		if err := srv.Serve(ctx, ln); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.Err, "kaload serve: drained, %d requests served\n", srv.Stats().Requests)
+		return nil
+	}
+	fmt.Fprintf(s.Err, "kaload serve: gRPC on %s (kaload.v1.Kaload, grpc.health.v1, reflection)\n", gln.Addr())
+	// Both servers drain on the same signal; a failing one stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gerr := make(chan error, 1)
+	go func() {
+		err := srv.ServeGRPC(ctx, gln)
+		if err != nil {
+			cancel()
+		}
+		gerr <- err
+	}()
+	herr := srv.Serve(ctx, ln)
+	cancel()
+	if err := errors.Join(herr, <-gerr); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Err, "kaload serve: drained, %d requests served\n", srv.Stats().Requests)
+	st := srv.Stats()
+	fmt.Fprintf(s.Err, "kaload serve: drained, %d requests and RPCs served (%d gRPC calls in all)\n", st.Requests, st.GRPCRPCs)
 	return nil
 }
 

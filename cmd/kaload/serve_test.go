@@ -78,11 +78,12 @@ func TestServeFlagsAndEnv(t *testing.T) {
 			"KALOAD_MAX_CONN_AGE_JITTER": "0.3", "KALOAD_MAX_CONN_AGE_GRACE": "5s", "KALOAD_BACKEND_HEADER": "X-Pod",
 			"KALOAD_CPU": "2ms", "KALOAD_DELAY": "3ms", "KALOAD_RESPONSE_SIZE": "100", "KALOAD_CAPACITY": "50.5",
 			"KALOAD_H2C": "true", "KALOAD_SHUTDOWN_GRACE": "20s", "KALOAD_LOG_REQUESTS": "1", "KALOAD_DRAIN_DELAY": "4s",
-			"KALOAD_WS_CLOSE_GRACE": "3s",
+			"KALOAD_WS_CLOSE_GRACE": "3s", "KALOAD_GRPC_LISTEN": ":9090", "KALOAD_STREAM_INTERVAL": "2s",
 		}, nil, func(o *serveOptions) string {
 			want := serveOptions{Listen: "127.0.0.1:9", MaxRequestsJitter: 0.2, MaxConnAge: 30 * time.Second,
 				MaxConnAgeJitter: 0.3, MaxConnAgeGrace: 5 * time.Second, BackendHeader: "X-Pod", CPU: 2 * time.Millisecond,
-				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ShutdownGrace: 20 * time.Second, DrainDelay: 4 * time.Second, WSCloseGrace: 3 * time.Second, LogRequests: true}
+				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ShutdownGrace: 20 * time.Second, DrainDelay: 4 * time.Second, WSCloseGrace: 3 * time.Second, LogRequests: true,
+				GRPCListen: ":9090", StreamInterval: 2 * time.Second}
 			got := *o
 			got.Sources = nil
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {

@@ -17,6 +17,9 @@ type Server struct {
 	*server.Server
 	Addr string // host:port
 	URL  string // http://host:port/
+	// GRPCAddr and GRPCURL are set by StartGRPC: where gRPC is served.
+	GRPCAddr string
+	GRPCURL  string // grpc://host:port
 
 	stop func()
 }
@@ -25,6 +28,17 @@ type Server struct {
 // would answer 200. A zero cfg.ShutdownGrace becomes 2s so a test's cleanup
 // never waits the production default.
 func Start(tb testing.TB, cfg server.Config) *Server {
+	tb.Helper()
+	return start(tb, cfg, false)
+}
+
+// StartGRPC is Start that also serves gRPC (ServeGRPC) on a second port.
+func StartGRPC(tb testing.TB, cfg server.Config) *Server {
+	tb.Helper()
+	return start(tb, cfg, true)
+}
+
+func start(tb testing.TB, cfg server.Config, withGRPC bool) *Server {
 	tb.Helper()
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 2 * time.Second
@@ -41,10 +55,26 @@ func Start(tb testing.TB, cfg server.Config) *Server {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	s := &Server{Server: srv, Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String() + "/"}
+	var gdone chan error
+	if withGRPC {
+		gln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("servertest: %v", err)
+		}
+		gdone = make(chan error, 1)
+		go func() { gdone <- srv.ServeGRPC(ctx, gln) }()
+		s.GRPCAddr = gln.Addr().String()
+		s.GRPCURL = "grpc://" + s.GRPCAddr
+	}
 	s.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Errorf("servertest: server %s: %v", cfg.Hostname, err)
+		}
+		if gdone != nil {
+			if err := <-gdone; err != nil {
+				tb.Errorf("servertest: grpc server %s: %v", cfg.Hostname, err)
+			}
 		}
 	})
 	tb.Cleanup(s.stop)

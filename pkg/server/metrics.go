@@ -80,6 +80,7 @@ func (s *Server) register() error {
 			ConstLabels: prometheus.Labels{"reason": why.String(), "code": code},
 		}, func() float64 { return float64(s.ws.closed[why].Load()) }))
 	}
+	cs = append(cs, s.grpcCollectors()...)
 	for _, c := range cs {
 		if err := s.registry.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)

@@ -20,6 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/http/httpguts"
 
+	"google.golang.org/grpc/health"
+
+	"github.com/kaload/kaload/pkg/server/grpcrecycle"
 	"github.com/kaload/kaload/pkg/server/recycle"
 )
 
@@ -54,7 +57,10 @@ type Config struct {
 
 	CPU          time.Duration // CPU to burn per load request
 	Delay        time.Duration // time to wait per load request
-	ResponseSize int           // exact body size in bytes; 0 = a short text line
+	ResponseSize int           // exact body size in bytes (gRPC: payload bytes); 0 = a short text line
+	// StreamInterval spaces the replies of the gRPC Stream RPC; 0 means
+	// DefaultStreamInterval.
+	StreamInterval time.Duration
 	// Capacity is the load requests per second this server serves; beyond
 	// it requests queue FIFO, so an overloaded server shows latency. 0 = unlimited.
 	Capacity float64
@@ -102,6 +108,15 @@ type Stats struct {
 	SocketMessages uint64 // WebSocket messages echoed (whoami included)
 	// SocketsClosed counts ended WebSockets by why they ended.
 	SocketsClosed [numSocketCloses]uint64
+
+	// gRPC (ServeGRPC): RPCs started, connections, and connections ended
+	// by GOAWAY for each reason.
+	GRPCRPCs                uint64
+	GRPCActiveConns         int64
+	GRPCTotalConns          uint64
+	GRPCRecycledMaxRequests uint64
+	GRPCRecycledMaxAge      uint64
+	GRPCRecycledShutdown    uint64
 }
 
 // Server is the kaload test server: a load endpoint that names its backend,
@@ -120,6 +135,14 @@ type Server struct {
 	limiter   *limiter
 	wsUp      *websocket.Upgrader
 	ws        sockets
+
+	grc         *grpcrecycle.Server
+	health      *health.Server
+	grpcKey     string // BackendHeader in lower case, as metadata key
+	grpcPayload []byte
+	perConnRPC  prometheus.Histogram
+
+	servingGRPC atomic.Bool
 
 	ready    atomic.Bool
 	requests atomic.Uint64
@@ -147,6 +170,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WebSocketCloseGrace < 0 {
 		errs = append(errs, fmt.Errorf("WebSocketCloseGrace must not be negative, got %v", cfg.WebSocketCloseGrace))
 	}
+	if cfg.StreamInterval < 0 {
+		errs = append(errs, fmt.Errorf("StreamInterval must not be negative, got %v", cfg.StreamInterval))
+	}
 	if cfg.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
 	}
@@ -168,6 +194,11 @@ func New(cfg Config) (*Server, error) {
 	s.perConn = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "kaload_requests_per_connection",
 		Help:    "Requests a connection carried before it closed.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
+	})
+	s.perConnRPC = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kaload_grpc_rpcs_per_connection",
+		Help:    "gRPC calls a connection carried before it closed.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
 	})
 	rc, err := recycle.New(recycle.Config{
@@ -210,6 +241,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Capacity > 0 {
 		s.limiter = &limiter{interval: time.Duration(float64(time.Second) / cfg.Capacity)}
 	}
+	if err := s.newGRPC(); err != nil {
+		return nil, err
+	}
 	if err := s.register(); err != nil {
 		return nil, err
 	}
@@ -227,6 +261,7 @@ func (s *Server) Recycler() *recycle.Recycler { return s.rc }
 // Stats returns a snapshot of the counters from atomics; safe to poll often.
 func (s *Server) Stats() Stats {
 	rs := s.rc.Stats()
+	gs := s.grc.Stats()
 	st := Stats{
 		Requests:            s.requests.Load(),
 		ActiveConns:         rs.ActiveConns,
@@ -238,6 +273,13 @@ func (s *Server) Stats() Stats {
 		SocketsOpen:         s.ws.active.Load(),
 		SocketsTotal:        s.ws.total.Load(),
 		SocketMessages:      s.ws.messages.Load(),
+
+		GRPCRPCs:                gs.RPCs,
+		GRPCActiveConns:         gs.ActiveConns,
+		GRPCTotalConns:          gs.TotalConns,
+		GRPCRecycledMaxRequests: gs.Recycled[grpcrecycle.ReasonMaxRPCs],
+		GRPCRecycledMaxAge:      gs.Recycled[grpcrecycle.ReasonMaxAge],
+		GRPCRecycledShutdown:    gs.Recycled[grpcrecycle.ReasonShutdown],
 	}
 	for i := range st.SocketsClosed {
 		st.SocketsClosed[i] = s.ws.closed[i].Load()
@@ -373,22 +415,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 
 // serveLoad is the load endpoint: it shapes load, then names the backend.
 func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
-	if s.limiter != nil {
-		if err := s.limiter.wait(r.Context()); err != nil {
-			return // the client went away while queued
-		}
-	}
-	if s.cfg.Delay > 0 {
-		t := time.NewTimer(s.cfg.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if s.cfg.CPU > 0 {
-		burnCPU(r.Context(), s.cfg.CPU)
+	if !s.shape(r.Context()) {
+		return // the client went away while queued or delayed
 	}
 	total := s.requests.Add(1)
 	pos := recycle.ConnRequests(r.Context())
