@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -59,7 +61,11 @@ and dials again at once; the request does not fail.
 
 The run stops after --duration (default 10s; unlimited when only
 --requests is given) or --requests, whichever comes first, or on Ctrl-C:
-the results file is then complete and the summary is printed.
+the requests in flight finish, the results file is then complete and the
+summary is printed. A second Ctrl-C ends the requests in flight at once
+(recorded as "interrupted"). A results file that cannot be written (disk
+full, closed pipe) stops the run the same way: the summary is printed
+from memory and the exit code is 1.
 
 Without --rate every connection sends its next request as soon as the last
 one is answered (closed model). With --rate the total rate is fixed and
@@ -178,6 +184,9 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if o.CPUs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.CPUs))
 	}
+	// The progress bar, the recorder's warnings and the signal notices write
+	// to stderr from their own goroutines.
+	errw := &lockedWriter{w: s.Err}
 	h := results.Header{
 		Kaload:      versionString(),
 		Label:       o.Label,
@@ -196,13 +205,13 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	switch o.Output {
 	case "":
 	case "-":
-		summaryOut = s.Err
+		summaryOut = errw
 		out, err = results.NewWriter(s.Out, results.FormatBinary, h)
 	default:
 		out, err = results.CreateFile(o.Output, h)
 	}
 	if err != nil {
-		return fmt.Errorf("results file: %w", err)
+		return fmt.Errorf("results file: %w", outputClosed(err))
 	}
 
 	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends})
@@ -210,41 +219,57 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if err != nil {
 		return err
 	}
-	rec := &recorder{out: out, run: run, agg: agg, warn: s.Err}
+	// A results file that cannot be written stops the run (as a first Ctrl-C
+	// does): load that is not recorded proves nothing, and the summary of
+	// what was sent still comes from memory.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	rec := &recorder{out: out, run: run, agg: agg, warn: errw, stopRun: stopRun}
 
 	var bar *progress
 	if s.ErrTTY && !o.Quiet {
-		bar = startProgress(s.Err, &o.Client, rec)
+		bar = startProgress(errw, &o.Client, rec)
 	}
+	unwatch := watchInterrupts(ctx, s.Abort, errw, o.Client.Timeout)
+	cfg := o.Client
+	cfg.Abort = s.Abort
 	// The engine reports the start of its clock through the first results'
 	// offsets; h.Start was taken just before it, close enough for wall time.
-	stats, runErr := client.Run(ctx, o.Client, rec)
+	stats, runErr := client.Run(runCtx, cfg, rec)
+	unwatch()
 	bar.stop()
-	if out != nil {
-		if err := out.Close(); err != nil && runErr == nil {
-			runErr = fmt.Errorf("results file: %w", err)
-		}
-		if rec.writeErr != nil && runErr == nil {
-			runErr = fmt.Errorf("results file: %w", rec.writeErr)
-		}
-	}
 	if runErr != nil {
+		if out != nil {
+			out.Close()
+		}
 		return runErr
 	}
+	var fileErr error
+	if out != nil {
+		written := rec.written
+		if err := out.Close(); err != nil && rec.writeErr == nil {
+			rec.writeErr = err
+			written = out.Count() // the writer failed at its last flush or trailer
+		}
+		if rec.writeErr != nil {
+			fileErr = fmt.Errorf("results file: %w; it holds at most the first %d of %d requests, readable by 'kaload report'",
+				outputClosed(rec.writeErr), written, stats.Requests)
+		}
+	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(s.Err, "kaload: interrupted after %s; %d requests recorded\n", stats.Elapsed.Round(time.Millisecond), stats.Requests)
+		fmt.Fprintf(errw, "kaload: interrupted after %s; %d requests recorded\n", stats.Elapsed.Round(time.Millisecond), stats.Requests)
 	}
 	// Neither shows in the results: a retried request is recorded once, and a
 	// failed dial only as the error of the request that needed it.
 	if stats.Retries > 0 {
-		fmt.Fprintf(s.Err, "kaload: %d requests were sent again on a fresh connection (the server had closed an idle one)\n", stats.Retries)
+		fmt.Fprintf(errw, "kaload: %d requests were sent again on a fresh connection (the server had closed an idle one)\n", stats.Retries)
 	}
 	if stats.DialErrors > 0 {
-		fmt.Fprintf(s.Err, "kaload: %d connection attempts failed\n", stats.DialErrors)
+		fmt.Fprintf(errw, "kaload: %d connection attempts failed\n", stats.DialErrors)
 	}
 	sum := agg.Summary()
 	if sum.FoldedBackends > 0 {
-		fmt.Fprintf(s.Err, "kaload: warning: %s\n", report.FoldedLine(sum))
+		fmt.Fprintf(errw, "kaload: warning: %s\n", report.FoldedLine(sum))
 	}
 	if sum.Requests > 0 && sum.Errors == sum.Requests {
 		// Failed requests are data (exit 0), but a run where nothing
@@ -257,7 +282,62 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	}
 	summary := *s
 	summary.Out = summaryOut
-	return emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary)
+	summary.Err = errw
+	if err := emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary); err != nil && (fileErr == nil || err != errExpectFailed) {
+		return err
+	}
+	// The summary is out; a results file that failed is still a runtime error.
+	return fileErr
+}
+
+// outputClosed names the usual cause of EPIPE: the reader of -o - went away
+// (kaload hammer -o - | head -c 100).
+func outputClosed(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("output closed (broken pipe): %w", err)
+	}
+	return err
+}
+
+// watchInterrupts says on stderr, when they happen, what a first Ctrl-C
+// (ctx cancelled) and a second one (abort closed) do. The returned func
+// ends the watch.
+func watchInterrupts(ctx context.Context, abort <-chan struct{}, w io.Writer, timeout time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			if abort != nil {
+				fmt.Fprintf(w, "kaload: stopping: waiting for the requests in flight (at most --timeout %s); Ctrl-C again aborts them\n", timeout)
+			}
+		case <-done:
+			return
+		}
+		select {
+		case <-abort:
+			fmt.Fprintln(w, "kaload: aborting the requests in flight; they are recorded as interrupted")
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // recorder is the engine's sink: the engine calls Record serially, so the
@@ -267,7 +347,9 @@ type recorder struct {
 	out      *results.Writer
 	run      *report.Run
 	agg      *report.Aggregator // for Folded: the run's handle adds, the aggregator counts
-	writeErr error
+	writeErr error              // the first failed write; nothing more is written then
+	written  int64              // records handed to out before writeErr
+	stopRun  func()
 	warn     io.Writer // stderr: said at once, not after the run
 	folding  bool      // the aggregator started folding backend names
 
@@ -279,7 +361,15 @@ type recorder struct {
 
 func (r *recorder) Record(res *client.Result) {
 	if r.out != nil && r.writeErr == nil {
-		r.writeErr = r.out.Write(res)
+		if err := r.out.Write(res); err != nil {
+			r.writeErr = err
+			// The Writer buffers a block: those before the last one it
+			// flushed are on disk, fewer than written.
+			fmt.Fprintf(r.warn, "kaload: results file: %v; stopping the run (requests in flight finish; the summary covers them all)\n", outputClosed(err))
+			r.stopRun()
+		} else {
+			r.written++
+		}
 	}
 	r.run.Add(res)
 	if !r.folding {

@@ -26,6 +26,9 @@ type streams struct {
 	Err io.Writer
 	// ErrTTY reports whether Err is an interactive terminal (progress bars go there only).
 	ErrTTY bool
+	// Abort is closed on a second interrupt (the first cancels the command's
+	// context): the hammer then ends its requests in flight at once.
+	Abort <-chan struct{}
 }
 
 func newStreams() *streams {

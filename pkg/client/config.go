@@ -46,6 +46,11 @@ type Config struct {
 	// BackendHeader names the response header that identifies the backend;
 	// default "Accept-Request-hostname". The remote address is used when absent.
 	BackendHeader string
+	// Abort, once closed, ends the requests in flight at once instead of
+	// letting them finish: each is recorded with Err ErrInterrupted. It also
+	// stops the run, like cancelling Run's ctx (which lets them finish).
+	// A CLI closes it on a second Ctrl-C.
+	Abort <-chan struct{}
 	// Dial replaces the TCP dialer (tests, in-process labs).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -75,11 +75,14 @@ type run struct {
 	idempotent bool
 	start      time.Time
 	stop       chan struct{} // closed when no new request may start
-	stopped    atomic.Bool
-	next       atomic.Int64  // next sequence number to claim
-	connID     atomic.Uint64 // last connection id handed out
-	tlsConf    *tls.Config
-	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
+	// abort is cancelled when cfg.Abort closes: dials, HTTP/2 round trips and
+	// (through a deadline in the past) HTTP/1 reads in flight end at once.
+	abort   context.Context
+	stopped atomic.Bool
+	next    atomic.Int64  // next sequence number to claim
+	connID  atomic.Uint64 // last connection id handed out
+	tlsConf *tls.Config
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	sinkMu sync.Mutex
 	sink   Sink
@@ -130,7 +133,12 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	}
 	r.start = time.Now()
 
-	// The stopper turns ctx cancellation and the duration limit into r.stop.
+	abort, abortNow := context.WithCancel(context.Background())
+	defer abortNow()
+	r.abort = abort
+
+	// The stopper turns ctx cancellation, an abort and the duration limit
+	// into r.stop; an abort also cancels r.abort.
 	done := make(chan struct{})
 	var stopperDone sync.WaitGroup
 	stopperDone.Add(1)
@@ -142,13 +150,26 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			defer t.Stop()
 			limit = t.C
 		}
+		aborted := false
 		select {
 		case <-ctx.Done():
 		case <-limit:
+		case <-cfg.Abort:
+			aborted = true
 		case <-done:
 		}
 		r.stopped.Store(true)
 		close(r.stop)
+		if !aborted {
+			select {
+			case <-cfg.Abort:
+				aborted = true
+			case <-done:
+			}
+		}
+		if aborted {
+			abortNow()
+		}
 	}()
 
 	stats := make([]Stats, workers)
@@ -239,7 +260,13 @@ func (h *held) flush(r *run, st *Stats, reason CloseReason) {
 	}
 }
 
+// ErrInterrupted is the Err of a request that Config.Abort ended.
+const ErrInterrupted = "interrupted"
+
 func (r *run) record(res *Result, st *Stats) {
+	if res.Err != "" && r.abort.Err() != nil {
+		res.Err = ErrInterrupted // whatever the abort made the transport say
+	}
 	st.Requests++
 	if res.Failed() {
 		st.Errors++
@@ -252,8 +279,8 @@ func (r *run) record(res *Result, st *Stats) {
 // dialConn dials the target (TLS when the URL says so), bounded by deadline.
 func (r *run) dialConn(deadline time.Time) (net.Conn, error) {
 	// The run's ctx is deliberately not used: a cancelled run still lets the
-	// request in flight finish, and Timeout bounds it.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	// request in flight finish, and Timeout bounds it. An abort does not.
+	ctx, cancel := context.WithDeadline(r.abort, deadline)
 	defer cancel()
 	c, err := r.dial(ctx, "tcp", r.tgt.addr)
 	if err != nil {
@@ -283,6 +310,8 @@ type h1Conn struct {
 	reqs   uint32
 	remote string // fallback backend name
 	last   string // last backend seen on this connection
+	// unwatch stops the abort watch that ends this connection's I/O.
+	unwatch func() bool
 }
 
 func (r *run) workH1(st *Stats, quota int64) {
@@ -302,6 +331,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 	flush := func(reason CloseReason) { pending.flush(r, st, reason) }
 	closeConn := func(reason CloseReason) {
 		if cn.c != nil {
+			cn.unwatch()
 			cn.c.Close()
 			cn.c = nil
 			cn.last = "" // a failed dial must not inherit the old backend
@@ -406,6 +436,7 @@ func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
 		cn.br.Reset(cn.rs)
 	}
 	cn.c = c
+	cn.unwatch = context.AfterFunc(r.abort, func() { c.SetDeadline(time.Unix(1, 0)) })
 	cn.id = r.connID.Add(1)
 	cn.reqs = 0
 	cn.remote = c.RemoteAddr().String()
@@ -418,6 +449,10 @@ func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *res
 	if err := cn.c.SetDeadline(deadline); err != nil {
 		return err
 	}
+	if r.abort.Err() != nil {
+		// The abort's past deadline may have come before ours: it stands.
+		return errAborted
+	}
 	// The fast path needs the next bufio fill to reach the socket: only when
 	// nothing (unsolicited bytes from the server) is already buffered.
 	if err := cn.rs.send(r.req, cn.br.Buffered() == 0); err != nil {
@@ -425,6 +460,8 @@ func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *res
 	}
 	return p.read(cn.br, r.head, resp)
 }
+
+var errAborted = errors.New(ErrInterrupted)
 
 // isWriteError reports whether err came from sending the request.
 func isWriteError(err error) bool {

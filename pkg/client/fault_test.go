@@ -348,3 +348,57 @@ func TestCutBodyKeepsBackend(t *testing.T) {
 		})
 	}
 }
+
+// Closing Abort ends the requests in flight at once, over HTTP/1 and
+// HTTP/2, and records each as interrupted; cancelling ctx alone would
+// let them run to their 10 s timeout.
+func TestAbortEndsRequestsInFlight(t *testing.T) {
+	silent := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	h2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	h2.Config.Protocols = new(http.Protocols)
+	h2.Config.Protocols.SetUnencryptedHTTP2(true)
+	h2.Start()
+	defer h2.Close()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"http1", Config{URL: silent}},
+		{"h2c", Config{URL: h2.URL, H2C: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			abort := make(chan struct{})
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				cancel() // the first Ctrl-C: no new requests
+				time.Sleep(200 * time.Millisecond)
+				close(abort) // the second: end the ones in flight
+			}()
+			tc.cfg.Connections, tc.cfg.Duration, tc.cfg.Timeout, tc.cfg.Abort = 3, time.Hour, 10*time.Second, abort
+			var c collector
+			began := time.Now()
+			st, err := Run(ctx, tc.cfg, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if el := time.Since(began); el > 5*time.Second {
+				t.Errorf("Run returned after %v; the abort came at 400ms", el)
+			}
+			checkResults(t, st, c.res, 3)
+			for _, r := range c.res {
+				if r.Err != ErrInterrupted || r.Latency > 5*time.Second {
+					t.Errorf("result %+v, want %q", r, ErrInterrupted)
+				}
+			}
+		})
+	}
+	// An abort alone also stops the run.
+	abort := make(chan struct{})
+	close(abort)
+	st, err := Run(context.Background(), Config{URL: silent, Connections: 2, Duration: time.Hour, Timeout: 10 * time.Second, Abort: abort}, nil)
+	if err != nil || st.Requests > 2 {
+		t.Errorf("pre-closed abort: %+v %v", st, err)
+	}
+}

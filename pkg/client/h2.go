@@ -118,7 +118,7 @@ func (r *run) workH2(st *Stats, quota int64) {
 			return
 		}
 		deadline := time.Now().Add(r.cfg.Timeout)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithDeadline(r.abort, deadline)
 		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
 		var resp *http.Response
 		for attempt := 0; ; attempt++ {

@@ -340,6 +340,7 @@ func errorKind(r *client.Result) string {
 	}
 	e := strings.ToLower(r.Err)
 	for _, k := range [...]struct{ sub, kind string }{
+		{client.ErrInterrupted, "interrupted"}, // an abort (a second Ctrl-C) ended it, whatever the transport said
 		{"timeout", "timeout"},
 		{"deadline exceeded", "timeout"},
 		{"connection refused", "connection refused"},
