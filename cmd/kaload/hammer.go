@@ -74,7 +74,11 @@ server cannot hide behind coordinated omission.
 
 -o writes every result to a file for 'kaload report' (binary; a name
 ending in .jsonl selects JSON Lines; '-' streams the binary form to stdout
-and moves the summary to stderr).`,
+and moves the summary to stderr).
+
+` + report.RulesHelp() + `
+
+` + report.ServerCountHelp,
 		Example: `  kaload hammer --url http://127.0.0.1:8080/ -c 50 -d 30s
   kaload hammer --url http://svc:8080/ -n 100000 -c 20 -o run.kld --expect 'backends>=3' --expect 'min_share>=0.2'
   kaload hammer --url http://svc:8080/ --rate 2000 -d 5m --label "$JOB_COMPLETION_INDEX" -o - > run.kld

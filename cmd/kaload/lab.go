@@ -63,7 +63,9 @@ a request; with it they get their fair share within about a second.
 Write it as EXPR (every scenario) or SCENARIO:EXPR, where SCENARIO is a
 scenario name such as max-requests=5 or max-conn-age=2s; metrics are those
 of 'kaload report' (min_share, jain, p99, share(pod-2), ...). A failed
-expectation exits with code 3 after the report is printed.`,
+expectation exits with code 3 after the report is printed.
+
+` + report.RulesHelp(),
 		Example: `  # the whole experiment, about 25 seconds
   kaload lab
 

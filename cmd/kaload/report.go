@@ -50,7 +50,7 @@ on their start times. FILE "-" reads standard input; a directory stands for
 the *.kld and *.jsonl files in it. --from and --to restrict every figure to a
 window of the run, in offsets from its start.
 
---expect checks a metric; every check prints PASS or FAIL with the actual value,
+--expect checks a metric; every check prints PASS, FAIL or NO DATA with the actual value,
 and any failure makes the exit code 3 after the report is printed. Metrics:
 ` + wrapWords(strings.Join(report.MetricNames(), ", "), 76, "  ") + `
 Latency and rebalance take a duration (50ms, 2s); shares take 0..1 or a percentage.
@@ -60,6 +60,8 @@ answering with none named by --backends) is NO DATA: not met, exit 3. An
 expression that cannot be true or false (min_share>=2, p99<0s) exits 2.
 
 ` + report.ServerCountHelp + `
+
+` + report.RulesHelp() + `
 
 Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect failed.`,
 		Example: `  kaload report run.kld

@@ -134,13 +134,14 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Outcome classifies a scenario's scale-up.
-type Outcome string
+// Outcome classifies a scenario's scale-up by the report's rules
+// (report.JudgeShare), plus one of its own: no scale event happened.
+type Outcome = report.Outcome
 
 const (
-	OutcomeRebalanced Outcome = "rebalanced" // new pods got >= 80% of their fair share
-	OutcomePartial    Outcome = "partial"
-	OutcomeStuck      Outcome = "stuck" // new pods got < 20% of their fair share
+	OutcomeRebalanced         = report.OutcomeRebalanced
+	OutcomePartial            = report.OutcomePartial
+	OutcomeStuck              = report.OutcomeStuck
 	OutcomeNoScale    Outcome = "no-scale"
 )
 
@@ -455,7 +456,11 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 	if win.Fairness != nil {
 		sr.JainAfter = &win.Fairness.Jain
 	}
-	sr.Outcome, sr.Verdict = verdict(cfg, sr, decisions)
+	var newNames []string
+	for _, p := range pods[min(cfg.StartPods, len(pods)):] {
+		newNames = append(newNames, p.Name)
+	}
+	sr.Outcome, sr.Verdict = verdict(cfg, sr, decisions, newNames)
 
 	exps := append(append([]report.Expectation(nil), cfg.Expect[""]...), cfg.Expect[sc.Name]...)
 	if len(exps) > 0 {
@@ -502,7 +507,11 @@ func podOrder(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision) (Outcome, string) {
+// verdict judges the scale-up by the report's rules: the new pods' share of
+// the requests after the last scale event against their fair share, and
+// whether each new pod held its own fair share to the end of the run (the
+// report's per-backend rebalance judgement over the whole run).
+func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision, newPods []string) (Outcome, string) {
 	if len(sr.ScaleEvents) == 0 {
 		msg := "no scale event happened"
 		if cfg.HPA != nil {
@@ -510,22 +519,56 @@ func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision) (Outcome, st
 		}
 		return OutcomeNoScale, msg
 	}
-	frac := 0.0
-	if sr.FairShare > 0 {
-		frac = sr.NewPodsShare / sr.FairShare
+	reb := map[string]report.Rebalance{}
+	answered := map[string]bool{}
+	if sr.Run != nil {
+		for _, r := range sr.Run.Rebalance {
+			reb[r.Backend] = r
+		}
+		for _, b := range sr.Run.Backends {
+			answered[b.Name] = b.Requests > 0
+		}
 	}
-	var o Outcome
+	held := true
+	var idle, fell []string
+	for _, name := range newPods {
+		// A pod that answered from the run's first interval has no rebalance
+		// entry of its own: the group's share judges it.
+		r, ok := reb[name]
+		switch {
+		case !ok && !answered[name]:
+			idle = append(idle, name)
+			held = false
+		case ok && r.Outcome != report.OutcomeRebalanced:
+			fell = append(fell, fmt.Sprintf("%s %.1f%% in the last half vs fair %.1f%%", name, 100*r.ShareLastHalf, 100*r.FairShareLastHalf))
+			held = false
+		}
+	}
+	o := report.JudgeShare(sr.NewPodsShare, sr.FairShare, held)
 	var b strings.Builder
-	switch {
-	case frac >= 0.8:
-		o = OutcomeRebalanced
-		fmt.Fprintf(&b, "new pods got %.0f%% of requests (fair %.0f%%): the scale-up took effect", 100*sr.NewPodsShare, 100*sr.FairShare)
-	case frac < 0.2:
-		o = OutcomeStuck
+	switch o {
+	case OutcomeRebalanced:
+		fmt.Fprintf(&b, "new pods got %.0f%% of requests (fair %.0f%%) and kept their fair share: the scale-up took effect", 100*sr.NewPodsShare, 100*sr.FairShare)
+	case OutcomeStuck:
 		fmt.Fprintf(&b, "new pods got %.0f%% of requests (fair %.0f%%): keep-alive connections stayed on the old pods", 100*sr.NewPodsShare, 100*sr.FairShare)
+	case report.OutcomeNoData:
+		b.WriteString("no data: no pod was added")
 	default:
-		o = OutcomePartial
 		fmt.Fprintf(&b, "new pods got only %.0f%% of requests (fair %.0f%%)", 100*sr.NewPodsShare, 100*sr.FairShare)
+		if sr.NewPodsShare >= report.FairFraction*sr.FairShare {
+			b.WriteString(" and did not keep it")
+		}
+	}
+	if len(fell) > 0 && o != OutcomeRebalanced {
+		fmt.Fprintf(&b, " (%s)", strings.Join(fell, "; "))
+	}
+	if len(idle) > 0 {
+		recycled := sr.Run != nil && sr.Run.CloseReasons["server-close"] > 0
+		if recycled {
+			fmt.Fprintf(&b, "; %s never received a connection although the pods closed %d: is it behind the balancer?", strings.Join(idle, ", "), sr.Run.CloseReasons["server-close"])
+		} else {
+			fmt.Fprintf(&b, "; %s never received a request", strings.Join(idle, ", "))
+		}
 	}
 	if cfg.HPA != nil && len(decisions) > 0 {
 		last := decisions[len(decisions)-1]

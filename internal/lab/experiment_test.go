@@ -407,3 +407,59 @@ func TestRenderReportsWriteErrors(t *testing.T) {
 		t.Error("RenderJSON ignored a write error")
 	}
 }
+
+// The lab judges by the report's rules (report.JudgeShare): table over the
+// cases seen, including --max-requests 0,5,50 scenario 50, where a new pod
+// got 22.7% against a fair 33.3%, decaying: not rebalanced.
+func TestLabVerdictRules(t *testing.T) {
+	run := func(closes uint64, rbs ...report.Rebalance) *report.Summary {
+		return &report.Summary{Rebalance: rbs, CloseReasons: map[string]uint64{"server-close": closes}}
+	}
+	rb := func(name string, o report.Outcome, last, fair float64) report.Rebalance {
+		return report.Rebalance{Backend: name, Outcome: o, ShareLastHalf: last, FairShareLastHalf: fair}
+	}
+	scaled := []ScaleEventJS{{AtSeconds: 2, From: 2, To: 3}}
+	tests := []struct {
+		name      string
+		share     float64
+		fair      float64
+		run       *report.Summary
+		want      Outcome
+		says, not []string
+	}{
+		{"max-requests=50: 22.7% of a fair 33.3%, decaying", 0.227, 0.333,
+			run(400, rb("pod-3", report.OutcomePartial, 0.15, 0.333)), OutcomePartial,
+			[]string{"new pods got only 23% of requests (fair 33%)", "pod-3 15.0% in the last half vs fair 33.3%"},
+			[]string{"rebalanced", "took effect", "reached"}},
+		{"max-requests=5: fair and kept", 0.33, 0.333, run(900, rb("pod-3", report.OutcomeRebalanced, 0.33, 0.333)), OutcomeRebalanced,
+			[]string{"kept their fair share: the scale-up took effect"}, nil},
+		{"fair on average but fell away", 0.30, 0.333, run(900, rb("pod-3", report.OutcomePartial, 0.1, 0.333)), OutcomePartial,
+			[]string{"did not keep it", "pod-3 10.0% in the last half"}, []string{"took effect"}},
+		{"no recycling: new pod idle", 0, 0.333, run(0), OutcomeStuck,
+			[]string{"keep-alive connections stayed on the old pods", "pod-3 never received a request"}, nil},
+		{"recycling, yet a new pod got nothing", 0.2, 0.333, run(1029), OutcomePartial,
+			[]string{"pod-3 never received a connection although the pods closed 1029: is it behind the balancer?"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sr := &ScenarioResult{ScaleEvents: scaled, NewPodsShare: tt.share, FairShare: tt.fair, Run: tt.run}
+			o, v := verdict(&Config{}, sr, nil, []string{"pod-3"})
+			if o != tt.want {
+				t.Errorf("outcome %s, want %s (%s)", o, tt.want, v)
+			}
+			for _, w := range tt.says {
+				if !strings.Contains(v, w) {
+					t.Errorf("verdict %q lacks %q", v, w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(v, w) {
+					t.Errorf("verdict %q says %q", v, w)
+				}
+			}
+		})
+	}
+	if o, _ := verdict(&Config{}, &ScenarioResult{}, nil, nil); o != OutcomeNoScale {
+		t.Errorf("no scale event: %s", o)
+	}
+}

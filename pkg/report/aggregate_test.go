@@ -186,7 +186,7 @@ func TestRebalance(t *testing.T) {
 		// 80% of 1/3 is 0.2667 of 20 requests = 5.33: 6 requests reach it.
 		{"reaches in third interval", []int{2, 5, 6, 7, 7}, 3, 27.0 / 100, "3 backends; shares 13.5%–44.0% (Jain 0.85); pod-c appeared at 5.0s and reached its fair share after 3.0s"},
 		{"reaches at once", []int{7, 7, 7, 7, 7}, 1, 35.0 / 100, "pod-c appeared at 5.0s and reached its fair share after 1.0s"},
-		{"never", []int{1, 1, 1, 1, 1}, -1, 5.0 / 100, "pod-c appeared at 5.0s but received only 5.0% of requests after that (fair share 33.3%): connections are not being rebalanced"},
+		{"never", []int{1, 1, 1, 1, 1}, -1, 5.0 / 100, "pod-c appeared at 5.0s but received only 5.0% of requests after that (fair share 33.3%): stuck: connections are not being rebalanced (no server closed a connection)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,7 +306,7 @@ func TestMerge(t *testing.T) {
 
 func TestEmpty(t *testing.T) {
 	s := NewAggregator(Options{}).Summary()
-	if s.Requests != 0 || s.Verdict != "no requests in the window" || s.Backends == nil {
+	if s.Requests != 0 || s.Verdict != "no data: no requests in the window 0s..end" || s.Outcome != OutcomeNoData || s.Backends == nil {
 		t.Fatalf("empty summary = %+v", s)
 	}
 }

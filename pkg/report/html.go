@@ -22,6 +22,7 @@ type htmlData struct {
 	Backends    []string
 	BackendRow  [][]string
 	Rebalance   []string
+	Partial     string
 	Errors      []string
 	Latency     string
 	Fairness    string
@@ -55,11 +56,13 @@ func RenderHTML(w io.Writer, r *Report) error {
 		d.Rebalance = append(d.Rebalance, rebalanceLine(rb))
 	}
 	t := s.Timeline
+	d.Partial = partialText(t)
 	d.LegendH = float64((len(t.Backends)+4)/5) * 18
 	for i, b := range t.Backends {
 		d.Legend = append(d.Legend, svgRect{X: float64(i%5) * 180, Y: float64(i/5) * 18, Fill: palette[i%len(palette)], Title: b})
 	}
-	if n := len(t.Intervals); n > 0 {
+	// A partial last interval is not drawn: one late request would fill it.
+	if n := t.whole(); n > 0 {
 		// At most maxBars bars: longer timelines merge neighbouring intervals.
 		per := (n + maxBars - 1) / maxBars
 		bars := (n + per - 1) / per
@@ -74,7 +77,7 @@ func RenderHTML(w io.Writer, r *Report) error {
 				}
 				total += iv.Requests
 			}
-			from := t.StartSeconds + float64(k*per)*t.IntervalSeconds
+			from, to := t.Intervals[k*per].StartSeconds, t.Intervals[min(n, (k+1)*per)-1].EndSeconds
 			y := chartH
 			for bi, c := range counts {
 				if c == 0 {
@@ -83,12 +86,12 @@ func RenderHTML(w io.Writer, r *Report) error {
 				h := chartH * float64(c) / float64(total)
 				y -= h
 				d.Rects = append(d.Rects, svgRect{X: float64(k) * bw, Y: y, W: bw, H: h, Fill: palette[bi%len(palette)],
-					Title: fmt.Sprintf("%s–%s %s: %d of %d (%s)", secs(from), secs(from+float64(per)*t.IntervalSeconds),
+					Title: fmt.Sprintf("%s–%s %s: %d of %d (%s)", secs(from), secs(to),
 						t.Backends[bi], c, total, pct(float64(c)/float64(total)))})
 			}
 		}
 		d.StartLabel = secs(t.StartSeconds)
-		d.EndLabel = secs(t.StartSeconds + float64(n)*t.IntervalSeconds)
+		d.EndLabel = secs(t.Intervals[n-1].EndSeconds)
 	}
 	return htmlTmpl.Execute(w, d)
 }
@@ -125,6 +128,7 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.ChartW}}" height="{{.LegendH}}" style="display:block;margin-top:1.5em">
 {{range .Legend}}<rect x="{{.X}}" y="{{.Y}}" width="12" height="12" fill="{{.Fill}}"/><text x="{{.X}}" y="{{.Y}}" dx="16" dy="11">{{.Title}}</text>
 {{end}}</svg>
+{{if .Partial}}<p>({{.Partial}})</p>{{end}}
 {{if .BackendRow}}<h2>Backends</h2>
 <table><tr>{{range .Backends}}<th>{{.}}</th>{{end}}</tr>
 {{range .BackendRow}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>

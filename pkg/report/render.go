@@ -418,8 +418,12 @@ func RenderTimeline(w io.Writer, t Timeline, width int) error {
 }
 
 func writeChart(ew *errWriter, t Timeline, width int) {
-	n := len(t.Intervals)
-	if n == 0 || len(t.Backends) == 0 {
+	if len(t.Intervals) == 0 || len(t.Backends) == 0 {
+		return
+	}
+	n := t.whole() // a partial last interval is not drawn: one late request would fill it
+	defer partialNote(ew, t)
+	if n == 0 {
 		return
 	}
 	per := (n + width - 1) / width // intervals per column
@@ -457,10 +461,30 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 		ew.printf("  %-*s │%s│\n", nameW, "errors", line.String())
 	}
 	startL := secs(t.StartSeconds)
-	endL := secs(t.StartSeconds + float64(n)*t.IntervalSeconds)
+	endL := secs(t.Intervals[n-1].EndSeconds)
 	gap := max(1, cols+2-len(startL)-len(endL))
 	ew.printf("  %-*s %s%s%s\n\n", nameW, "", startL, strings.Repeat(" ", gap), endL)
 }
+
+// partialNote says what a chart leaves out: the partial last interval.
+func partialNote(ew *errWriter, t Timeline) {
+	if l := partialText(t); l != "" {
+		ew.printf("  (%s)\n\n", l)
+	}
+}
+
+func partialText(t Timeline) string {
+	n := len(t.Intervals)
+	if n == 0 || !t.Partial(n-1) {
+		return ""
+	}
+	iv := t.Intervals[n-1]
+	return fmt.Sprintf("not drawn: %s–%s, the last %s of the window, %d requests: shorter than half an interval",
+		secs(iv.StartSeconds), secs2(iv.EndSeconds), secs2(iv.EndSeconds-iv.StartSeconds), iv.Requests)
+}
+
+// secs2 prints seconds with two decimals, for stretches shorter than one.
+func secs2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "s" }
 
 // sparkRune maps a share to a block; any traffic shows at least the lowest block.
 func sparkRune(share float64) rune {
@@ -595,7 +619,7 @@ func RenderCSV(w io.Writer, r *Report) error {
 	for _, iv := range t.Intervals {
 		row := []string{
 			strconv.FormatFloat(iv.StartSeconds, 'f', -1, 64),
-			strconv.FormatFloat(round(iv.StartSeconds+t.IntervalSeconds, 6), 'f', -1, 64),
+			strconv.FormatFloat(iv.EndSeconds, 'f', -1, 64),
 			u(iv.Requests), u(iv.Errors),
 		}
 		for _, c := range iv.Counts {

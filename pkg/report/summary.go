@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -45,9 +44,11 @@ type Summary struct {
 	// ErrorExamples holds one message per error kind, the first seen.
 	ErrorExamples map[string]string `json:"error_examples"`
 	Rebalance     []Rebalance       `json:"rebalance"`
-	Verdict       string            `json:"verdict"`
-	Runs          []RunSummary      `json:"runs"`
-	Timeline      Timeline          `json:"timeline"`
+	// Outcome classifies the verdict (see Rules); Verdict says it in words.
+	Outcome  Outcome      `json:"outcome"`
+	Verdict  string       `json:"verdict"`
+	Runs     []RunSummary `json:"runs"`
+	Timeline Timeline     `json:"timeline"`
 	// Events are what the cluster or the lab did in the window (kaload
 	// hammer --watch, kaload lab); absent when nothing was watched.
 	Events []Event `json:"events,omitempty"`
@@ -101,15 +102,26 @@ type Latency struct {
 }
 
 // Rebalance tells how fast a backend that appeared mid-run got its share.
+// The judged period runs from the interval it appeared in to the end of the
+// window; the rules are in verdict.go (Rules).
 type Rebalance struct {
 	Backend         string  `json:"backend"`
 	AppearedSeconds float64 `json:"appeared_seconds"`
-	// FairShareAfterSeconds is the time from appearing to the end of the first
-	// interval where its share reached 80% of 1/active backends; nil: never.
+	// FairShareAfterSeconds is the time from appearing to the end of the
+	// interval from which it held its fair share (see Rules) until the end;
+	// nil: it never did, or did not stay there.
 	FairShareAfterSeconds *float64 `json:"fair_share_after_seconds"`
-	// ShareAfter is its share of all requests from the interval it appeared on.
+	// ShareAfter is its share of all requests of the judged period.
 	ShareAfter float64 `json:"share_after"`
-	FairShare  float64 `json:"fair_share"` // 1/active backends at the end
+	// FairShare is what it would have got over the judged period had every
+	// interval's requests been spread evenly over the backends active in
+	// that interval (so a partial interval weighs by its requests only).
+	FairShare float64 `json:"fair_share"`
+	// ShareLastHalf and FairShareLastHalf are the same over the last half
+	// of the judged period: whether it stayed there.
+	ShareLastHalf     float64 `json:"share_last_half"`
+	FairShareLastHalf float64 `json:"fair_share_last_half"`
+	Outcome           Outcome `json:"outcome"`
 }
 
 // RunSummary is one merged results file.
@@ -124,10 +136,12 @@ type RunSummary struct {
 
 // Timeline counts requests per backend per interval, from the window's start.
 type Timeline struct {
-	IntervalSeconds float64    `json:"interval_seconds"`
-	StartSeconds    float64    `json:"start_seconds"`
-	Backends        []string   `json:"backends"`
-	Intervals       []Interval `json:"intervals"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	StartSeconds    float64 `json:"start_seconds"`
+	// EndSeconds is the window's real end: the last interval stops there.
+	EndSeconds float64    `json:"end_seconds"`
+	Backends   []string   `json:"backends"`
+	Intervals  []Interval `json:"intervals"`
 	// Dropped counts requests too far from the start for the timeline's
 	// bounded number of intervals; every other figure includes them.
 	Dropped uint64 `json:"dropped_requests,omitempty"`
@@ -135,14 +149,14 @@ type Timeline struct {
 
 // Interval is one timeline bucket; Counts follow Timeline.Backends.
 type Interval struct {
-	StartSeconds float64  `json:"start_seconds"`
-	Requests     uint64   `json:"requests"`
-	Errors       uint64   `json:"errors"`
-	Counts       []uint64 `json:"counts"`
+	StartSeconds float64 `json:"start_seconds"`
+	// EndSeconds is clipped to the window's end: the last interval of a run
+	// that ends mid-interval is shorter (see Partial).
+	EndSeconds float64  `json:"end_seconds"`
+	Requests   uint64   `json:"requests"`
+	Errors     uint64   `json:"errors"`
+	Counts     []uint64 `json:"counts"`
 }
-
-// fairShareFraction of 1/active backends counts as "got its fair share".
-const fairShareFraction = 0.8
 
 // Summary computes the report of everything added so far. It does not
 // change the aggregator; more results may be added and Summary called again.
@@ -174,12 +188,13 @@ func (a *Aggregator) Summary() *Summary {
 
 	// The window spans from its start (or the first request) to the end of
 	// the last request, cut at To.
+	var end time.Duration // the window's real end
 	if a.seen {
 		from := a.opts.From
 		if from == 0 {
 			from = min(0, a.minOff)
 		}
-		end := a.maxEnd
+		end = a.maxEnd
 		if a.opts.To > 0 && (end > a.opts.To || a.pastTo) {
 			end = a.opts.To
 		}
@@ -254,16 +269,16 @@ func (a *Aggregator) Summary() *Summary {
 	default:
 		s.Fairness = fairness(bs)
 	}
-	s.Timeline = a.timeline(bs)
+	s.Timeline = a.timeline(bs, end)
 	// The OtherBackend row is many backends: it cannot "appear" or rebalance.
 	named := slices.DeleteFunc(slices.Clone(bs), a.isOther)
-	s.Rebalance = rebalance(named, a.opts, len(s.Timeline.Intervals))
+	s.Rebalance = rebalance(named, s.Timeline)
 	if a.other >= 0 {
 		s.FoldedBackends, s.FoldedAtLeast = a.Folded()
 		s.MaxBackends = a.opts.MaxBackends
 	}
 	s.Events = a.eventSummary(a.eventOffsets())
-	s.Verdict = verdict(s)
+	s.Outcome, s.Verdict = verdict(s)
 	return s
 }
 
@@ -322,10 +337,11 @@ func fairness(bs []*backendAgg) *Fairness {
 	return f
 }
 
-func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
+func (a *Aggregator) timeline(bs []*backendAgg, end time.Duration) Timeline {
 	t := Timeline{
 		IntervalSeconds: seconds(a.opts.Interval),
 		StartSeconds:    seconds(a.opts.From),
+		EndSeconds:      round(seconds(end), 6),
 		Backends:        make([]string, len(bs)),
 		Intervals:       []Interval{},
 		Dropped:         a.tlDropped,
@@ -344,8 +360,14 @@ func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
 	t.Intervals = make([]Interval, 0, n)
 	backing := make([]uint64, n*len(bs)) // one allocation for every interval's counts
 	for k := range n {
+		ivStart := a.opts.From + time.Duration(k)*a.opts.Interval
+		ivEnd := ivStart + a.opts.Interval
+		if end < ivEnd && k == n-1 && end >= ivStart {
+			ivEnd = end // the run ended inside its last interval
+		}
 		iv := Interval{
-			StartSeconds: round(seconds(a.opts.From+time.Duration(k)*a.opts.Interval), 6),
+			StartSeconds: round(seconds(ivStart), 6),
+			EndSeconds:   round(seconds(ivEnd), 6),
 			Counts:       backing[k*len(bs) : (k+1)*len(bs) : (k+1)*len(bs)],
 		}
 		for i, b := range bs {
@@ -363,145 +385,4 @@ func (a *Aggregator) timeline(bs []*backendAgg) Timeline {
 		t.Intervals = append(t.Intervals, iv)
 	}
 	return t
-}
-
-// rebalance finds, for every backend first seen after the first interval
-// with traffic, how long it took to get 80% of its fair share in an interval.
-// A backend counts as active in every interval between its first and last
-// request, so an interval where it got nothing still lowers its share.
-func rebalance(bs []*backendAgg, opts Options, n int) []Rebalance {
-	out := []Rebalance{}
-	if len(bs) == 0 || n == 0 {
-		return out
-	}
-	// Intervals of each backend's first and last request.
-	firstIv, lastIv := make([]int, len(bs)), make([]int, len(bs))
-	start := n
-	for i, b := range bs {
-		firstIv[i] = len(b.tl) - len(trimLeft(b.tl))
-		lastIv[i] = len(b.tl) - 1
-		start = min(start, firstIv[i])
-	}
-	totals := make([]uint64, n)
-	active := make([]int, n)
-	for i, b := range bs {
-		for k, c := range b.tl {
-			totals[k] += c
-		}
-		for k := firstIv[i]; k <= lastIv[i]; k++ {
-			active[k]++
-		}
-	}
-	for i, b := range bs {
-		fi := firstIv[i]
-		if fi <= start {
-			continue
-		}
-		r := Rebalance{Backend: b.name, AppearedSeconds: round(seconds(b.first), 6)}
-		var mine, total uint64
-		for k := fi; k < n; k++ {
-			mine += at(b.tl, k)
-			total += totals[k]
-		}
-		r.ShareAfter = round(ratio(float64(mine), float64(total)), 6)
-		for k := fi; k < n && r.FairShareAfterSeconds == nil; k++ {
-			share := ratio(float64(at(b.tl, k)), float64(totals[k]))
-			if totals[k] > 0 && share >= fairShareFraction/float64(active[k]) {
-				end := opts.From + time.Duration(k+1)*opts.Interval
-				d := round(seconds(end-b.first), 6)
-				r.FairShareAfterSeconds = &d
-			}
-		}
-		if a := active[n-1]; a > 0 {
-			r.FairShare = round(1/float64(a), 6)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-func at(s []uint64, k int) uint64 {
-	if k < len(s) {
-		return s[k]
-	}
-	return 0
-}
-
-func trimLeft(s []uint64) []uint64 {
-	for len(s) > 0 && s[0] == 0 {
-		s = s[1:]
-	}
-	return s
-}
-
-// RebalanceWorst is the longest time a new backend took to reach its fair
-// share: +Inf if one never did, 0 if no backend appeared mid-run.
-func (s *Summary) RebalanceWorst() time.Duration {
-	var worst time.Duration
-	for _, r := range s.Rebalance {
-		if r.FairShareAfterSeconds == nil {
-			return time.Duration(math.MaxInt64)
-		}
-		worst = max(worst, time.Duration(*r.FairShareAfterSeconds*float64(time.Second)))
-	}
-	return worst
-}
-
-// verdict says in plain words whether traffic reached every backend.
-func verdict(s *Summary) string {
-	switch {
-	case s.Requests == 0:
-		return "no requests in the window"
-	case len(s.Backends) == 0:
-		return fmt.Sprintf("no backend answered: all %d requests failed", s.Requests)
-	}
-	var parts []string
-	if len(s.Backends) == 1 {
-		parts = append(parts, fmt.Sprintf("1 backend (%s) received all requests", s.Backends[0].Name))
-	} else {
-		parts = append(parts, fmt.Sprintf("%d backends; shares %.1f%%–%.1f%% (Jain %.2f)",
-			len(s.Backends), 100*s.Fairness.MinShare, 100*s.Fairness.MaxShare, s.Fairness.Jain))
-	}
-	var idle []string
-	for _, b := range s.Backends {
-		if b.Requests == 0 {
-			idle = append(idle, b.Name)
-		}
-	}
-	if len(idle) > 0 {
-		parts = append(parts, fmt.Sprintf("%s received no requests", strings.Join(idle, ", ")))
-	}
-	stuck := len(idle) > 0
-	for _, r := range s.Rebalance {
-		if r.FairShareAfterSeconds != nil {
-			parts = append(parts, fmt.Sprintf("%s appeared at %.1fs and reached its fair share after %.1fs",
-				r.Backend, r.AppearedSeconds, *r.FairShareAfterSeconds))
-		} else {
-			stuck = true
-			parts = append(parts, fmt.Sprintf("%s appeared at %.1fs but received only %.1f%% of requests after that (fair share %.1f%%)",
-				r.Backend, r.AppearedSeconds, 100*r.ShareAfter, 100*r.FairShare))
-		}
-	}
-	if s.Errors > 0 {
-		parts = append(parts, fmt.Sprintf("%d errors (%.2f%%)", s.Errors, 100*s.ErrorRate))
-	}
-	if s.FoldedBackends > 0 {
-		parts = append(parts, FoldedLine(s))
-	}
-	v := strings.Join(parts, "; ")
-	if stuck {
-		v += ": connections are not being rebalanced"
-	}
-	return v
-}
-
-// FoldedLine says how many backend names were folded into OtherBackend, for
-// the verdict and for the commands' warnings.
-func FoldedLine(s *Summary) string {
-	more := ""
-	if s.FoldedAtLeast {
-		more = "at least "
-	}
-	return fmt.Sprintf("%s%d more backend names than the %d tracked one by one were folded into %s (a server that sends a unique backend header value?)",
-		more, s.FoldedBackends, s.MaxBackends, OtherBackend)
 }
