@@ -34,6 +34,7 @@ type serveOptions struct {
 	H2C               bool
 	TLSCert           string
 	TLSKey            string
+	ReadTimeout       time.Duration
 	ShutdownGrace     time.Duration
 	DrainDelay        time.Duration
 	WSCloseGrace      time.Duration
@@ -92,13 +93,20 @@ On SIGINT or SIGTERM /readyz turns 503 and keep-alive connections close after
 their next response; WebSockets close with 1001 (going away), each at a
 random moment within --drain-delay so clients do not reconnect at once; new connections are still accepted for --drain-delay
 (give Kubernetes time to remove the pod from its endpoints), then in-flight
-requests finish and kaload exits 0 within --shutdown-grace.`,
+requests finish and kaload exits 0 within --shutdown-grace. A client that
+sends nothing cannot hold the drain: once the listener closed, a request body
+that goes one second without a byte is answered 408.
+
+--read-timeout bounds reading one whole request, headers and body (per
+stream on HTTP/2): a client that stalls gets 408 Request Timeout and its
+HTTP/1 connection closes, so stalled uploads cannot pile up.`,
 		Example: `  kaload serve --max-requests 100
   kaload serve --listen 127.0.0.1:9000 --h2c --max-conn-age 30s --cpu 2ms
   MAX_REQUEST=50 POD_NAME=web-1 kaload serve
   kaload serve --tls-cert tls.crt --tls-key tls.key --capacity 200
   kaload serve --max-conn-age 5m --drain-delay 20s   # WebSockets on /ws rebalance every ~5m
-  kaload serve --grpc-listen :9090 --max-requests 100 --max-conn-age 5m --max-conn-age-grace 30s`,
+  kaload serve --grpc-listen :9090 --max-requests 100 --max-conn-age 5m --max-conn-age-grace 30s
+  KALOAD_READ_TIMEOUT=5s kaload serve --drain-delay 5s --shutdown-grace 20s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyServeEnv(cmd.Flags(), opts); err != nil {
@@ -131,6 +139,7 @@ requests finish and kaload exits 0 within --shutdown-grace.`,
 	f.BoolVar(&opts.H2C, "h2c", false, "also serve HTTP/2 over cleartext (h2c, prior knowledge)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS with HTTP/2")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.DurationVar(&opts.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read one whole request, headers and body; a client that stalls gets 408")
 	f.DurationVar(&opts.ShutdownGrace, "shutdown-grace", 10*time.Second, "time allowed to drain on SIGTERM/SIGINT")
 	f.DurationVar(&opts.DrainDelay, "drain-delay", 0, "on SIGTERM keep accepting (readyz 503, every response closes its connection) this long before closing the listener")
 	f.DurationVar(&opts.WSCloseGrace, "ws-close-grace", server.DefaultWebSocketCloseGrace, "after sending a WebSocket close frame, wait this long for the client's before closing TCP")
@@ -223,6 +232,8 @@ func (o *serveOptions) validate() error {
 		return bad("ws-close-grace", "must be positive, got %v", o.WSCloseGrace)
 	case o.DrainDelay < 0:
 		return bad("drain-delay", "must not be negative, got %v", o.DrainDelay)
+	case o.ReadTimeout <= 0:
+		return bad("read-timeout", "must be positive, got %v", o.ReadTimeout)
 	case o.ShutdownGrace <= 0:
 		return bad("shutdown-grace", "must be positive, got %v", o.ShutdownGrace)
 	case (o.TLSCert == "") != (o.TLSKey == ""):
@@ -251,6 +262,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 		H2C:                 opts.H2C,
 		TLSCertFile:         opts.TLSCert,
 		TLSKeyFile:          opts.TLSKey,
+		ReadTimeout:         opts.ReadTimeout,
 		ShutdownGrace:       opts.ShutdownGrace,
 		DrainDelay:          opts.DrainDelay,
 		WebSocketCloseGrace: opts.WSCloseGrace,
@@ -351,6 +363,6 @@ func limitsLabel(o *serveOptions) string {
 	if o.DrainDelay > 0 {
 		fmt.Fprintf(&b, " drain-delay=%v", o.DrainDelay)
 	}
-	fmt.Fprintf(&b, " shutdown-grace=%v", o.ShutdownGrace)
+	fmt.Fprintf(&b, " read-timeout=%v shutdown-grace=%v", o.ReadTimeout, o.ShutdownGrace)
 	return b.String()
 }

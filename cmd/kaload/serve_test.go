@@ -79,10 +79,11 @@ func TestServeFlagsAndEnv(t *testing.T) {
 			"KALOAD_CPU": "2ms", "KALOAD_DELAY": "3ms", "KALOAD_RESPONSE_SIZE": "100", "KALOAD_CAPACITY": "50.5",
 			"KALOAD_H2C": "true", "KALOAD_SHUTDOWN_GRACE": "20s", "KALOAD_LOG_REQUESTS": "1", "KALOAD_DRAIN_DELAY": "4s",
 			"KALOAD_WS_CLOSE_GRACE": "3s", "KALOAD_GRPC_LISTEN": ":9090", "KALOAD_STREAM_INTERVAL": "2s",
+			"KALOAD_READ_TIMEOUT": "7s",
 		}, nil, func(o *serveOptions) string {
 			want := serveOptions{Listen: "127.0.0.1:9", MaxRequestsJitter: 0.2, MaxConnAge: 30 * time.Second,
 				MaxConnAgeJitter: 0.3, MaxConnAgeGrace: 5 * time.Second, BackendHeader: "X-Pod", CPU: 2 * time.Millisecond,
-				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ShutdownGrace: 20 * time.Second, DrainDelay: 4 * time.Second, WSCloseGrace: 3 * time.Second, LogRequests: true,
+				Delay: 3 * time.Millisecond, ResponseSize: 100, Capacity: 50.5, H2C: true, ReadTimeout: 7 * time.Second, ShutdownGrace: 20 * time.Second, DrainDelay: 4 * time.Second, WSCloseGrace: 3 * time.Second, LogRequests: true,
 				GRPCListen: ":9090", StreamInterval: 2 * time.Second}
 			got := *o
 			got.Sources = nil
@@ -151,6 +152,7 @@ func TestServeBadInput(t *testing.T) {
 		{"conn age jitter env", map[string]string{"KALOAD_MAX_CONN_AGE_JITTER": "-0.1"}, nil, "KALOAD_MAX_CONN_AGE_JITTER"},
 		{"capacity", nil, []string{"--capacity", "-1"}, "--capacity"},
 		{"grace", nil, []string{"--shutdown-grace", "0s"}, "--shutdown-grace"},
+		{"read timeout", map[string]string{"KALOAD_READ_TIMEOUT": "0s"}, nil, "KALOAD_READ_TIMEOUT: must be positive"},
 		{"drain delay", map[string]string{"KALOAD_DRAIN_DELAY": "-1s"}, nil, "KALOAD_DRAIN_DELAY: must not be negative"},
 		{"tls half", nil, []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
 		{"unknown flag", nil, []string{"--max-request", "5"}, "unknown flag"},

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -33,12 +34,23 @@ const (
 	PositionHeader       = "X-Kaload-Conn-Requests"  // the request's position on its connection
 )
 
+// DefaultReadTimeout bounds reading one whole request, headers and body,
+// when Config.ReadTimeout is 0.
+const DefaultReadTimeout = 30 * time.Second
+
 // Hardened defaults for the http.Server.
 const (
-	readHeaderTimeout = 10 * time.Second
+	readHeaderTimeout = 10 * time.Second // at most ReadTimeout
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 	maxResponseSize   = 1 << 30
+	// bodyStall is how long, once the listener closed, a request body may
+	// go without a byte before it is cut: the drain waits for slow
+	// uploads, not for clients that send nothing.
+	bodyStall = time.Second
+	// maxPostHandlerRead is what net/http reads of a body its handler left,
+	// to keep an HTTP/1 connection (its maxPostHandlerReadBytes).
+	maxPostHandlerRead = 256 << 10
 )
 
 // Config configures a Server. The zero value serves without recycling.
@@ -74,7 +86,14 @@ type Config struct {
 	// it closes TCP; 0 means DefaultWebSocketCloseGrace.
 	WebSocketCloseGrace time.Duration
 
+	// ReadTimeout bounds reading one whole request, headers and body, from
+	// its first byte (per stream on HTTP/2): a client that stalls gets 408
+	// and, on HTTP/1, its connection closes. 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// ShutdownGrace bounds the drain after ctx is done; 0 means 10s.
+	// Requests still receiving their body when the listener closes get
+	// bodyStall (1s) per byte-less wait, so a client that sends nothing
+	// cannot hold the drain.
 	ShutdownGrace time.Duration
 	// DrainDelay keeps accepting connections this long after ctx is done,
 	// answering /readyz 503 and closing every keep-alive connection after
@@ -96,6 +115,9 @@ type Config struct {
 // Stats is a cheap snapshot of a Server's counters.
 type Stats struct {
 	Requests            uint64 // load requests served on "/" (the Total-Request count)
+	Abandoned           uint64 // load requests the client reset or left before the answer (not in Requests)
+	BodyTimeouts        uint64 // load requests whose body did not arrive in time (answered 408)
+	BodyErrors          uint64 // load requests whose body was malformed or cut (answered 400)
 	ActiveConns         int64
 	TotalConns          uint64
 	RecycledMaxRequests uint64
@@ -144,9 +166,16 @@ type Server struct {
 
 	servingGRPC atomic.Bool
 
-	ready    atomic.Bool
-	requests atomic.Uint64
-	serving  atomic.Bool
+	ready        atomic.Bool
+	requests     atomic.Uint64
+	abandoned    atomic.Uint64
+	bodyTimeouts atomic.Uint64
+	bodyErrors   atomic.Uint64
+	serving      atomic.Bool
+	// stopping is set, and stopCtx cancelled, when the listeners close.
+	stopping atomic.Bool
+	stopCtx  context.Context
+	stop     context.CancelFunc
 }
 
 // New checks cfg and builds a Server; errors name the offending field.
@@ -176,6 +205,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
 	}
+	if cfg.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("ReadTimeout must not be negative, got %v", cfg.ReadTimeout))
+	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
 	}
@@ -187,10 +219,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
 	if cfg.WebSocketCloseGrace == 0 {
 		cfg.WebSocketCloseGrace = DefaultWebSocketCloseGrace
 	}
 	s := &Server{cfg: cfg, registry: prometheus.NewRegistry()}
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.perConn = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "kaload_requests_per_connection",
 		Help:    "Requests a connection carried before it closed.",
@@ -264,6 +300,9 @@ func (s *Server) Stats() Stats {
 	gs := s.grc.Stats()
 	st := Stats{
 		Requests:            s.requests.Load(),
+		Abandoned:           s.abandoned.Load(),
+		BodyTimeouts:        s.bodyTimeouts.Load(),
+		BodyErrors:          s.bodyErrors.Load(),
 		ActiveConns:         rs.ActiveConns,
 		TotalConns:          rs.TotalConns,
 		RecycledMaxRequests: rs.Recycled[recycle.ReasonMaxRequests],
@@ -299,19 +338,143 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // Serve serves on ln until ctx is done, then drains: /readyz turns 503,
 // keep-alive connections close after their next response (GOAWAY on
 // HTTP/2), WebSockets close with 1001 each at a random moment within
-// DrainDelay, new connections are accepted for DrainDelay, and in-flight
-// requests and close handshakes finish within ShutdownGrace after it. It returns nil after a
-// clean drain. Serve closes ln and may be called once.
+// DrainDelay, new connections are accepted and served for DrainDelay, and
+// in-flight requests and close handshakes finish within ShutdownGrace after
+// it. It returns nil after a clean drain. Serve closes ln and may be called
+// once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
 	}
+	return s.run(ctx, []service{s.newHTTPService(ctx, ln)})
+}
+
+// service is one protocol's server on its own listener. Serve runs every
+// service of the Server and drains them together, so that each listener
+// keeps accepting through the drain delay and all stop within one grace.
+type service interface {
+	// serve blocks until shutdown or close; nil after either.
+	serve() error
+	// shutdown closes the listener and returns once in-flight work ended
+	// (nil) or ctx is done (its error). It may run again to reach
+	// connections that started while it ran.
+	shutdown(ctx context.Context) error
+	// close ends every connection at once.
+	close()
+}
+
+// run serves svcs until ctx is done, then drains them.
+func (s *Server) run(ctx context.Context, svcs []service) error {
+	errc := make(chan error, len(svcs))
+	for _, svc := range svcs {
+		go func() { errc <- svc.serve() }()
+	}
+	running := len(svcs)
+	// fail stops everything after a service failed and returns its error.
+	fail := func(err error) error {
+		s.ready.Store(false)
+		s.stopping.Store(true)
+		s.stop()
+		for _, svc := range svcs {
+			svc.close()
+		}
+		for running--; running > 0; running-- {
+			<-errc
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.ready.Store(true)
+	select {
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("listener closed")
+		}
+		return fail(err)
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.rc.Drain()
+	s.drainSockets(s.cfg.DrainDelay)
+	if s.cfg.DrainDelay > 0 {
+		t := time.NewTimer(s.cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			if err == nil {
+				err = errors.New("listener closed")
+			}
+			return fail(err)
+		}
+	}
+	// From here connections that turn HTTP/2 late get their GOAWAY (see
+	// newHTTPService) and stalled request bodies are cut (guardBody).
+	s.stopping.Store(true)
+	s.stop()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	shut := make(chan error, len(svcs))
+	for _, svc := range svcs {
+		go func() { shut <- svc.shutdown(sctx) }()
+	}
+	var errs []error
+	for range svcs {
+		if err := <-shut; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		for _, svc := range svcs {
+			svc.close()
+		}
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown within %v: %w", s.cfg.ShutdownGrace, err)
+	}
+	return nil
+}
+
+// httpService serves HTTP/1.1, h2c, TLS HTTP/2 and WebSockets on one
+// listener.
+type httpService struct {
+	s   *Server
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+// done is an already cancelled context: Shutdown called with it returns at
+// once after closing idle connections and sending GOAWAY.
+var done = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func (s *Server) newHTTPService(ctx context.Context, ln net.Listener) *httpService {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: min(readHeaderTimeout, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	// http.Server.Shutdown sends GOAWAY to the HTTP/2 connections it knows
+	// when called. One accepted just before the listener closed finishes
+	// its TLS handshake or preface a moment later and turns idle (the
+	// HTTP/2 server's first ConnState) with none: Shutdown would wait for
+	// it until its client sends a request. Calling Shutdown again reaches
+	// it; that is idempotent for every other connection.
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateIdle && s.stopping.Load() {
+			srv.Shutdown(done)
+		}
 	}
 	if s.cfg.Logger != nil {
 		srv.ErrorLog = slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)
@@ -327,51 +490,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		p.SetUnencryptedHTTP2(true)
 	}
 	srv.Protocols = &p
+	return &httpService{s: s, srv: srv, ln: ln, tls: s.tls != nil}
+}
 
-	errc := make(chan error, 1)
-	go func() {
-		if s.tls != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	s.ready.Store(true)
-	select {
-	case err := <-errc:
-		s.ready.Store(false)
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+func (h *httpService) serve() error {
+	var err error
+	if h.tls {
+		err = h.srv.ServeTLS(h.ln, "", "")
+	} else {
+		err = h.srv.Serve(h.ln)
 	}
-	s.ready.Store(false)
-	s.rc.Drain()
-	s.drainSockets(s.cfg.DrainDelay)
-	if s.cfg.DrainDelay > 0 {
-		t := time.NewTimer(s.cfg.DrainDelay)
-		select {
-		case <-t.C:
-		case err := <-errc:
-			t.Stop()
-			return fmt.Errorf("serve: %w", err)
-		}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		srv.Close()
-	}
-	<-errc // http.ErrServerClosed
+	return err
+}
+
+func (h *httpService) shutdown(ctx context.Context) error {
+	err := h.srv.Shutdown(ctx)
 	// Shutdown does not wait for hijacked connections: the sockets' close
 	// handshakes get what is left of the grace.
-	if werr := s.waitSockets(sctx); err == nil {
+	if werr := h.s.waitSockets(ctx); err == nil {
 		err = werr
 	}
-	if err != nil {
-		return fmt.Errorf("shutdown within %v: %w", s.cfg.ShutdownGrace, err)
-	}
-	return nil
+	return err
 }
+
+func (h *httpService) close() { h.srv.Close() }
 
 func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -397,13 +542,65 @@ func (s *Server) buildHandler() http.Handler {
 	wrapped := s.rc.Wrap(h)
 	// WebSockets bypass the HTTP recycler: their limits count messages,
 	// and a close frame, not a response header, ends them.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.guardBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == WebSocketPath {
 			s.serveWS(w, r)
 			return
 		}
 		wrapped.ServeHTTP(w, r)
+	}))
+}
+
+// guardBody lets the drain cut request bodies that stall: once the
+// listeners close, a body that goes bodyStall without a byte fails with a
+// deadline error (still within ReadTimeout otherwise). On HTTP/1 it also
+// reads what the handler left of the body, as net/http would, while the cut
+// still applies.
+func (s *Server) guardBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		b := &stallCut{ReadCloser: r.Body, rc: http.NewResponseController(w), limit: time.Now().Add(s.cfg.ReadTimeout)}
+		r.Body = b
+		stop := context.AfterFunc(s.stopCtx, b.cut)
+		defer stop()
+		h.ServeHTTP(w, r)
+		if r.ProtoMajor == 1 {
+			io.CopyN(io.Discard, b, maxPostHandlerRead)
+		}
 	})
+}
+
+// stallCut is a request body whose reads get a bodyStall deadline, renewed
+// by every byte, once cut was called; never later than limit.
+type stallCut struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	limit   time.Time
+	cutting atomic.Bool
+}
+
+func (b *stallCut) cut() {
+	b.cutting.Store(true)
+	b.extend()
+}
+
+func (b *stallCut) extend() {
+	d := time.Now().Add(bodyStall)
+	if d.After(b.limit) {
+		d = b.limit
+	}
+	b.rc.SetReadDeadline(d)
+}
+
+func (b *stallCut) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 && b.cutting.Load() {
+		b.extend()
+	}
+	return n, err
 }
 
 var (
@@ -413,10 +610,20 @@ var (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// serveLoad is the load endpoint: it shapes load, then names the backend.
+// serveLoad is the load endpoint: it reads the body, shapes load, then names
+// the backend. Only a request still wanted when it is answered counts in
+// Total-Request; one its client reset or left (an HTTP/2 rapid reset) is
+// counted apart.
 func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
-	if !s.shape(r.Context()) {
-		return // the client went away while queued or delayed
+	if r.Body != nil && r.Body != http.NoBody {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			s.bodyFailed(w, r, err)
+			return
+		}
+	}
+	if !s.shape(r.Context()) || r.Context().Err() != nil {
+		s.abandoned.Add(1) // the client went away while queued, delayed or burning
+		return
 	}
 	total := s.requests.Add(1)
 	pos := recycle.ConnRequests(r.Context())
@@ -444,6 +651,34 @@ func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
 }
 
 var textPlain = []string{"text/plain; charset=utf-8"}
+
+// bodyFailed answers a load request whose body could not be read: 408 when
+// it did not arrive in time, 400 when it was malformed; nothing when the
+// client is gone. HTTP/1 closes the connection (the rest of the body is
+// unknown); HTTP/2 needs no more than the end of the stream.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		status = http.StatusRequestTimeout
+		s.bodyTimeouts.Add(1)
+	case r.Context().Err() != nil:
+		s.abandoned.Add(1)
+		return
+	default:
+		s.bodyErrors.Add(1)
+	}
+	h := w.Header()
+	h[s.backend] = s.hostValue
+	h["Content-Type"] = textPlain
+	if r.ProtoMajor == 1 {
+		h["Connection"] = closeValue
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "request body: %v\n", err)
+}
+
+var closeValue = []string{"close"}
 
 // padding fills bodies up to ResponseSize.
 var padding = func() []byte {

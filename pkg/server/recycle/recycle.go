@@ -228,20 +228,14 @@ func (rc *Recycler) ConnState(c net.Conn, s http.ConnState) {
 		}
 		st.idle = s == http.StateIdle
 		closeNow := st.idle && st.closeWhenIdle
-		// A connection that became HTTP/2 after the drain began missed the
-		// server's shutdown GOAWAY; with no request yet there is nothing
-		// to lose by closing it, and http.Server.Shutdown would otherwise
-		// wait for it until the grace period ends.
-		lateIdle := st.idle && rc.draining.Load() && st.requests.Load() == 0
 		rc.mu.Unlock()
-		switch {
-		case closeNow:
+		// A connection that turns idle with no request yet is an HTTP/2
+		// connection that just read its preface. During a drain it is left
+		// open: its client is about to send a request, which is answered
+		// and ends the connection gracefully (GOAWAY); closing it here
+		// would reset that request.
+		if closeNow {
 			rc.closeIdle(st)
-		case lateIdle:
-			if st.closing.CompareAndSwap(false, true) {
-				rc.recycled[ReasonShutdown].Add(1)
-			}
-			c.Close()
 		}
 	case http.StateClosed, http.StateHijacked:
 		rc.mu.Lock()
@@ -290,7 +284,14 @@ func (rc *Recycler) closeIdle(st *connState) {
 // Drain makes every later response close its connection and counts every
 // open connection as recycled for ReasonShutdown. Call it when the server
 // starts shutting down (before http.Server.Shutdown) so that keep-alive
-// clients reconnect elsewhere instead of failing.
+// clients reconnect elsewhere instead of failing. Connections accepted
+// after Drain are served: each closes after its first response.
+//
+// http.Server.Shutdown sends GOAWAY only to the HTTP/2 connections that
+// exist when it is called; one that finishes its handshake a moment later
+// gets none and keeps Shutdown waiting until its client sends a request.
+// Calling Shutdown again (with a context that is already done, it returns
+// at once) sends GOAWAY to those too.
 func (rc *Recycler) Drain() {
 	rc.draining.Store(true)
 	rc.mu.Lock()

@@ -33,38 +33,34 @@ func TestNumberValue(t *testing.T) {
 	}
 }
 
-// TestDrainClosesLateIdleConnection: a connection that turns idle with no
-// request after the drain began is closed (it missed the shutdown GOAWAY);
-// one that carried requests is left to close after its response.
-func TestDrainClosesLateIdleConnection(t *testing.T) {
+// TestDrainKeepsNewConnections: an HTTP/2 connection that arrives during
+// the drain turns idle after its preface, before its first request. It must
+// stay open (it used to be closed, resetting the request its client was
+// sending: issue 16); that request then closes it.
+func TestDrainKeepsNewConnections(t *testing.T) {
 	rc, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc.Drain()
 	late, lateClient := net.Pipe()
 	defer lateClient.Close()
-	busy, busyClient := net.Pipe()
-	defer busyClient.Close()
-	defer busy.Close()
-	rc.ConnContext(context.Background(), late)
-	rc.ConnState(busy, http.StateActive)
-	ctx := rc.ConnContext(context.Background(), busy)
+	defer late.Close()
+	ctx := rc.ConnContext(context.Background(), late)
+	rc.ConnState(late, http.StateActive)
+	rc.ConnState(late, http.StateIdle) // the HTTP/2 preface was read
+	lateClient.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := lateClient.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("new connection during the drain: read err %v, want it left open", err)
+	}
 	req := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
-	rc.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(httptest.NewRecorder(), req)
-
-	rc.Drain()
-	rc.ConnState(late, http.StateIdle)
-	rc.ConnState(busy, http.StateIdle)
-	lateClient.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := lateClient.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("late idle connection: read err %v, want EOF (closed)", err)
+	rec := httptest.NewRecorder()
+	rc.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(rec, req)
+	if got := rec.Header().Get("Connection"); got != "close" {
+		t.Errorf("its first response says Connection %q, want close", got)
 	}
-	busyClient.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := busyClient.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("connection with requests: read err %v, want it left open", err)
-	}
-	if got := rc.Stats().RecycledBy(ReasonShutdown); got != 2 {
-		t.Errorf("shutdown recycles %d, want 2", got)
+	if got := rc.Stats().RecycledBy(ReasonShutdown); got != 1 {
+		t.Errorf("shutdown recycles %d, want 1", got)
 	}
 }
 
