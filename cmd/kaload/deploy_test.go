@@ -216,7 +216,7 @@ func TestManifestsRender(t *testing.T) {
 			}
 			if opts != nil && opts.MaxRequests != tt.maxRequests {
 				t.Errorf("%s: kaload serve would run with --max-requests %d (from %s), want %d",
-					tt.dir, opts.MaxRequests, opts.source("max-requests"), tt.maxRequests)
+					tt.dir, opts.MaxRequests, opts.shown("max-requests"), tt.maxRequests)
 			}
 		})
 	}
@@ -359,7 +359,7 @@ func checkStack(t *testing.T, st *stack, serveOut **serveOptions) []error {
 	}
 	if need := time.Duration(preStop)*time.Second + opts.ShutdownGrace; time.Duration(grace)*time.Second <= need {
 		fail("Deployment %s: terminationGracePeriodSeconds %d must exceed preStop %ds + shutdown grace %v (from %s)",
-			dep.Name, grace, preStop, opts.ShutdownGrace, opts.source("shutdown-grace"))
+			dep.Name, grace, preStop, opts.ShutdownGrace, opts.shown("shutdown-grace"))
 	}
 
 	// --- Service ---

@@ -156,7 +156,7 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 		c.Body = []byte(body)
 	}
 	if err := c.Validate(); err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: exitUsage, err: namedByFlags("hammer", err, nil)}
 	}
 	if err := checkOutput(&reportOutput{Format: o.Format}); err != nil {
 		return err
@@ -215,7 +215,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		out, err = results.CreateFile(o.Output, h)
 	}
 	if err != nil {
-		return fmt.Errorf("results file: %w", outputClosed(err))
+		return outputError("--output", o.Output, outputClosed(err))
 	}
 
 	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends})
@@ -246,7 +246,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		if out != nil {
 			out.Close()
 		}
-		return runErr
+		return namedByFlags("hammer", runErr, nil)
 	}
 	var fileErr error
 	if out != nil {

@@ -154,7 +154,7 @@ func (o *labOptions) labConfig() (lab.Config, error) {
 	if cfg.Expect, err = parseLabExpect(o.Expect, cfg.Scenarios); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, namedByFlags("lab", cfg.Validate(), nil)
 }
 
 // parsePods reads "START:END" (or "N", meaning no fixed scale-up).
@@ -217,7 +217,7 @@ func runLab(ctx context.Context, s *streams, o *labOptions) error {
 	res, err := lab.Run(ctx, cfg)
 	if err != nil {
 		if ctx.Err() == nil || res == nil {
-			return err
+			return namedByFlags("lab", err, nil)
 		}
 		// Interrupted: show what ran (the last scenario was cut short).
 		if len(res.Scenarios) > 0 {

@@ -115,10 +115,16 @@ HTTP/1 connection closes, so stalled uploads cannot pile up.`,
 			if err := opts.validate(); err != nil {
 				return err
 			}
+			// server.New checks every range; its errors name fields, mapped
+			// here to the flag or variable that set them.
+			srv, err := server.New(opts.config(s))
+			if err != nil {
+				return &exitError{code: exitUsage, err: namedByFlags("serve", err, opts.shown)}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return runServe(cmd.Context(), s, opts)
+			return runServe(cmd.Context(), s, opts, srv)
 		},
 	}
 	f := cmd.Flags()
@@ -197,85 +203,68 @@ func valueKind(typ string) string {
 	return "a valid " + typ
 }
 
-func (o *serveOptions) source(flag string) string {
-	if s, ok := o.Sources[flag]; ok {
-		return s
+// shown names a flag as the user set it: the variable (and the flag it
+// sets) when the value came from the environment, else the flag.
+func (o *serveOptions) shown(flag string) string {
+	if src := o.Sources[flag]; src != "" && !strings.HasPrefix(src, "-") {
+		return src + " (--" + flag + ")"
 	}
 	return "--" + flag
 }
 
-// validate checks ranges, naming the flag or variable that set a bad value.
+// validate checks what only the command adds to server.Config: the listen
+// address, and no zero for the durations whose zero server.Config reads as
+// "the default" (on the command line a zero is a mistake). server.New
+// checks every range.
 func (o *serveOptions) validate() error {
-	bad := func(flag string, format string, args ...any) error {
-		return usageErrorf("%s: %s", o.source(flag), fmt.Sprintf(format, args...))
+	if o.Listen == "" {
+		return usageErrorf("%s: must not be empty", o.shown("listen"))
 	}
-	switch {
-	case o.MaxRequests < 0:
-		return bad("max-requests", "must not be negative, got %d", o.MaxRequests)
-	case !(o.MaxRequestsJitter >= 0 && o.MaxRequestsJitter <= 1):
-		return bad("max-requests-jitter", "must be within 0..1, got %v", o.MaxRequestsJitter)
-	case o.MaxConnAge < 0:
-		return bad("max-conn-age", "must not be negative, got %v", o.MaxConnAge)
-	case !(o.MaxConnAgeJitter >= 0 && o.MaxConnAgeJitter <= 1):
-		return bad("max-conn-age-jitter", "must be within 0..1, got %v", o.MaxConnAgeJitter)
-	case o.MaxConnAgeGrace < 0:
-		return bad("max-conn-age-grace", "must not be negative, got %v", o.MaxConnAgeGrace)
-	case o.CPU < 0:
-		return bad("cpu", "must not be negative, got %v", o.CPU)
-	case o.Delay < 0:
-		return bad("delay", "must not be negative, got %v", o.Delay)
-	case o.ResponseSize < 0:
-		return bad("response-size", "must not be negative, got %d", o.ResponseSize)
-	case !(o.Capacity >= 0) || o.Capacity > 1e9:
-		return bad("capacity", "must be within 0..1e9 requests/s, got %v", o.Capacity)
-	case o.WSCloseGrace <= 0:
-		return bad("ws-close-grace", "must be positive, got %v", o.WSCloseGrace)
-	case o.DrainDelay < 0:
-		return bad("drain-delay", "must not be negative, got %v", o.DrainDelay)
-	case o.ReadTimeout <= 0:
-		return bad("read-timeout", "must be positive, got %v", o.ReadTimeout)
-	case o.ShutdownGrace <= 0:
-		return bad("shutdown-grace", "must be positive, got %v", o.ShutdownGrace)
-	case (o.TLSCert == "") != (o.TLSKey == ""):
-		return usageErrorf("--tls-cert and --tls-key must be given together")
-	case o.Listen == "":
-		return bad("listen", "must not be empty")
-	case o.StreamInterval <= 0:
-		return bad("stream-interval", "must be positive, got %v", o.StreamInterval)
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"read-timeout", o.ReadTimeout},
+		{"shutdown-grace", o.ShutdownGrace},
+		{"ws-close-grace", o.WSCloseGrace},
+		{"stream-interval", o.StreamInterval},
+	} {
+		if d.v == 0 {
+			return usageErrorf("%s: must be positive, got 0s", o.shown(d.flag))
+		}
 	}
 	return nil
 }
 
-func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
+func (o *serveOptions) config(s *streams) server.Config {
 	cfg := server.Config{
-		Hostname:            opts.Hostname,
-		BackendHeader:       opts.BackendHeader,
-		MaxRequests:         opts.MaxRequests,
-		MaxRequestsJitter:   opts.MaxRequestsJitter,
-		MaxConnAge:          opts.MaxConnAge,
-		MaxConnAgeJitter:    opts.MaxConnAgeJitter,
-		MaxConnAgeGrace:     opts.MaxConnAgeGrace,
-		CPU:                 opts.CPU,
-		Delay:               opts.Delay,
-		ResponseSize:        opts.ResponseSize,
-		Capacity:            opts.Capacity,
-		H2C:                 opts.H2C,
-		TLSCertFile:         opts.TLSCert,
-		TLSKeyFile:          opts.TLSKey,
-		ReadTimeout:         opts.ReadTimeout,
-		ShutdownGrace:       opts.ShutdownGrace,
-		DrainDelay:          opts.DrainDelay,
-		WebSocketCloseGrace: opts.WSCloseGrace,
-		StreamInterval:      opts.StreamInterval,
+		Hostname:            o.Hostname,
+		BackendHeader:       o.BackendHeader,
+		MaxRequests:         o.MaxRequests,
+		MaxRequestsJitter:   o.MaxRequestsJitter,
+		MaxConnAge:          o.MaxConnAge,
+		MaxConnAgeJitter:    o.MaxConnAgeJitter,
+		MaxConnAgeGrace:     o.MaxConnAgeGrace,
+		CPU:                 o.CPU,
+		Delay:               o.Delay,
+		ResponseSize:        o.ResponseSize,
+		Capacity:            o.Capacity,
+		H2C:                 o.H2C,
+		TLSCertFile:         o.TLSCert,
+		TLSKeyFile:          o.TLSKey,
+		ReadTimeout:         o.ReadTimeout,
+		ShutdownGrace:       o.ShutdownGrace,
+		DrainDelay:          o.DrainDelay,
+		WebSocketCloseGrace: o.WSCloseGrace,
+		StreamInterval:      o.StreamInterval,
 	}
-	if opts.LogRequests {
+	if o.LogRequests {
 		cfg.Logger = slog.New(slog.NewJSONHandler(s.Err, nil))
 	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		// Every field comes from a flag or variable, so this is bad input.
-		return usageErrorf("serve: %v", err)
-	}
+	return cfg
+}
+
+func runServe(ctx context.Context, s *streams, opts *serveOptions, srv *server.Server) error {
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)

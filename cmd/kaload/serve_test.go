@@ -92,9 +92,9 @@ func TestServeFlagsAndEnv(t *testing.T) {
 			}
 			return ""
 		}},
-		{"flags", nil, []string{"--listen", "127.0.0.1:0", "--max-requests-jitter", "0.5", "--h2c", "--tls-cert", "c", "--tls-key", "k", "--delay", "1s"},
+		{"flags", nil, []string{"--listen", "127.0.0.1:0", "--max-requests-jitter", "0.5", "--h2c", "--delay", "1s"},
 			func(o *serveOptions) string {
-				if o.Listen != "127.0.0.1:0" || o.MaxRequestsJitter != 0.5 || !o.H2C || o.TLSCert != "c" || o.TLSKey != "k" || o.Delay != time.Second {
+				if o.Listen != "127.0.0.1:0" || o.MaxRequestsJitter != 0.5 || !o.H2C || o.Delay != time.Second {
 					return fmt.Sprintf("%+v", *o)
 				}
 				return ""
@@ -143,7 +143,7 @@ func TestServeBadInput(t *testing.T) {
 		want string // must appear in the error
 	}{
 		{"non-numeric MAX_REQUEST", map[string]string{"MAX_REQUEST": "lots"}, nil, `MAX_REQUEST="lots": not an integer (it sets --max-requests)`},
-		{"negative MAX_REQUEST", map[string]string{"MAX_REQUEST": "-1"}, nil, "MAX_REQUEST: must not be negative"},
+		{"negative MAX_REQUEST", map[string]string{"MAX_REQUEST": "-1"}, nil, "MAX_REQUEST (--max-requests): must not be negative, got -1"},
 		{"negative KALOAD_MAX_REQUESTS", map[string]string{"KALOAD_MAX_REQUESTS": "-5"}, nil, "KALOAD_MAX_REQUESTS"},
 		{"negative flag", nil, []string{"--max-requests=-2"}, "--max-requests: must not be negative"},
 		{"bad duration env", map[string]string{"KALOAD_MAX_CONN_AGE": "soon"}, nil, `KALOAD_MAX_CONN_AGE="soon": not a duration`},
@@ -152,8 +152,8 @@ func TestServeBadInput(t *testing.T) {
 		{"conn age jitter env", map[string]string{"KALOAD_MAX_CONN_AGE_JITTER": "-0.1"}, nil, "KALOAD_MAX_CONN_AGE_JITTER"},
 		{"capacity", nil, []string{"--capacity", "-1"}, "--capacity"},
 		{"grace", nil, []string{"--shutdown-grace", "0s"}, "--shutdown-grace"},
-		{"read timeout", map[string]string{"KALOAD_READ_TIMEOUT": "0s"}, nil, "KALOAD_READ_TIMEOUT: must be positive"},
-		{"drain delay", map[string]string{"KALOAD_DRAIN_DELAY": "-1s"}, nil, "KALOAD_DRAIN_DELAY: must not be negative"},
+		{"read timeout", map[string]string{"KALOAD_READ_TIMEOUT": "0s"}, nil, "KALOAD_READ_TIMEOUT (--read-timeout): must be positive, got 0s"},
+		{"drain delay", map[string]string{"KALOAD_DRAIN_DELAY": "-1s"}, nil, "KALOAD_DRAIN_DELAY (--drain-delay): must not be negative, got -1s"},
 		{"tls half", nil, []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
 		{"unknown flag", nil, []string{"--max-request", "5"}, "unknown flag"},
 		{"args", nil, []string{"extra"}, "unknown command"},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/field"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
 )
@@ -75,60 +76,64 @@ type Config struct {
 	Expect map[string][]report.Expectation
 }
 
-// Validate reports every problem in cfg, naming the flag it comes from.
+// Validate reports every problem in cfg, each as a *field.Error naming the
+// Config field; several are joined with errors.Join.
 func (cfg *Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(name, format string, args ...any) { errs = append(errs, field.Errorf(name, format, args...)) }
 	if len(cfg.Scenarios) == 0 {
-		bad("--max-requests: no scenario to run")
+		bad("Scenarios", "no scenario to run")
 	}
 	seen := map[string]bool{}
-	for _, sc := range cfg.Scenarios {
+	for i, sc := range cfg.Scenarios {
 		if sc.MaxRequests < 0 {
-			bad("--max-requests: %d is negative", sc.MaxRequests)
+			bad(fmt.Sprintf("Scenarios[%d].MaxRequests", i), "%d is negative", sc.MaxRequests)
 		}
 		if sc.MaxConnAge < 0 {
-			bad("--max-conn-age: %s is negative", sc.MaxConnAge)
+			bad(fmt.Sprintf("Scenarios[%d].MaxConnAge", i), "%s is negative", sc.MaxConnAge)
 		}
 		if seen[sc.Name] {
-			bad("scenario %q is listed twice", sc.Name)
+			bad(fmt.Sprintf("Scenarios[%d].Name", i), "scenario %q is listed twice", sc.Name)
 		}
 		seen[sc.Name] = true
 	}
 	if cfg.Duration <= 0 {
-		bad("--duration: must be > 0, got %s", cfg.Duration)
+		bad("Duration", "must be > 0, got %s", cfg.Duration)
 	}
 	if cfg.Connections < 1 {
-		bad("-c: must be >= 1, got %d", cfg.Connections)
+		bad("Connections", "must be >= 1, got %d", cfg.Connections)
 	}
 	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) {
-		bad("--rate: must be > 0 (the lab keeps the load fixed), got %v", cfg.Rate)
+		bad("Rate", "must be > 0 (the lab keeps the load fixed), got %v", cfg.Rate)
 	}
 	if cfg.PodCapacity < 0 || math.IsNaN(cfg.PodCapacity) {
-		bad("--pod-capacity: must be >= 0, got %v", cfg.PodCapacity)
+		bad("PodCapacity", "must be >= 0, got %v", cfg.PodCapacity)
 	}
 	if _, err := ParsePolicy(string(cfg.Policy)); err != nil {
-		bad("--balancer: %w", err)
+		bad("Policy", "%w", err)
 	}
 	if cfg.StartPods < 1 {
-		bad("--pods: must start with at least 1 pod, got %d", cfg.StartPods)
+		bad("StartPods", "must start with at least 1 pod, got %d", cfg.StartPods)
 	}
 	if h := cfg.HPA; h != nil {
 		if !(h.TargetRPSPerPod > 0) {
-			bad("--target-rps-per-pod: must be > 0, got %v", h.TargetRPSPerPod)
+			bad("HPA.TargetRPSPerPod", "must be > 0, got %v", h.TargetRPSPerPod)
 		}
 		if h.MaxPods < cfg.StartPods {
-			bad("--max-pods: %d is below the starting %d pods", h.MaxPods, cfg.StartPods)
+			bad("HPA.MaxPods", "%d is below the starting %d pods", h.MaxPods, cfg.StartPods)
 		}
 		if h.Sync <= 0 || h.Sync >= cfg.Duration {
-			bad("--sync: must be > 0 and shorter than --duration, got %s", h.Sync)
+			errs = append(errs, &field.Error{Fields: []string{"HPA.Sync", "Duration"},
+				Err: fmt.Errorf("the sync period must be > 0 and shorter than the duration %s, got %s", cfg.Duration, h.Sync)})
 		}
 	} else {
 		if cfg.EndPods <= cfg.StartPods {
-			bad("--pods: %d:%d does not scale up (want START:END with END > START)", cfg.StartPods, cfg.EndPods)
+			errs = append(errs, &field.Error{Fields: []string{"StartPods", "EndPods"},
+				Err: fmt.Errorf("%d:%d does not scale up (want START:END with END > START)", cfg.StartPods, cfg.EndPods)})
 		}
 		if cfg.ScaleAt <= 0 || cfg.ScaleAt >= cfg.Duration {
-			bad("--scale-at: %s must lie inside --duration %s", cfg.ScaleAt, cfg.Duration)
+			errs = append(errs, &field.Error{Fields: []string{"ScaleAt", "Duration"},
+				Err: fmt.Errorf("the scale event at %s must lie inside the duration %s", cfg.ScaleAt, cfg.Duration)})
 		}
 	}
 	return errors.Join(errs...)
@@ -227,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.ResultsDir != "" {
 		if err := os.MkdirAll(cfg.ResultsDir, 0o755); err != nil {
-			return nil, fmt.Errorf("-o: %w", err)
+			return nil, field.Errorf("ResultsDir", "%w", err)
 		}
 	}
 	res := &Result{Mode: "fixed", Balancer: cfg.Policy, Seed: cfg.Seed, Rate: cfg.Rate, Conns: cfg.Connections,
@@ -623,7 +628,7 @@ func createResults(cfg *Config, sc Scenario, start time.Time) (string, *results.
 	path := filepath.Join(cfg.ResultsDir, name)
 	w, err := results.CreateFile(path, h)
 	if err != nil {
-		return "", nil, fmt.Errorf("-o: %w", err)
+		return "", nil, field.Errorf("ResultsDir", "%w", err)
 	}
 	return path, w, nil
 }

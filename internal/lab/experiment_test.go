@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/field"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
 )
@@ -258,29 +259,33 @@ func TestConfigValidate(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{"no scenarios", func(c *Config) { c.Scenarios = nil }, "--max-requests"},
-		{"negative max-requests", func(c *Config) { c.Scenarios[1].MaxRequests = -1 }, "--max-requests: -1"},
-		{"duplicate scenario", func(c *Config) { c.Scenarios[1].Name = c.Scenarios[0].Name }, "listed twice"},
-		{"zero duration", func(c *Config) { c.Duration = 0 }, "--duration"},
-		{"no connections", func(c *Config) { c.Connections = 0 }, "-c"},
-		{"closed model", func(c *Config) { c.Rate = 0 }, "--rate"},
-		{"bad balancer", func(c *Config) { c.Policy = "ipvs-sh" }, "--balancer"},
-		{"no scale-up", func(c *Config) { c.EndPods = 1 }, "--pods: 1:1"},
-		{"scale after the end", func(c *Config) { c.ScaleAt = 5 * time.Second }, "--scale-at"},
+		{"no scenarios", func(c *Config) { c.Scenarios = nil }, "Scenarios: no scenario to run"},
+		{"negative max-requests", func(c *Config) { c.Scenarios[1].MaxRequests = -1 }, "Scenarios[1].MaxRequests: -1 is negative"},
+		{"duplicate scenario", func(c *Config) { c.Scenarios[1].Name = c.Scenarios[0].Name }, "Scenarios[1].Name: scenario"},
+		{"zero duration", func(c *Config) { c.Duration = 0 }, "Duration: must be > 0, got 0s"},
+		{"no connections", func(c *Config) { c.Connections = 0 }, "Connections: must be >= 1, got 0"},
+		{"closed model", func(c *Config) { c.Rate = 0 }, "Rate: must be > 0"},
+		{"bad balancer", func(c *Config) { c.Policy = "ipvs-sh" }, `Policy: unknown balancer policy "ipvs-sh"`},
+		{"no scale-up", func(c *Config) { c.EndPods = 1 }, "StartPods and EndPods: 1:1 does not scale up"},
+		{"scale after the end", func(c *Config) { c.ScaleAt = 5 * time.Second }, "ScaleAt and Duration: the scale event at 5s"},
 		{"hpa max below start", func(c *Config) {
 			c.StartPods = 2
 			c.HPA = &HPAConfig{TargetRPSPerPod: 1, MaxPods: 1, Sync: time.Second}
-		}, "--max-pods"},
-		{"hpa sync too long", func(c *Config) { c.HPA = &HPAConfig{TargetRPSPerPod: 1, MaxPods: 3, Sync: time.Minute} }, "--sync"},
-		{"hpa no target", func(c *Config) { c.HPA = &HPAConfig{MaxPods: 3, Sync: time.Second} }, "--target-rps-per-pod"},
+		}, "HPA.MaxPods: 1 is below the starting 2 pods"},
+		{"hpa sync too long", func(c *Config) { c.HPA = &HPAConfig{TargetRPSPerPod: 1, MaxPods: 3, Sync: time.Minute} }, "HPA.Sync and Duration: the sync period"},
+		{"hpa no target", func(c *Config) { c.HPA = &HPAConfig{MaxPods: 3, Sync: time.Second} }, "HPA.TargetRPSPerPod: must be > 0, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := labConfig()
 			tt.mutate(&cfg)
 			err := cfg.Validate()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Validate() = %v, want an error naming %q", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want an error starting %q", err, tt.want)
+			}
+			var fe *field.Error
+			if !errors.As(err, &fe) {
+				t.Errorf("Validate() = %v, not a *field.Error", err)
 			}
 		})
 	}

@@ -3,13 +3,14 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kaload/kaload/pkg/field"
 )
 
 // Defaults applied by Run to zero fields of Config.
@@ -55,54 +56,55 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// Validate reports every problem in c; each names the flag it comes from.
+// Validate reports every problem in c, each as a *field.Error naming the
+// Config field; several are joined with errors.Join.
 func (c *Config) Validate() error {
 	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	add := func(name, format string, a ...any) { errs = append(errs, field.Errorf(name, format, a...)) }
 	if c.URL == "" {
-		add("--url: required")
+		add("URL", "required")
 	} else if _, err := parseTarget(c.URL, c.HTTP2, c.H2C); err != nil {
-		add("--url: %w", err)
+		errs = append(errs, err)
 	}
 	if c.Connections < 0 || c.Connections > maxConnections {
-		add("--connections: must be between 1 and %d, got %d", maxConnections, c.Connections)
+		add("Connections", "must be between 1 and %d, got %d", maxConnections, c.Connections)
 	}
 	if c.Duration < 0 {
-		add("--duration: must not be negative, got %s", c.Duration)
+		add("Duration", "must not be negative, got %s", c.Duration)
 	}
 	if c.Requests < 0 {
-		add("--requests: must not be negative, got %d", c.Requests)
+		add("Requests", "must not be negative, got %d", c.Requests)
 	}
 	if c.Duration == 0 && c.Requests == 0 {
-		add("--duration or --requests: one limit is required")
+		errs = append(errs, &field.Error{Fields: []string{"Duration", "Requests"}, Err: errors.New("one limit is required")})
 	}
 	if c.Rate < 0 || c.Rate != c.Rate || c.Rate > 1e9 {
-		add("--rate: must be between 0 and 1e9 requests/s, got %v", c.Rate)
+		add("Rate", "must be between 0 and 1e9 requests/s, got %v", c.Rate)
 	}
 	if c.Timeout < 0 {
-		add("--timeout: must not be negative, got %s", c.Timeout)
+		add("Timeout", "must not be negative, got %s", c.Timeout)
 	}
 	if c.Method != "" && !validToken(c.Method) {
-		add("-X/--method: %q is not a valid HTTP method", c.Method)
+		add("Method", "%q is not a valid HTTP method", c.Method)
 	}
 	for name, vs := range c.Header {
 		if !validToken(name) {
-			add("-H/--header: %q is not a valid header name", name)
+			add("Header", "%q is not a valid header name", name)
 		}
 		for _, v := range vs {
 			if strings.ContainsAny(v, "\r\n\x00") {
-				add("-H/--header: value of %s contains a line break or NUL", name)
+				add("Header", "value of %s contains a line break or NUL", name)
 			}
 		}
 	}
 	if c.HTTP2 && c.H2C {
-		add("--http2 and --h2c: choose one")
+		errs = append(errs, &field.Error{Fields: []string{"HTTP2", "H2C"}, Err: errors.New("choose one")})
 	}
 	if c.MaxRequestsPerConn < 0 {
-		add("--max-requests-per-conn: must not be negative, got %d", c.MaxRequestsPerConn)
+		add("MaxRequestsPerConn", "must not be negative, got %d", c.MaxRequestsPerConn)
 	}
 	if c.BackendHeader != "" && !validToken(c.BackendHeader) {
-		add("--backend-header: %q is not a valid header name", c.BackendHeader)
+		add("BackendHeader", "%q is not a valid header name", c.BackendHeader)
 	}
 	return errors.Join(errs...)
 }
@@ -132,30 +134,32 @@ type target struct {
 	reqPath string // path?query
 }
 
+// parseTarget checks the URL against the protocol flags; its errors are
+// *field.Error values.
 func parseTarget(raw string, h2, h2c bool) (target, error) {
+	var t target
 	u, err := url.Parse(raw)
 	if err != nil {
-		return target{}, err
+		return t, field.Errorf("URL", "%w", err)
 	}
-	var t target
 	switch u.Scheme {
 	case "http":
 		if h2 {
-			return t, errors.New("--http2 needs an https:// URL (use --h2c for cleartext)")
+			return t, &field.Error{Fields: []string{"URL", "HTTP2"}, Err: errors.New("HTTP/2 over TLS needs an https:// URL")}
 		}
 	case "https":
 		if h2c {
-			return t, errors.New("--h2c needs an http:// URL")
+			return t, &field.Error{Fields: []string{"URL", "H2C"}, Err: errors.New("cleartext HTTP/2 needs an http:// URL")}
 		}
 		t.tls = true
 	default:
-		return t, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+		return t, field.Errorf("URL", "scheme %q is not http or https", u.Scheme)
 	}
 	if u.Host == "" {
-		return t, errors.New("no host")
+		return t, field.Errorf("URL", "no host")
 	}
 	if u.User != nil {
-		return t, errors.New("user info in the URL is not supported; pass -H 'Authorization: ...'")
+		return t, field.Errorf("URL", "user info in the URL is not supported; send an Authorization header")
 	}
 	port := u.Port()
 	if port == "" {
@@ -164,7 +168,7 @@ func parseTarget(raw string, h2, h2c bool) (target, error) {
 			port = "443"
 		}
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return t, fmt.Errorf("bad port %q", port)
+		return t, field.Errorf("URL", "bad port %q", port)
 	}
 	t.u = u
 	t.addr = net.JoinHostPort(u.Hostname(), port)

@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	cfg = cfg.withDefaults()
 	tgt, err := parseTarget(cfg.URL, cfg.HTTP2, cfg.H2C)
 	if err != nil {
-		return Stats{}, fmt.Errorf("--url: %w", err)
+		return Stats{}, err
 	}
 	if sink == nil {
 		sink = SinkFunc(func(*Result) {})

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kaload/kaload/pkg/field"
 	"github.com/kaload/kaload/pkg/server"
 )
 
@@ -320,29 +320,34 @@ func TestDurationLimit(t *testing.T) {
 	checkResults(t, st, c.res, st.Requests)
 }
 
+// TestValidate: every problem is a *field.Error that names the Config field
+// (a library user's words; cmd/kaload maps fields to flags).
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  Config
-		want string // substring of the error; "" = valid
+		want string // the error's text; "" = valid
 	}{
 		{Config{URL: "http://h/", Requests: 1}, ""},
 		{Config{URL: "https://h/", Duration: time.Second, HTTP2: true}, ""},
-		{Config{Requests: 1}, "--url: required"},
-		{Config{URL: "ftp://h/", Requests: 1}, "--url: scheme"},
-		{Config{URL: "http://h:99999/", Requests: 1}, "bad port"},
-		{Config{URL: "http://h/"}, "one limit is required"},
-		{Config{URL: "http://h/", Requests: 1, Connections: -1}, "--connections"},
-		{Config{URL: "http://h/", Requests: 1, Connections: 1<<20 + 1}, "--connections: must be between 1 and"},
-		{Config{URL: "http://h/", Requests: -1}, "--requests"},
-		{Config{URL: "http://h/", Requests: 1, Rate: -1}, "--rate"},
-		{Config{URL: "http://h/", Requests: 1, Timeout: -1}, "--timeout"},
-		{Config{URL: "http://h/", Requests: 1, Method: "GE T"}, "-X/--method"},
-		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A b": {"v"}}}, "-H/--header"},
-		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A": {"v\r\nX: y"}}}, "line break"},
-		{Config{URL: "http://h/", Requests: 1, HTTP2: true}, "--http2 needs an https"},
-		{Config{URL: "https://h/", Requests: 1, H2C: true}, "--h2c needs an http"},
-		{Config{URL: "http://h/", Requests: 1, MaxRequestsPerConn: -2}, "--max-requests-per-conn"},
-		{Config{URL: "http://h/", Requests: 1, BackendHeader: "a:b"}, "--backend-header"},
+		{Config{Requests: 1}, "URL: required"},
+		{Config{URL: "ftp://h/", Requests: 1}, `URL: scheme "ftp" is not http or https`},
+		{Config{URL: "http://h:99999/", Requests: 1}, `URL: bad port "99999"`},
+		{Config{URL: "http://user@h/", Requests: 1}, "URL: user info in the URL is not supported; send an Authorization header"},
+		{Config{URL: "http://h/"}, "Duration and Requests: one limit is required"},
+		{Config{URL: "http://h/", Requests: 1, Connections: -1}, "Connections: must be between 1 and 1048576, got -1"},
+		{Config{URL: "http://h/", Requests: 1, Connections: 1<<20 + 1}, "Connections: must be between 1 and 1048576, got 1048577"},
+		{Config{URL: "http://h/", Requests: -1}, "Requests: must not be negative, got -1"},
+		{Config{URL: "http://h/", Requests: 1, Duration: -time.Second}, "Duration: must not be negative, got -1s"},
+		{Config{URL: "http://h/", Requests: 1, Rate: -1}, "Rate: must be between 0 and 1e9 requests/s, got -1"},
+		{Config{URL: "http://h/", Requests: 1, Timeout: -1}, "Timeout: must not be negative, got -1ns"},
+		{Config{URL: "http://h/", Requests: 1, Method: "GE T"}, `Method: "GE T" is not a valid HTTP method`},
+		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A b": {"v"}}}, `Header: "A b" is not a valid header name`},
+		{Config{URL: "http://h/", Requests: 1, Header: http.Header{"A": {"v\r\nX: y"}}}, "Header: value of A contains a line break or NUL"},
+		{Config{URL: "http://h/", Requests: 1, HTTP2: true}, "URL and HTTP2: HTTP/2 over TLS needs an https:// URL"},
+		{Config{URL: "https://h/", Requests: 1, H2C: true}, "URL and H2C: cleartext HTTP/2 needs an http:// URL"},
+		{Config{URL: "http://h/", Requests: 1, HTTP2: true, H2C: true}, "URL and HTTP2: HTTP/2 over TLS needs an https:// URL\nHTTP2 and H2C: choose one"},
+		{Config{URL: "http://h/", Requests: 1, MaxRequestsPerConn: -2}, "MaxRequestsPerConn: must not be negative, got -2"},
+		{Config{URL: "http://h/", Requests: 1, BackendHeader: "a:b"}, `BackendHeader: "a:b" is not a valid header name`},
 	} {
 		err := tc.cfg.Validate()
 		if tc.want == "" {
@@ -351,8 +356,18 @@ func TestValidate(t *testing.T) {
 			}
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: error %v, want it to mention %q", tc.cfg, err, tc.want)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
+			continue
+		}
+		leaves := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			leaves = j.Unwrap()
+		}
+		for _, e := range leaves {
+			if _, ok := e.(*field.Error); !ok {
+				t.Errorf("%+v: %q is a %T, not a *field.Error", tc.cfg, e, e)
+			}
 		}
 	}
 }

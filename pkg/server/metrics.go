@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/kaload/kaload/pkg/field"
 	"github.com/kaload/kaload/pkg/server/recycle"
 )
 
@@ -87,7 +88,7 @@ func (s *Server) register() error {
 		}
 		if s.cfg.Registerer != nil {
 			if err := s.cfg.Registerer.Register(c); err != nil {
-				return fmt.Errorf("Registerer: %w", err)
+				return field.Errorf("Registerer", "%w", err)
 			}
 		}
 	}

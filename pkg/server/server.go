@@ -23,6 +23,7 @@ import (
 
 	"google.golang.org/grpc/health"
 
+	"github.com/kaload/kaload/pkg/field"
 	"github.com/kaload/kaload/pkg/server/grpcrecycle"
 	"github.com/kaload/kaload/pkg/server/recycle"
 )
@@ -178,43 +179,42 @@ type Server struct {
 	stop     context.CancelFunc
 }
 
-// New checks cfg and builds a Server; errors name the offending field.
+// New checks cfg and builds a Server. Each problem with cfg is a
+// *field.Error naming the Config field; several are joined with errors.Join.
 func New(cfg Config) (*Server, error) {
 	var errs []error
+	bad := func(name, format string, args ...any) { errs = append(errs, field.Errorf(name, format, args...)) }
 	if cfg.CPU < 0 {
-		errs = append(errs, fmt.Errorf("CPU must not be negative, got %v", cfg.CPU))
+		bad("CPU", "must not be negative, got %v", cfg.CPU)
 	}
 	if cfg.Delay < 0 {
-		errs = append(errs, fmt.Errorf("Delay must not be negative, got %v", cfg.Delay))
+		bad("Delay", "must not be negative, got %v", cfg.Delay)
 	}
 	if cfg.ResponseSize < 0 || cfg.ResponseSize > maxResponseSize {
-		errs = append(errs, fmt.Errorf("ResponseSize must be within 0..%d, got %d", maxResponseSize, cfg.ResponseSize))
+		bad("ResponseSize", "must be within 0..%d, got %d", maxResponseSize, cfg.ResponseSize)
 	}
 	if !(cfg.Capacity >= 0) || cfg.Capacity > 1e9 {
-		errs = append(errs, fmt.Errorf("Capacity must be within 0..1e9 requests/s, got %v", cfg.Capacity))
+		bad("Capacity", "must be within 0..1e9 requests/s, got %v", cfg.Capacity)
 	}
 	if cfg.DrainDelay < 0 {
-		errs = append(errs, fmt.Errorf("DrainDelay must not be negative, got %v", cfg.DrainDelay))
+		bad("DrainDelay", "must not be negative, got %v", cfg.DrainDelay)
 	}
 	if cfg.WebSocketCloseGrace < 0 {
-		errs = append(errs, fmt.Errorf("WebSocketCloseGrace must not be negative, got %v", cfg.WebSocketCloseGrace))
+		bad("WebSocketCloseGrace", "must not be negative, got %v", cfg.WebSocketCloseGrace)
 	}
 	if cfg.StreamInterval < 0 {
-		errs = append(errs, fmt.Errorf("StreamInterval must not be negative, got %v", cfg.StreamInterval))
+		bad("StreamInterval", "must not be negative, got %v", cfg.StreamInterval)
 	}
 	if cfg.ShutdownGrace < 0 {
-		errs = append(errs, fmt.Errorf("ShutdownGrace must not be negative, got %v", cfg.ShutdownGrace))
+		bad("ShutdownGrace", "must not be negative, got %v", cfg.ShutdownGrace)
 	}
 	if cfg.ReadTimeout < 0 {
-		errs = append(errs, fmt.Errorf("ReadTimeout must not be negative, got %v", cfg.ReadTimeout))
-	}
-	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-		errs = append(errs, errors.New("TLSCertFile and TLSKeyFile must be set together"))
+		bad("ReadTimeout", "must not be negative, got %v", cfg.ReadTimeout)
 	}
 	if cfg.BackendHeader == "" {
 		cfg.BackendHeader = DefaultBackendHeader
 	} else if !httpguts.ValidHeaderFieldName(cfg.BackendHeader) {
-		errs = append(errs, fmt.Errorf("BackendHeader %q is not a valid header name", cfg.BackendHeader))
+		bad("BackendHeader", "%q is not a valid header name", cfg.BackendHeader)
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -237,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 		Help:    "gRPC calls a connection carried before it closed.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 16),
 	})
+	// The recycler checks its own fields, which bear the same names here.
 	rc, err := recycle.New(recycle.Config{
 		MaxRequests:       cfg.MaxRequests,
 		MaxRequestsJitter: cfg.MaxRequestsJitter,
@@ -248,15 +249,13 @@ func New(cfg Config) (*Server, error) {
 		OnConnClose:       func(n uint64) { s.perConn.Observe(float64(n)) },
 	})
 	if err != nil {
+		errs = append(errs, asFieldErrors(err)...)
+	}
+	tlsCfg, err := loadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.TLSCertFile != "" && cfg.TLSKeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("TLSCertFile/TLSKeyFile: %w", err))
-		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	s.tls = tlsCfg
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -789,3 +788,44 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// asFieldErrors turns recycle.New's errors into *field.Error values, so that
+// every error from New has one type.
+func asFieldErrors(err error) []error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+		if fe, ok := e.(*recycle.FieldError); ok {
+			out[i] = &field.Error{Fields: []string{fe.Field}, Err: fe.Err}
+		}
+	}
+	return out
+}
+
+// loadKeyPair reads the TLS files one by one, so that an error names the
+// field whose file is missing or unreadable; nil without TLS.
+func loadKeyPair(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, &field.Error{Fields: []string{"TLSCertFile", "TLSKeyFile"}, Err: errors.New("must be set together")}
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, field.Errorf("TLSCertFile", "%w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, field.Errorf("TLSKeyFile", "%w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, &field.Error{Fields: []string{"TLSCertFile", "TLSKeyFile"}, Err: fmt.Errorf("%s and %s: %w", certFile, keyFile, err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

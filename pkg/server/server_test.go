@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
+
+	"github.com/kaload/kaload/pkg/field"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -655,33 +657,46 @@ func TestCapacityQueues(t *testing.T) {
 	}
 }
 
+// TestNewValidates: every problem with Config is a *field.Error naming the
+// Config field (cmd/kaload maps fields to flags), including the recycler's.
 func TestNewValidates(t *testing.T) {
 	tests := []struct {
-		cfg  Config
-		want string
+		cfg    Config
+		fields string // the *field.Error's fields
+		want   string // the error's text
 	}{
-		{Config{MaxRequests: -1}, "MaxRequests"},
-		{Config{MaxRequestsJitter: 1.5}, "MaxRequestsJitter"},
-		{Config{MaxConnAge: -time.Second}, "MaxConnAge"},
-		{Config{MaxConnAgeJitter: -0.1}, "MaxConnAgeJitter"},
-		{Config{MaxConnAgeGrace: -1}, "MaxConnAgeGrace"},
-		{Config{CPU: -1}, "CPU"},
-		{Config{Delay: -1}, "Delay"},
-		{Config{ResponseSize: -1}, "ResponseSize"},
-		{Config{Capacity: -1}, "Capacity"},
-		{Config{ShutdownGrace: -1}, "ShutdownGrace"},
-		{Config{DrainDelay: -1}, "DrainDelay"},
-		{Config{TLSCertFile: "x.pem"}, "TLSKeyFile"},
-		{Config{TLSCertFile: "/nonexistent/c.pem", TLSKeyFile: "/nonexistent/k.pem"}, "/nonexistent/c.pem"},
-		{Config{BackendHeader: "bad header"}, "BackendHeader"},
+		{Config{MaxRequests: -1}, "MaxRequests", "MaxRequests: must not be negative, got -1"},
+		{Config{MaxRequestsJitter: 1.5}, "MaxRequestsJitter", "MaxRequestsJitter: must be within 0..1, got 1.5"},
+		{Config{MaxConnAge: -time.Second}, "MaxConnAge", "MaxConnAge: must not be negative, got -1s"},
+		{Config{MaxConnAgeJitter: -0.1}, "MaxConnAgeJitter", "MaxConnAgeJitter: must be within 0..1, got -0.1"},
+		{Config{MaxConnAgeGrace: -1}, "MaxConnAgeGrace", "MaxConnAgeGrace: must not be negative, got -1ns"},
+		{Config{CPU: -1}, "CPU", "CPU: must not be negative, got -1ns"},
+		{Config{Delay: -1}, "Delay", "Delay: must not be negative, got -1ns"},
+		{Config{ResponseSize: -1}, "ResponseSize", "ResponseSize: must be within 0..1073741824, got -1"},
+		{Config{Capacity: -1}, "Capacity", "Capacity: must be within 0..1e9 requests/s, got -1"},
+		{Config{ShutdownGrace: -1}, "ShutdownGrace", "ShutdownGrace: must not be negative, got -1ns"},
+		{Config{DrainDelay: -1}, "DrainDelay", "DrainDelay: must not be negative, got -1ns"},
+		{Config{WebSocketCloseGrace: -1}, "WebSocketCloseGrace", "WebSocketCloseGrace: must not be negative, got -1ns"},
+		{Config{StreamInterval: -1}, "StreamInterval", "StreamInterval: must not be negative, got -1ns"},
+		{Config{TLSCertFile: "x.pem"}, "TLSCertFile TLSKeyFile", "TLSCertFile and TLSKeyFile: must be set together"},
+		{Config{TLSCertFile: "/nonexistent/c.pem", TLSKeyFile: "/nonexistent/k.pem"}, "TLSCertFile", "TLSCertFile: open /nonexistent/c.pem: no such file or directory"},
+		{Config{BackendHeader: "bad header"}, "BackendHeader", `BackendHeader: "bad header" is not a valid header name`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
+		t.Run(tt.fields, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("New(%+v) = %v, want an error naming %s", tt.cfg, err, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("New(%+v) = %v, want %q", tt.cfg, err, tt.want)
+			}
+			var fe *field.Error
+			if !errors.As(err, &fe) || strings.Join(fe.Fields, " ") != tt.fields {
+				t.Errorf("New(%+v): field error %v, want fields %s", tt.cfg, fe, tt.fields)
 			}
 		})
+	}
+	_, err := New(Config{MaxRequests: -1, CPU: -1})
+	if want := "CPU: must not be negative, got -1ns\nMaxRequests: must not be negative, got -1"; err == nil || err.Error() != want {
+		t.Errorf("two bad fields: %v, want %q", err, want)
 	}
 }
 

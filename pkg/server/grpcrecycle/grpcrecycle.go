@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/kaload/kaload/internal/h2frame"
+	"github.com/kaload/kaload/pkg/field"
 )
 
 // Reason says why the server ended a connection.
@@ -112,7 +113,7 @@ type Server struct {
 	recyc  [numReasons]atomic.Uint64
 }
 
-// New checks cfg; errors name the offending field. register is called once
+// New checks cfg; each problem is a *field.Error naming the Config field. register is called once
 // per connection with a fresh grpc.Server built with opts (plus the
 // recycler's interceptors and keepalive parameters): register the services
 // there. opts must not set keepalive.ServerParameters' MaxConnectionAge
@@ -120,16 +121,16 @@ type Server struct {
 func New(cfg Config, register func(*grpc.Server), opts ...grpc.ServerOption) (*Server, error) {
 	var errs []error
 	if cfg.MaxRPCs < 0 {
-		errs = append(errs, fmt.Errorf("MaxRPCs must not be negative, got %d", cfg.MaxRPCs))
+		errs = append(errs, field.Errorf("MaxRPCs", "must not be negative, got %d", cfg.MaxRPCs))
 	}
 	if !(cfg.MaxRPCsJitter >= 0 && cfg.MaxRPCsJitter <= 1) {
-		errs = append(errs, fmt.Errorf("MaxRPCsJitter must be within 0..1, got %v", cfg.MaxRPCsJitter))
+		errs = append(errs, field.Errorf("MaxRPCsJitter", "must be within 0..1, got %v", cfg.MaxRPCsJitter))
 	}
 	if cfg.MaxConnAge < 0 {
-		errs = append(errs, fmt.Errorf("MaxConnAge must not be negative, got %v", cfg.MaxConnAge))
+		errs = append(errs, field.Errorf("MaxConnAge", "must not be negative, got %v", cfg.MaxConnAge))
 	}
 	if cfg.MaxConnAgeGrace < 0 {
-		errs = append(errs, fmt.Errorf("MaxConnAgeGrace must not be negative, got %v", cfg.MaxConnAgeGrace))
+		errs = append(errs, field.Errorf("MaxConnAgeGrace", "must not be negative, got %v", cfg.MaxConnAgeGrace))
 	}
 	if register == nil {
 		errs = append(errs, errors.New("register must not be nil"))

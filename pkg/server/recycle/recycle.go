@@ -80,25 +80,39 @@ type Config struct {
 	OnConnClose func(requests uint64)
 }
 
+// FieldError is a bad value in one Config field. New joins several with
+// errors.Join.
+type FieldError struct {
+	Field string // Go name of the Config field, e.g. "MaxRequests"
+	Err   error  // what is wrong, without the field's name
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
 func (c *Config) validate() error {
 	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: name, Err: fmt.Errorf(format, args...)})
+	}
 	if c.MaxRequests < 0 {
-		errs = append(errs, fmt.Errorf("MaxRequests must not be negative, got %d", c.MaxRequests))
+		bad("MaxRequests", "must not be negative, got %d", c.MaxRequests)
 	}
 	if !(c.MaxRequestsJitter >= 0 && c.MaxRequestsJitter <= 1) {
-		errs = append(errs, fmt.Errorf("MaxRequestsJitter must be within 0..1, got %v", c.MaxRequestsJitter))
+		bad("MaxRequestsJitter", "must be within 0..1, got %v", c.MaxRequestsJitter)
 	}
 	if c.MaxConnAge < 0 {
-		errs = append(errs, fmt.Errorf("MaxConnAge must not be negative, got %v", c.MaxConnAge))
+		bad("MaxConnAge", "must not be negative, got %v", c.MaxConnAge)
 	}
 	if !(c.MaxConnAgeJitter >= 0 && c.MaxConnAgeJitter <= 1) {
-		errs = append(errs, fmt.Errorf("MaxConnAgeJitter must be within 0..1, got %v", c.MaxConnAgeJitter))
+		bad("MaxConnAgeJitter", "must be within 0..1, got %v", c.MaxConnAgeJitter)
 	}
 	if c.MaxConnAgeGrace < 0 {
-		errs = append(errs, fmt.Errorf("MaxConnAgeGrace must not be negative, got %v", c.MaxConnAgeGrace))
+		bad("MaxConnAgeGrace", "must not be negative, got %v", c.MaxConnAgeGrace)
 	}
 	if c.PositionHeader != "" && !validHeaderName(c.PositionHeader) {
-		errs = append(errs, fmt.Errorf("PositionHeader %q is not a valid header name", c.PositionHeader))
+		bad("PositionHeader", "%q is not a valid header name", c.PositionHeader)
 	}
 	return errors.Join(errs...)
 }
@@ -148,7 +162,7 @@ type connState struct {
 
 type connKey struct{}
 
-// New checks cfg and returns a Recycler.
+// New checks cfg and returns a Recycler; each problem is a *FieldError.
 func New(cfg Config) (*Recycler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,6 +178,33 @@ func TestKeptHeadersStayPut(t *testing.T) {
 	for i, h := range kept {
 		if got, want := h.Get("X-Pos"), strconv.Itoa(start+1+i); got != want {
 			t.Errorf("kept header of request %d reads %s after later requests, want %s", i, got, want)
+		}
+	}
+}
+
+// TestNewNamesFields: every problem with Config is a *FieldError naming the
+// Config field.
+func TestNewNamesFields(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxRequests: -1}, "MaxRequests: must not be negative, got -1"},
+		{Config{MaxRequestsJitter: 2}, "MaxRequestsJitter: must be within 0..1, got 2"},
+		{Config{MaxConnAge: -time.Second}, "MaxConnAge: must not be negative, got -1s"},
+		{Config{MaxConnAgeJitter: -1}, "MaxConnAgeJitter: must be within 0..1, got -1"},
+		{Config{MaxConnAgeGrace: -time.Second}, "MaxConnAgeGrace: must not be negative, got -1s"},
+		{Config{PositionHeader: "a b"}, `PositionHeader: "a b" is not a valid header name`},
+	}
+	for _, tt := range tests {
+		_, err := New(tt.cfg)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("New(%+v) = %v, want %q", tt.cfg, err, tt.want)
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || !strings.HasPrefix(tt.want, fe.Field+": ") {
+			t.Errorf("New(%+v): %v is not a *FieldError for its field", tt.cfg, err)
 		}
 	}
 }
