@@ -363,3 +363,27 @@ func TestHammerClosedPipe(t *testing.T) {
 		t.Errorf("stderr:\n%s", s)
 	}
 }
+
+// A crafted record no run can hold is an error naming its line, not a
+// record the report drops (the trailer said 3, the report counted 2) or a
+// duration of 146 years; a 64 KiB+ backend name too.
+func TestReportRefusesImpossibleRecords(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, line, want string }{
+		{"negative.jsonl", `{"seq":1,"start_ns":-5,"latency_ns":1000,"status":200,"backend":"a"}`, "line 3: start offset -5 ns outside"},
+		{"latency.jsonl", `{"seq":1,"start_ns":0,"latency_ns":4611686018427387904,"status":200,"backend":"a"}`, "line 3: latency 4611686018427387904 ns outside"},
+		{"longname.jsonl", `{"seq":1,"start_ns":0,"latency_ns":1000,"status":200,"backend":"` + strings.Repeat("n", 100_000) + `"}`, "line 3: backend name of 100000 bytes exceeds the limit of 65536"},
+	} {
+		path := filepath.Join(dir, tc.name)
+		good := `{"seq":0,"start_ns":0,"latency_ns":1000,"status":200,"backend":"a"}`
+		data := `{"kaload_results":1,"header":{"start":"2026-01-01T00:00:00Z"}}` + "\n" + good + "\n" + tc.line + "\n" +
+			strings.Replace(good, `"seq":0`, `"seq":2`, 1) + "\n" + `{"kaload_trailer":{"records":3}}` + "\n"
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runReportCmd(t, "report", path)
+		if code != exitRuntime || !strings.Contains(stderr, tc.name) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and %q", tc.name, code, stderr, tc.want)
+		}
+	}
+}

@@ -516,6 +516,12 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	if tag&flagTotal != 0 {
 		d.lastTotal[bslot] = total
 	}
+	if err := checkTimes(start, latency); err != nil {
+		return false, fmt.Errorf("record %d: %w", seq, err)
+	}
+	if err := checkTimes(start, latency); err != nil {
+		return false, fmt.Errorf("record %d: %w", seq, err)
+	}
 	*res = client.Result{
 		Seq: seq, Start: start, Latency: latency, Status: status,
 		Backend: d.backends[bslot], Conn: conn, ConnReq: connReq, Close: closeReason,

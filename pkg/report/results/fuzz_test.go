@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kaload/kaload/pkg/client"
@@ -37,6 +38,11 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add([]byte("KALOAD\x00\x02"))
 	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":1,"close":"goaway","server_total":-1}` + "\n"))
+	// The limits: offsets and latencies in 0..MaxOffset, strings up to 64 KiB.
+	f.Add(craftBinary([]client.Result{{Start: 1}, {Seq: 1, Start: -5}, {Seq: 2, Latency: 1 << 62}}))
+	f.Add(craftBinary([]client.Result{{Start: MaxOffset, Latency: MaxOffset}}))
+	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":0,"start_ns":-1,"latency_ns":4611686018427387904}` + "\n"))
+	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":0,"backend":"` + strings.Repeat("b", maxStringLen+1) + `"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {
@@ -51,6 +57,10 @@ func FuzzReader(f *testing.F) {
 			err = r.Read(&res)
 			if err != nil {
 				break
+			}
+			if checkTimes(res.Start, res.Latency) != nil || len(res.Backend) > maxStringLen || len(res.Err) > maxStringLen {
+				t.Fatalf("record %d passed the limits: start %d latency %d backend %d bytes err %d bytes",
+					len(rs), res.Start, res.Latency, len(res.Backend), len(res.Err))
 			}
 			rs = append(rs, res)
 			if len(rs) > len(data) {
@@ -134,6 +144,9 @@ func FuzzJSONLFast(f *testing.F) {
 		`{"seq":-0}`, `{"seq":18446744073709551615,"start_ns":-9223372036854775808}`, `{"seq":18446744073709551616}`,
 		`{"start_ns":9223372036854775808}`, `{"seq":1,"seq":2}`, `{"status":1e3}`, `{"backend":"a\"b"}`,
 		`{"conn_req":4294967296}`, `{"close":"goaway","err":"ÿ"}`, `{"seq":01}`, `{"seq":1,}`, `{"seq" :1}`,
+		`{"start_ns":-1}`, `{"latency_ns":4611686018427387904}`, `{"start_ns":31622400000000000,"latency_ns":31622400000000000}`,
+		`{"start_ns":31622400000000001}`, `{"backend":"` + strings.Repeat("b", maxStringLen+1) + `"}`,
+		`{"err":"` + strings.Repeat("e", maxStringLen) + `"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -32,7 +32,12 @@ const (
 	keyCloseCode
 )
 
-const maxInterned = 4096 // distinct strings a JSON Lines reader keeps per file
+// Distinct strings a JSON Lines reader keeps per file, and their bytes:
+// 4096 names of 64 KiB would otherwise hold 256 MB.
+const (
+	maxInterned    = 4096
+	maxInternBytes = 4 << 20
+)
 
 func jsonlKey(k []byte) int {
 	switch string(k) {
@@ -74,8 +79,9 @@ func (d *jsonlDecoder) intern(b []byte) string {
 	if d.strs == nil {
 		d.strs = make(map[string]string)
 	}
-	if len(d.strs) < maxInterned {
+	if len(d.strs) < maxInterned && d.internBytes+len(s) <= maxInternBytes {
 		d.strs[s] = s
+		d.internBytes += len(s)
 	}
 	return s
 }
@@ -108,8 +114,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 		switch k {
 		case keyBackend, keyClose, keyErr, keyKind:
 			s, np, ok := fastString(line, p)
-			if !ok {
-				return false
+			if !ok || len(s) > maxStringLen {
+				return false // the slow path words the error
 			}
 			p = np
 			switch k {
@@ -174,7 +180,7 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 			return false
 		}
 		if line[p] == '}' {
-			return p == n-1
+			return p == n-1 && checkTimes(res.Start, res.Latency) == nil
 		}
 		if line[p] != ',' {
 			return false

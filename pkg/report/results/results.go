@@ -110,7 +110,12 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 const (
 	maxHeaderLen = 16 << 20
 	maxStringLen = 64 << 10 // backend names and error texts; longer ones are cut by the writer
-	maxLineLen   = 16 << 20
+	// MaxOffset bounds a record's start offset and latency. A longer run is
+	// not one kaload makes; a larger value is a corrupt or crafted file
+	// (2^62 ns turned duration_seconds into 4.6e9), and a negative one was
+	// dropped by the report without a word.
+	MaxOffset  = 366 * 24 * time.Hour
+	maxLineLen = 16 << 20
 )
 
 // flushInterval bounds how stale a results file on disk may be while a run goes on.
@@ -215,6 +220,9 @@ func (w *Writer) flushLoop() {
 func (w *Writer) Write(r *client.Result) error {
 	if int(r.Close) >= numCloseReasons {
 		return fmt.Errorf("result %d: invalid close reason %d", r.Seq, uint8(r.Close))
+	}
+	if err := checkTimes(r.Start, r.Latency); err != nil {
+		return fmt.Errorf("result %d: %w", r.Seq, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -498,3 +506,15 @@ func newerVersionError(name string, v, supported uint64) error {
 var numCloseReasons = len(client.CloseReasons()) + 1
 
 var numKinds = len(client.Kinds())
+
+// checkTimes refuses offsets no run can have; readers and the Writer apply
+// the same rule, so whatever is written reads back.
+func checkTimes(start, latency time.Duration) error {
+	if start < 0 || start > MaxOffset {
+		return fmt.Errorf("start offset %d ns outside 0..%s", int64(start), MaxOffset)
+	}
+	if latency < 0 || latency > MaxOffset {
+		return fmt.Errorf("latency %d ns outside 0..%s", int64(latency), MaxOffset)
+	}
+	return nil
+}
