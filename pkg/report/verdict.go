@@ -98,8 +98,12 @@ func rebalance(bs []*backendAgg, t Timeline) []Rebalance {
 		return out
 	}
 	firstIv, lastIv := make([]int, len(bs)), make([]int, len(bs))
+	// presence is the part of its first interval a backend was there for
+	// (from its first request on): its fair share of that interval is prorated.
+	presence := make([]float64, len(bs))
 	start := n
 	for i, b := range bs {
+		presence[i] = 1
 		if b.requests == 0 {
 			firstIv[i], lastIv[i] = 0, n-1 // known, idle: expected everywhere
 			continue
@@ -107,33 +111,26 @@ func rebalance(bs []*backendAgg, t Timeline) []Rebalance {
 		firstIv[i] = len(b.tl) - len(trimLeft(b.tl))
 		lastIv[i] = len(b.tl) - 1
 		start = min(start, firstIv[i])
+		if fi := firstIv[i]; fi < n {
+			iv := t.Intervals[fi]
+			if w := iv.EndSeconds - iv.StartSeconds; w > 0 {
+				presence[i] = min(max((iv.EndSeconds-seconds(b.first))/w, 0), 1)
+			}
+		}
 	}
 	totals := make([]float64, n)
-	active := make([]int, n)
+	active := make([]float64, n) // backends active in each interval, weighted by presence
 	for i, b := range bs {
 		for k, c := range b.tl {
 			totals[k] += float64(c)
 		}
 		for k := firstIv[i]; k <= lastIv[i] && k < n; k++ {
-			active[k]++
-		}
-	}
-	// fairOf is the requests a backend active in [from, to) would get if each
-	// interval's requests were spread evenly over its active backends.
-	fairOf := func(from, to int) (fair, total float64) {
-		for k := from; k < to; k++ {
-			total += totals[k]
-			if active[k] > 0 {
-				fair += totals[k] / float64(active[k])
+			if k == firstIv[i] {
+				active[k] += presence[i]
+			} else {
+				active[k]++
 			}
 		}
-		return fair, total
-	}
-	mineOf := func(b *backendAgg, from, to int) (m float64) {
-		for k := from; k < to; k++ {
-			m += float64(at(b.tl, k))
-		}
-		return m
 	}
 	whole := t.whole()
 	for i, b := range bs {
@@ -141,28 +138,45 @@ func rebalance(bs []*backendAgg, t Timeline) []Rebalance {
 		if b.requests == 0 || fi <= start {
 			continue
 		}
+		// fairIn is the requests backend i would get in interval k if they
+		// were spread evenly over the backends active in it.
+		fairIn := func(k int) float64 {
+			w := 1.0
+			if k == fi {
+				w = presence[i]
+			}
+			if active[k] <= 0 {
+				return 0
+			}
+			return totals[k] * w / active[k]
+		}
+		sums := func(from, to int) (mine, fair, total float64) {
+			for k := from; k < to; k++ {
+				mine += float64(at(b.tl, k))
+				fair += fairIn(k)
+				total += totals[k]
+			}
+			return mine, fair, total
+		}
 		r := Rebalance{Backend: b.name, AppearedSeconds: round(seconds(b.first), 6)}
-		fair, total := fairOf(fi, n)
-		mine := mineOf(b, fi, n)
+		mine, fair, total := sums(fi, n)
 		r.ShareAfter = round(ratio(mine, total), 6)
 		r.FairShare = round(ratio(fair, total), 6)
 		half := fi + (n-fi)/2
-		fairH, totalH := fairOf(half, n)
-		mineH := mineOf(b, half, n)
+		mineH, fairH, totalH := sums(half, n)
 		r.ShareLastHalf = round(ratio(mineH, totalH), 6)
 		r.FairShareLastHalf = round(ratio(fairH, totalH), 6)
 		held := totalH > 0 && mineH >= FairFraction*fairH
 
-		// Reached: the first whole interval at its fair share from which the
-		// rest of the window, taken together, stays there.
+		// Reached: the first interval at its fair share from which the rest
+		// of the window, taken together, stays there. A partial last
+		// interval is not judged alone.
 		var reachedAt *float64
-		for k := fi; k < whole && held; k++ {
-			ivFair := totals[k] / float64(max(active[k], 1))
-			if totals[k] == 0 || float64(at(b.tl, k)) < FairFraction*ivFair {
+		for k := fi; k < max(whole, fi+1) && held; k++ {
+			if totals[k] == 0 || float64(at(b.tl, k)) < FairFraction*fairIn(k) {
 				continue
 			}
-			sf, _ := fairOf(k, n)
-			if mineOf(b, k, n) >= FairFraction*sf {
+			if m, f, _ := sums(k, n); m >= FairFraction*f {
 				d := round(t.Intervals[k].EndSeconds-seconds(b.first), 6)
 				reachedAt = &d
 				break
