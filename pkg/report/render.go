@@ -479,8 +479,12 @@ func partialText(t Timeline) string {
 		return ""
 	}
 	iv := t.Intervals[n-1]
-	return fmt.Sprintf("not drawn: %s–%s, the last %s of the window, %d requests: shorter than half an interval",
-		secs(iv.StartSeconds), secs2(iv.EndSeconds), secs2(iv.EndSeconds-iv.StartSeconds), iv.Requests)
+	reqs := "requests"
+	if iv.Requests == 1 {
+		reqs = "request"
+	}
+	return fmt.Sprintf("not drawn: %s–%s, the last %s of the window, %d %s: shorter than half an interval",
+		secs(iv.StartSeconds), secs2(iv.EndSeconds), secs2(iv.EndSeconds-iv.StartSeconds), iv.Requests, reqs)
 }
 
 // secs2 prints seconds with two decimals, for stretches shorter than one.
