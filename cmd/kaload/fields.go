@@ -56,6 +56,13 @@ var flagOfField = map[string]map[string]string{
 		"Insecure":           "insecure",
 		"MaxRequestsPerConn": "max-requests-per-conn",
 		"BackendHeader":      "backend-header",
+		"Message":            "message",
+		"Subprotocol":        "subprotocol",
+		"Compression":        "compression",
+		"ConnectRate":        "connect-rate",
+		"ReconnectDelay":     "reconnect-delay",
+		"Idle":               "idle",
+		"PingInterval":       "ping-interval",
 	},
 	"lab": {
 		"Scenarios":             "max-requests,max-conn-age",

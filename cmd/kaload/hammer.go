@@ -48,7 +48,8 @@ type hammerOptions struct {
 func newCmdHammer(s *streams, runF func(context.Context, *hammerOptions) error) *cobra.Command {
 	opts := &hammerOptions{}
 	var headers []string
-	var body string
+	var body, message string
+	var messageSize int
 	cmd := &cobra.Command{
 		Use:   "hammer --url URL",
 		Short: "Send keep-alive load and record which backend answered each request",
@@ -72,6 +73,15 @@ one is answered (closed model). With --rate the total rate is fixed and
 latency is measured from each request's intended send time, so a stalled
 server cannot hide behind coordinated omission.
 
+A ws:// or wss:// --url opens -c WebSockets (at --connect-rate per second)
+and sends --message on each, echoed back by the server: one result per
+round trip, naming the backend from the handshake header, else the answer
+to a "whoami" message, else the peer address. A socket the server closes
+(1012 at its limit, 1001 when it drains) is reopened after
+--reconnect-delay; that is a close reason, not an error. --idle --rate 0
+holds the sockets with pings only and records each socket's life, for
+counting sockets per pod.
+
 -o writes every result to a file for 'kaload report' (binary; a name
 ending in .jsonl selects JSON Lines; '-' streams the binary form to stdout
 and moves the summary to stderr).
@@ -82,10 +92,15 @@ and moves the summary to stderr).
 		Example: `  kaload hammer --url http://127.0.0.1:8080/ -c 50 -d 30s
   kaload hammer --url http://svc:8080/ -n 100000 -c 20 -o run.kld --expect 'backends>=3' --expect 'min_share>=0.2'
   kaload hammer --url http://svc:8080/ --rate 2000 -d 5m --label "$JOB_COMPLETION_INDEX" -o - > run.kld
-  kaload hammer --url https://svc/ --http2 --insecure -H 'Authorization: Bearer x' --format json`,
+  kaload hammer --url https://svc/ --http2 --insecure -H 'Authorization: Bearer x' --format json
+  kaload hammer --url ws://svc:8080/ws -c 200 --connect-rate 50 --rate 1000 -d 5m --message-size 512
+  kaload hammer --url ws://svc:8080/ws -c 2000 --idle --rate 0 -d 10m --expect 'min_socket_share>=0.2'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.complete(cmd.Flags(), headers, body); err != nil {
+				return err
+			}
+			if err := opts.completeWS(message, messageSize); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -97,7 +112,7 @@ and moves the summary to stderr).
 	f := cmd.Flags()
 	f.SortFlags = false
 	c := &opts.Client
-	f.StringVar(&c.URL, "url", "", "target `URL` (http:// or https://)")
+	f.StringVar(&c.URL, "url", "", "target `URL` (http://, https://, ws:// or wss://)")
 	f.IntVarP(&c.Connections, "connections", "c", client.DefaultConnections, "keep-alive connections kept busy")
 	f.DurationVarP(&c.Duration, "duration", "d", 10*time.Second, "run this long (unlimited when only --requests is given)")
 	f.Int64VarP(&c.Requests, "requests", "n", 0, "send exactly this many requests (0 = until --duration)")
@@ -111,6 +126,14 @@ and moves the summary to stderr).
 	f.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification")
 	f.IntVar(&c.MaxRequestsPerConn, "max-requests-per-conn", 0, "client-side recycling: close each connection after N requests (0 = never)")
 	f.StringVar(&c.BackendHeader, "backend-header", client.DefaultBackendHeader, "response header that names the backend")
+	f.StringVar(&message, "message", "", "WebSocket message `TEXT`, or @FILE (default \""+client.DefaultMessage+"\")")
+	f.IntVar(&messageSize, "message-size", 0, "WebSocket message of exactly N bytes (--message repeated to fill it)")
+	f.StringVar(&c.Subprotocol, "subprotocol", "", "WebSocket subprotocol to offer")
+	f.BoolVar(&c.Compression, "compression", false, "offer WebSocket permessage-deflate")
+	f.Float64Var(&c.ConnectRate, "connect-rate", 0, "open at most R sockets per second, reconnects included (0 = no limit)")
+	f.DurationVar(&c.ReconnectDelay, "reconnect-delay", 0, "wait this long (plus jitter) before reopening a socket the server closed")
+	f.BoolVar(&c.Idle, "idle", false, "WebSocket: hold the sockets with pings only, no messages (with --rate 0)")
+	f.DurationVar(&c.PingInterval, "ping-interval", client.DefaultPingInterval, "WebSocket --idle: ping each socket this often")
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
@@ -121,6 +144,63 @@ and moves the summary to stderr).
 	f.IntVar(&opts.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); leaves the rest to a server on the same machine")
 	return cmd
+}
+
+// maxMessageSize bounds --message-size and @FILE messages.
+const maxMessageSize = 64 << 20
+
+// completeWS reads the WebSocket message flags.
+func (o *hammerOptions) completeWS(message string, size int) error {
+	if message == "" && size == 0 {
+		return nil
+	}
+	b, err := messageSource(message, size, os.ReadFile)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	o.Client.Message = b
+	if err := o.Client.Validate(); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
+}
+
+// messageSource turns --message TEXT|@FILE and --message-size N into the
+// payload: N > 0 repeats the text (default "kaload ") to exactly N bytes.
+func messageSource(spec string, size int, readFile func(string) ([]byte, error)) ([]byte, error) {
+	if size < 0 || size > maxMessageSize {
+		return nil, fmt.Errorf("--message-size %d: must be within 0..%d", size, maxMessageSize)
+	}
+	var b []byte
+	if file, ok := strings.CutPrefix(spec, "@"); ok {
+		if file == "" {
+			return nil, errors.New("--message @: no file name after @")
+		}
+		data, err := readFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--message: %w", err)
+		}
+		if len(data) > maxMessageSize {
+			return nil, fmt.Errorf("--message %s: %d bytes, more than %d", spec, len(data), maxMessageSize)
+		}
+		if len(data) == 0 {
+			return nil, fmt.Errorf("--message %s: the file is empty", spec)
+		}
+		b = data
+	} else {
+		b = []byte(spec)
+	}
+	if size == 0 {
+		return b, nil
+	}
+	if len(b) == 0 {
+		b = []byte(client.DefaultMessage + " ")
+	}
+	out := make([]byte, size)
+	for i := 0; i < size; i += len(b) {
+		copy(out[i:], b)
+	}
+	return out, nil
 }
 
 // complete turns flag values into the run's configuration; every error is a
@@ -376,6 +456,9 @@ func (r *recorder) Record(res *client.Result) {
 		}
 	}
 	r.run.Add(res)
+	if res.Kind != client.KindRequest {
+		return // a socket record: counted by the aggregator, not as a request
+	}
 	if !r.folding {
 		if n, _ := r.agg.Folded(); n > 0 {
 			r.folding = true

@@ -52,6 +52,22 @@ type Config struct {
 	// stops the run, like cancelling Run's ctx (which lets them finish).
 	// A CLI closes it on a second Ctrl-C.
 	Abort <-chan struct{}
+	// WebSocket (ws:// and wss:// URLs). Message is every message's payload
+	// (text when valid UTF-8, else binary; default DefaultMessage).
+	Message     []byte
+	Subprotocol string // offered in Sec-WebSocket-Protocol
+	Compression bool   // offer permessage-deflate
+	// ConnectRate caps socket opens per second over the run, reconnects
+	// included (thundering-herd control); 0 = as fast as they come.
+	ConnectRate float64
+	// ReconnectDelay waits this long (plus up to a tenth and 20ms of
+	// jitter) before reopening a socket the server closed.
+	ReconnectDelay time.Duration
+	// Idle holds the sockets open with pings only, sending no messages;
+	// the results are then one KindSocket record per socket.
+	Idle         bool
+	PingInterval time.Duration // idle pings; default DefaultPingInterval
+
 	// Dial replaces the TCP dialer (tests, in-process labs).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -74,6 +90,24 @@ func (c *Config) Validate() error {
 	}
 	if c.Requests < 0 {
 		add("Requests", "must not be negative, got %d", c.Requests)
+	}
+	if t, err := parseTarget(c.URL, false, false); err == nil && t.isWebSocket() {
+		c.validateWS(add)
+	} else {
+		for name, set := range map[string]bool{"Idle": c.Idle, "Subprotocol": c.Subprotocol != "", "Message": len(c.Message) > 0, "ConnectRate": c.ConnectRate != 0, "Compression": c.Compression} {
+			if set {
+				add(name, "needs a ws:// or wss:// URL")
+			}
+		}
+	}
+	if c.ConnectRate < 0 || c.ConnectRate != c.ConnectRate || c.ConnectRate > 1e6 {
+		add("ConnectRate", "must be between 0 and 1e6 sockets/s, got %v", c.ConnectRate)
+	}
+	if c.ReconnectDelay < 0 {
+		add("ReconnectDelay", "must not be negative, got %s", c.ReconnectDelay)
+	}
+	if c.PingInterval < 0 {
+		add("PingInterval", "must not be negative, got %s", c.PingInterval)
 	}
 	if c.Duration == 0 && c.Requests == 0 {
 		errs = append(errs, &field.Error{Fields: []string{"Duration", "Requests"}, Err: errors.New("one limit is required")})
@@ -122,6 +156,9 @@ func (c Config) withDefaults() Config {
 	if c.BackendHeader == "" {
 		c.BackendHeader = DefaultBackendHeader
 	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
 	return c
 }
 
@@ -152,8 +189,11 @@ func parseTarget(raw string, h2, h2c bool) (target, error) {
 			return t, &field.Error{Fields: []string{"URL", "H2C"}, Err: errors.New("cleartext HTTP/2 needs an http:// URL")}
 		}
 		t.tls = true
+	case "ws":
+	case "wss":
+		t.tls = true
 	default:
-		return t, field.Errorf("URL", "scheme %q is not http or https", u.Scheme)
+		return t, field.Errorf("URL", "scheme %q is not http, https, ws or wss", u.Scheme)
 	}
 	if u.Host == "" {
 		return t, field.Errorf("URL", "no host")

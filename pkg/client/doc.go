@@ -8,6 +8,10 @@
 // path allocates nothing; backend names are interned per worker. HTTP/2 (TLS
 // with ALPN, or h2c with prior knowledge) uses golang.org/x/net/http2 with one
 // ClientConn per connection slot, never a pool, so connections stay countable.
+// WebSocket (ws://, wss://; github.com/gorilla/websocket) keeps one socket per
+// slot: one Result per message round trip, and one KindSocket Result per
+// socket (its life and close status), from which reports count the sockets
+// each backend holds over time.
 //
 // Each connection slot is one goroutine. In the closed model with a request
 // count every slot gets an equal share (N/C, the first N%C one more), so every

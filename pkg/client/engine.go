@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Sink receives every Result. Run calls Record from one goroutine at a time;
@@ -84,6 +87,13 @@ type run struct {
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// WebSocket runs
+	wsDialer *websocket.Dialer
+	wsHeader http.Header
+	wsMsg    []byte
+	wsType   int
+	pacer    *pacer // ConnectRate; nil = unpaced
+
 	sinkMu sync.Mutex
 	sink   Sink
 }
@@ -118,7 +128,9 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		d := &net.Dialer{KeepAlive: -1} // the engine is the keep-alive; no TCP probes needed
 		r.dial = d.DialContext
 	}
-	if tgt.tls {
+	if tgt.isWebSocket() {
+		r.wsSetup()
+	} else if tgt.tls {
 		r.tlsConf = &tls.Config{ServerName: tgt.u.Hostname(), InsecureSkipVerify: cfg.Insecure}
 		if cfg.HTTP2 {
 			r.tlsConf.NextProtos = []string{"h2"}
@@ -128,7 +140,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	}
 
 	workers := cfg.Connections
-	if cfg.Requests > 0 && int64(workers) > cfg.Requests {
+	if cfg.Requests > 0 && int64(workers) > cfg.Requests && !cfg.Idle {
 		workers = int(cfg.Requests)
 	}
 	r.start = time.Now()
@@ -185,9 +197,14 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		wg.Add(1)
 		go func(st *Stats, quota int64) {
 			defer wg.Done()
-			if cfg.HTTP2 || cfg.H2C {
+			switch {
+			case cfg.Idle:
+				r.workIdle(st)
+			case tgt.isWebSocket():
+				r.workWS(st, quota)
+			case cfg.HTTP2 || cfg.H2C:
 				r.workH2(st, quota)
-			} else {
+			default:
 				r.workH1(st, quota)
 			}
 		}(&stats[i], quota)

@@ -112,6 +112,9 @@ type Result struct {
 // Failed reports whether the request counts as an error: a transport error,
 // or a status other than 2xx and 3xx.
 func (r *Result) Failed() bool {
+	if r.Status == 101 && r.Err == "" {
+		return false // a WebSocket message: its exchange is the 101 upgrade
+	}
 	if r.Kind == KindSocket {
 		return r.Err != "" // a handshake that failed; an opened socket's failures are its messages'
 	}

@@ -93,6 +93,8 @@ type Aggregator struct {
 	pastTo           bool // traffic went on after To: the window ends at To
 
 	events []runEvent // in the order added; see eventOffsets
+
+	sockets socketAgg // WebSocket socket records (client.KindSocket)
 }
 
 type ptrEntry struct {
@@ -142,6 +144,10 @@ func (a *Aggregator) Options() Options { return a.opts }
 
 // add folds one result into the aggregate of run.
 func (a *Aggregator) add(run *runAgg, r *client.Result) {
+	if r.Kind == client.KindSocket {
+		a.addSocket(run, r)
+		return
+	}
 	a.started = true
 	off := r.Start + run.shift
 	if off < a.opts.From {

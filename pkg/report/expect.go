@@ -147,6 +147,32 @@ var metrics = []metric{
 		}
 		return 0, fmt.Sprintf("no backend named %s; backends: %s", arg, strings.Join(names, ", "))
 	}},
+	{"sockets", kindNumber, "sockets(NAME): WebSockets one backend holds at the end", 0, inf, func(s *Summary, arg string) (float64, string) {
+		b, why := socketBackend(s, arg)
+		if b == nil {
+			return 0, why
+		}
+		return float64(b.HeldAtEnd), ""
+	}},
+	{"socket_share", kindNumber, "socket_share(NAME): one backend's share of the WebSockets held at the end (0..1)", 0, 1, func(s *Summary, arg string) (float64, string) {
+		b, why := socketBackend(s, arg)
+		switch {
+		case b == nil:
+			return 0, why
+		case s.Sockets.HeldAtEnd == 0:
+			return 0, s.Sockets.NoData
+		}
+		return b.Share, ""
+	}},
+	{"min_socket_share", kindNumber, "smallest backend share of the WebSockets held at the end (0..1)", 0, 1, func(s *Summary, _ string) (float64, string) {
+		switch {
+		case s.Sockets == nil:
+			return 0, "no WebSocket socket records in the window (a ws:// run records them)"
+		case s.Sockets.MinShare == nil:
+			return 0, s.Sockets.NoData
+		}
+		return *s.Sockets.MinShare, ""
+	}},
 	{"p50", kindDuration, "median latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P50 })},
 	{"p90", kindDuration, "90th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P90 })},
 	{"p99", kindDuration, "99th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P99 })},
@@ -166,16 +192,37 @@ var metrics = []metric{
 	}},
 }
 
+// takesArg names the metrics about one backend, written metric(NAME).
+var takesArg = map[string]bool{"share": true, "sockets": true, "socket_share": true}
+
 // MetricNames lists the metrics an expectation may name, share as share(NAME).
 func MetricNames() []string {
 	names := make([]string, len(metrics))
 	for i, m := range metrics {
 		names[i] = m.name
-		if m.name == "share" {
-			names[i] = "share(NAME)"
+		if takesArg[m.name] {
+			names[i] = m.name + "(NAME)"
 		}
 	}
 	return names
+}
+
+// socketBackend finds NAME's sockets, or says why there is no figure.
+func socketBackend(s *Summary, name string) (*SocketBackend, string) {
+	if s.Sockets == nil {
+		return nil, "no WebSocket socket records in the window (a ws:// run records them)"
+	}
+	var names []string
+	for i := range s.Sockets.Backends {
+		if b := &s.Sockets.Backends[i]; b.Name == name {
+			return b, ""
+		}
+		names = append(names, s.Sockets.Backends[i].Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Sprintf("no backend named %s: no socket was opened", name)
+	}
+	return nil, fmt.Sprintf("no backend named %s holds or held a socket; backends: %s", name, strings.Join(names, ", "))
 }
 
 func lookupMetric(name string) *metric {
@@ -257,14 +304,14 @@ func ParseExpectation(expr string) (Expectation, error) {
 		}
 		name = strings.TrimSpace(lhs[:open])
 		x.Arg = strings.TrimSpace(lhs[open+1 : len(lhs)-1])
-		if name != "share" {
-			return bad("only share takes an argument, as in share(pod-a)")
+		if !takesArg[name] {
+			return bad("only share, sockets and socket_share take an argument, as in share(pod-a)")
 		}
 		if x.Arg == "" || strings.ContainsAny(x.Arg, "()") {
-			return bad("share needs a backend name, as in share(pod-a)")
+			return bad("%s needs a backend name, as in %s(pod-a)", name, name)
 		}
-	} else if name == "share" {
-		return bad("share needs a backend name, as in share(pod-a)")
+	} else if takesArg[name] {
+		return bad("%s needs a backend name, as in %s(pod-a)", name, name)
 	}
 	m := lookupMetric(name)
 	if m == nil {

