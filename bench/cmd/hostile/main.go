@@ -1,0 +1,139 @@
+// Command hostile is a misbehaving server for bench/abuse-hammer.sh: the
+// peers that issue 16 found growing 'kaload hammer' without bound.
+//
+//	hostile -listen 127.0.0.1:9000 -mode unique-backend       # HTTP/1: a new backend name in every response
+//	hostile -listen 127.0.0.1:9000 -mode continuation-flood   # h2c: header CONTINUATION frames without end
+//	hostile -mode unique-jsonl -n 200000 -o crafted.jsonl     # a results file naming 200,000 backends
+//
+// It runs until killed (the servers) or the file is written.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/kaload/kaload/pkg/client"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:9000", "address to serve on")
+	mode := flag.String("mode", "unique-backend", "unique-backend, continuation-flood or unique-jsonl")
+	n := flag.Int("n", 200_000, "unique-jsonl: records (one backend name each)")
+	out := flag.String("o", "crafted.jsonl", "unique-jsonl: the file to write")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "unique-backend":
+		var count atomic.Int64
+		err = http.ListenAndServe(*listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(client.DefaultBackendHeader, "pod-"+strconv.FormatInt(count.Add(1), 10))
+		}))
+	case "continuation-flood":
+		err = flood(*listen)
+	case "unique-jsonl":
+		err = uniqueJSONL(*out, *n)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hostile:", err)
+		os.Exit(1)
+	}
+}
+
+// flood answers every h2c stream with a HEADERS frame that never ends and
+// CONTINUATION frames of fresh 16 KB header fields, as long as the client
+// reads them (at most a minute per connection).
+func flood(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go floodConn(c)
+	}
+}
+
+func floodConn(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	br := bufio.NewReader(c)
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
+		return
+	}
+	fr := http2.NewFramer(c, br)
+	if fr.WriteSettings() != nil {
+		return
+	}
+	var stream uint32
+	for stream == 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() && fr.WriteSettingsAck() != nil {
+				return
+			}
+		case *http2.HeadersFrame:
+			stream = f.StreamID
+		}
+	}
+	go io.Copy(io.Discard, br)
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+	if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes()}) != nil {
+		return
+	}
+	value := strings.Repeat("x", 16<<10-64)
+	for i := 0; ; i++ {
+		block.Reset()
+		enc.WriteField(hpack.HeaderField{Name: "x-flood-" + strconv.Itoa(i), Value: value, Sensitive: true})
+		if fr.WriteContinuation(stream, false, block.Bytes()) != nil {
+			return
+		}
+	}
+}
+
+// uniqueJSONL writes a JSON Lines results file whose every record names a
+// new backend, as a hammer run against a unique-backend server records. It
+// writes format version 1 by hand, which every kaload reads, so the figures
+// before and after a change come from the same file.
+func uniqueJSONL(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintf(w, `{"kaload_results":1,"header":{"kaload":"hostile","url":"http://hostile/","start":%q,"connections":1}}`+"\n",
+		time.Now().UTC().Format(time.RFC3339Nano))
+	for i := range n {
+		fmt.Fprintf(w, `{"seq":%d,"start_ns":%d,"latency_ns":50000,"status":200,"backend":"pod-%d","conn":1,"conn_req":%d}`+"\n", i, i*1000, i, i+1)
+	}
+	fmt.Fprintf(w, `{"kaload_trailer":{"records":%d,"end":%q}}`+"\n", n, time.Now().UTC().Format(time.RFC3339Nano))
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
