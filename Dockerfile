@@ -6,8 +6,8 @@
 #   docker run --rm -p 8080:8080 kaload:dev              # kaload serve
 #   docker run --rm kaload:dev hammer --url http://host:8080/ -d 10s
 #
-# cmd/kaload/build_test.go runs the `go build` line below exactly as written
-# (it is the single source of truth) and checks that the result is static.
+# The build itself is scripts/build.sh, shared with CI and test/deploy's
+# build test, which checks that its result is static.
 
 ARG GO_VERSION=1.26.8
 
@@ -21,8 +21,7 @@ ARG VERSION=dev
 ARG TARGETOS
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/kaload ./cmd/kaload
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} VERSION=${VERSION} OUT=/out/kaload scripts/build.sh
 
 # Nothing but the binary and CA roots (for hammer --url https://...): no shell,
 # no package manager, nothing to patch.

@@ -10,7 +10,7 @@ ROUNDS=${ROUNDS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-go build -o "$work/kaload" ./cmd/kaload
+VERSION=bench OUT="$work/kaload" scripts/build.sh
 go run ./bench/cmd/genresults -n "$N" -o "$work/results.kld"
 ls -l "$work/results.kld" | awk -v n="$N" '{printf "file: %d records, %.1f MB, %.1f bytes/record\n", n, $5/1e6, $5/n}'
 

@@ -58,7 +58,7 @@ NGINX_PORT=${NGINX_PORT:-$(free_port)}
 SERVE_PORT=${SERVE_PORT:-$(free_port)}
 
 echo "building kaload" >&2
-(cd "$root" && go build -o "$work/kaload" ./cmd/kaload)
+VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"
 kaload=$work/kaload
 
 # --- targets ---------------------------------------------------------------
