@@ -401,7 +401,7 @@ func TestReportEndToEnd(t *testing.T) {
 	for _, bk := range s.Backends {
 		// Total-Request of the first and last request by start time: with 4
 		// connections in flight either end may be off by a few.
-		if bk.RequestsPerConnection > 10 || bk.ServerTotalDelta == nil || *bk.ServerTotalDelta < int64(bk.Requests)-10 || *bk.ServerTotalDelta >= int64(bk.Requests)+10 {
+		if bk.RequestsPerConnection == nil || *bk.RequestsPerConnection > 10 || bk.ServerTotalDelta == nil || *bk.ServerTotalDelta < int64(bk.Requests)-10 || *bk.ServerTotalDelta >= int64(bk.Requests)+10 {
 			t.Errorf("backend %+v, server delta %v", bk, *bk.ServerTotalDelta)
 		}
 	}

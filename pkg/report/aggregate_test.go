@@ -124,10 +124,10 @@ func TestTotalsAndConnections(t *testing.T) {
 	if len(s.Backends) != 2 || s.Backends[0].Name != "pod-a" || s.Backends[0].Connections != 3 || s.Backends[1].Connections != 3 {
 		t.Fatalf("backends = %+v", s.Backends)
 	}
-	if b := s.Backends[1]; b.Requests != 9 || b.Errors != 1 || !near(b.Share, 9.0/19) || !near(b.RequestsPerConnection, 3) {
+	if b := s.Backends[1]; b.Requests != 9 || b.Errors != 1 || !near(b.Share, 9.0/19) || b.RequestsPerConnection == nil || !near(*b.RequestsPerConnection, 3) {
 		t.Errorf("pod-b = %+v", b)
 	}
-	if s.RequestsPerConnection != 3.333 {
+	if s.RequestsPerConnection == nil || *s.RequestsPerConnection != 3.333 {
 		t.Errorf("requests per connection = %v", s.RequestsPerConnection)
 	}
 	// Latencies 1..10ms (refused dial excluded): p50 5ms, max 10ms; HDR

@@ -107,13 +107,13 @@ var metrics = []metric{
 	{"rps", kindNumber, "requests per second", 0, inf, needRequests(func(s *Summary) float64 { return s.RPS })},
 	{"connections", kindNumber, "connections used", 0, inf, needRequests(func(s *Summary) float64 { return float64(s.Connections) })},
 	{"requests_per_connection", kindNumber, "requests / connections", 0, inf, func(s *Summary, _ string) (float64, string) {
-		if s.Connections == 0 {
+		if s.RequestsPerConnection == nil {
 			if s.Requests == 0 {
 				return 0, "no requests in the window " + windowRange(s.Window)
 			}
 			return 0, "no connection was opened"
 		}
-		return s.RequestsPerConnection, ""
+		return *s.RequestsPerConnection, ""
 	}},
 	{"backends", kindNumber, "backends that answered", 0, inf, needRequests(func(s *Summary) float64 {
 		n := 0

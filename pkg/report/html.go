@@ -111,7 +111,7 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 {{if .Window}}<p>{{.Window}}</p>{{end}}
 <ul>
 <li>Requests: {{.S.Requests}} in {{printf "%.2f" .S.DurationSeconds}}s ({{printf "%.1f" .S.RPS}}/s), errors: {{.S.Errors}} ({{pct .S.ErrorRate}})</li>
-<li>{{.Conns}}; {{printf "%.2f" .S.RequestsPerConnection}} requests per connection</li>
+<li>{{.Conns}}</li>
 {{range .Errors}}<li>Errors: {{.}}</li>
 {{end}}
 <li>{{.Latency}}</li>

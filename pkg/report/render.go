@@ -234,11 +234,8 @@ func backendRows(s *Summary) [][]string {
 				delta += " (restarted)"
 			}
 		}
-		row := []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), f2(b.RequestsPerConnection),
+		row := []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), f2or(b.RequestsPerConnection),
 			u(b.Errors), secsOr(b.FirstSeenSeconds), secsOr(b.LastSeenSeconds)}
-		if b.Requests == 0 {
-			row[2], row[3], row[4], row[5] = "-", "-", "-", "-"
-		}
 		rows = append(rows, append(append(row, latencyCells(b.Latency)...), delta))
 	}
 	return rows
@@ -292,7 +289,18 @@ func connectionsLine(s *Summary) string {
 	if s.PerfectConnections > 0 {
 		l += fmt.Sprintf(" (perfect keep-alive would be %d)", s.PerfectConnections)
 	}
+	if s.RequestsPerConnection != nil {
+		l += "; " + f2(*s.RequestsPerConnection) + " requests per connection"
+	}
 	return l
+}
+
+// f2or prints a figure with two decimals, "-" when it was not measured.
+func f2or(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return f2(*v)
 }
 
 func windowLine(s *Summary) string {
@@ -357,7 +365,7 @@ func RenderTable(w io.Writer, r *Report) error {
 			ew.printf("  %s\n", l)
 		}
 	}
-	ew.printf("%s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
+	ew.printf("%s\n", connectionsLine(s))
 	ew.printf("Connections closed by: %s\n", countsLine(s.CloseReasons))
 	ew.printf("%s\n", latencyLine(s))
 	if s.Unattributed > 0 {
@@ -524,7 +532,7 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 			ew.printf("  - %s\n", mdEscape(l))
 		}
 	}
-	ew.printf("- %s; %.2f requests per connection\n", connectionsLine(s), s.RequestsPerConnection)
+	ew.printf("- %s\n", connectionsLine(s))
 	ew.printf("- Connections closed by: %s\n", mdEscape(countsLine(s.CloseReasons)))
 	ew.printf("- %s\n", mdEscape(latencyLine(s)))
 	ew.printf("- %s\n", mdEscape(fairnessLine(s)))

@@ -21,7 +21,8 @@ type Summary struct {
 	ErrorRate             float64 `json:"error_rate"`
 	Connections           uint64  `json:"connections"`
 	PerfectConnections    int     `json:"perfect_connections,omitempty"`
-	RequestsPerConnection float64 `json:"requests_per_connection"`
+	// RequestsPerConnection is nil when no connection was opened.
+	RequestsPerConnection *float64 `json:"requests_per_connection"`
 	DurationSeconds       float64 `json:"duration_seconds"`
 	RPS                   float64 `json:"rps"`
 	Window                Window  `json:"window"`
@@ -70,7 +71,7 @@ type BackendSummary struct {
 	Errors                uint64  `json:"errors"`
 	Share                 float64 `json:"share"`
 	Connections           uint64  `json:"connections"`
-	RequestsPerConnection float64 `json:"requests_per_connection"`
+	RequestsPerConnection *float64 `json:"requests_per_connection"` // nil: no connection
 	// FirstSeenSeconds, LastSeenSeconds and Latency are nil for a known
 	// backend that answered nothing.
 	FirstSeenSeconds *float64 `json:"first_seen_seconds"`
@@ -236,7 +237,7 @@ func (a *Aggregator) Summary() *Summary {
 			bs = append(bs, &backendAgg{name: name, firstTotal: -1})
 		}
 	}
-	s.RequestsPerConnection = round(ratio(float64(a.requests), float64(s.Connections)), 3)
+	s.RequestsPerConnection = perConn(a.requests, s.Connections)
 	s.Latency = latencyOf(all, maxLat)
 	s.ErrorExamples = maps.Clone(a.errExamples)
 
@@ -247,7 +248,7 @@ func (a *Aggregator) Summary() *Summary {
 			Name: b.name, Requests: b.requests, Errors: b.errors,
 			Share:                 round(shares[i], 6),
 			Connections:           b.conns,
-			RequestsPerConnection: round(ratio(float64(b.requests), float64(b.conns)), 3),
+			RequestsPerConnection: perConn(b.requests, b.conns),
 			Latency:               latencyOf(b.hist, b.maxLatency),
 		}
 		if b.requests > 0 {
@@ -294,6 +295,15 @@ func (a *Aggregator) Summary() *Summary {
 		}
 	}
 	return s
+}
+
+// perConn is requests per connection, nil without a connection.
+func perConn(requests, conns uint64) *float64 {
+	if conns == 0 {
+		return nil
+	}
+	v := round(float64(requests)/float64(conns), 3)
+	return &v
 }
 
 func (a *Aggregator) isOther(b *backendAgg) bool { return a.other >= 0 && b == a.backends[a.other] }
