@@ -16,16 +16,16 @@ import (
 // Summary is everything a report shows. Its JSON encoding is the contract in
 // DESIGN.md: keep field names stable, add rather than rename.
 type Summary struct {
-	Requests              uint64  `json:"requests"`
-	Errors                uint64  `json:"errors"`
-	ErrorRate             float64 `json:"error_rate"`
-	Connections           uint64  `json:"connections"`
-	PerfectConnections    int     `json:"perfect_connections,omitempty"`
+	Requests           uint64  `json:"requests"`
+	Errors             uint64  `json:"errors"`
+	ErrorRate          float64 `json:"error_rate"`
+	Connections        uint64  `json:"connections"`
+	PerfectConnections int     `json:"perfect_connections,omitempty"`
 	// RequestsPerConnection is nil when no connection was opened.
 	RequestsPerConnection *float64 `json:"requests_per_connection"`
-	DurationSeconds       float64 `json:"duration_seconds"`
-	RPS                   float64 `json:"rps"`
-	Window                Window  `json:"window"`
+	DurationSeconds       float64  `json:"duration_seconds"`
+	RPS                   float64  `json:"rps"`
+	Window                Window   `json:"window"`
 	// Unattributed counts requests that no backend answered (failed dials).
 	Unattributed uint64 `json:"unattributed_requests"`
 	// FoldedBackends counts the distinct backend names past
@@ -66,11 +66,11 @@ type Window struct {
 
 // BackendSummary is one backend's part of the traffic.
 type BackendSummary struct {
-	Name                  string  `json:"name"`
-	Requests              uint64  `json:"requests"`
-	Errors                uint64  `json:"errors"`
-	Share                 float64 `json:"share"`
-	Connections           uint64  `json:"connections"`
+	Name                  string   `json:"name"`
+	Requests              uint64   `json:"requests"`
+	Errors                uint64   `json:"errors"`
+	Share                 float64  `json:"share"`
+	Connections           uint64   `json:"connections"`
 	RequestsPerConnection *float64 `json:"requests_per_connection"` // nil: no connection
 	// FirstSeenSeconds, LastSeenSeconds and Latency are nil for a known
 	// backend that answered nothing.
