@@ -36,28 +36,6 @@ func uniqueBackendServer(t *testing.T) string {
 	return srv.URL
 }
 
-// readAllResults reads a results file to its end and returns its records.
-func readAllResults(t *testing.T, path string) []client.Result {
-	t.Helper()
-	r, err := results.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var rs []client.Result
-	for {
-		var res client.Result
-		err := r.Read(&res)
-		if err == io.EOF {
-			return rs
-		}
-		if err != nil {
-			t.Fatalf("after %d records: %v", len(rs), err)
-		}
-		rs = append(rs, res)
-	}
-}
-
 // The summary folds backend names past --max-backends into one row and says
 // so loudly; the results file keeps every name exactly.
 func TestHammerFoldsBackendsPastTheCap(t *testing.T) {
@@ -79,7 +57,7 @@ func TestHammerFoldsBackendsPastTheCap(t *testing.T) {
 		t.Errorf("stderr does not warn at once and at the end:\n%s", stderr)
 	}
 	names := map[string]bool{}
-	for _, r := range readAllResults(t, file) {
+	for _, r := range checkCompleteFile(t, file) {
 		names[r.Backend] = true
 	}
 	if len(names) != 500 {

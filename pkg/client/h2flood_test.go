@@ -1,69 +1,24 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
+	"github.com/kaload/kaload/internal/hostile"
 )
 
-// floodH2 is a hostile h2c server: it answers the first request with a
-// HEADERS frame that never ends, followed by CONTINUATION frames of fresh
-// 16 KB header fields, until the client closes the connection (or 5 s or
-// 256 MB pass). sent counts the header bytes the client accepted.
+// floodH2 is a hostile h2c server (hostile.FloodContinuation, at most
+// 256 MB or 5 s per connection); sent counts the header bytes the client
+// accepted.
 func floodH2(t *testing.T, sent *atomic.Int64) string {
 	return rawServer(t, func(c net.Conn) {
 		c.(*net.TCPConn).SetWriteBuffer(32 << 10) // what the client accepted, not what the kernel buffered
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(c)
-		preface := make([]byte, len(http2.ClientPreface))
-		if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
-			return
-		}
-		fr := http2.NewFramer(c, br)
-		if fr.WriteSettings() != nil {
-			return
-		}
-		var stream uint32
-		for stream == 0 {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() && fr.WriteSettingsAck() != nil {
-					return
-				}
-			case *http2.HeadersFrame:
-				stream = f.StreamID
-			}
-		}
-		go io.Copy(io.Discard, br) // keep reading so the client never blocks on us
-		var block bytes.Buffer
-		enc := hpack.NewEncoder(&block)
-		enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes()}) != nil {
-			return
-		}
-		value := strings.Repeat("x", 16<<10-64)
-		for i := 0; sent.Load() < 256<<20; i++ {
-			block.Reset()
-			enc.WriteField(hpack.HeaderField{Name: "x-flood-" + strconv.Itoa(i), Value: value, Sensitive: true})
-			if fr.WriteContinuation(stream, false, block.Bytes()) != nil {
-				return
-			}
-			sent.Add(int64(block.Len()))
-		}
+		hostile.FloodContinuation(c, 256<<20, sent)
 	})
 }
 

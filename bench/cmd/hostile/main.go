@@ -10,21 +10,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
-
+	"github.com/kaload/kaload/internal/hostile"
 	"github.com/kaload/kaload/pkg/client"
 )
 
@@ -74,45 +69,7 @@ func flood(addr string) error {
 func floodConn(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	br := bufio.NewReader(c)
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
-		return
-	}
-	fr := http2.NewFramer(c, br)
-	if fr.WriteSettings() != nil {
-		return
-	}
-	var stream uint32
-	for stream == 0 {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() && fr.WriteSettingsAck() != nil {
-				return
-			}
-		case *http2.HeadersFrame:
-			stream = f.StreamID
-		}
-	}
-	go io.Copy(io.Discard, br)
-	var block bytes.Buffer
-	enc := hpack.NewEncoder(&block)
-	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-	if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes()}) != nil {
-		return
-	}
-	value := strings.Repeat("x", 16<<10-64)
-	for i := 0; ; i++ {
-		block.Reset()
-		enc.WriteField(hpack.HeaderField{Name: "x-flood-" + strconv.Itoa(i), Value: value, Sensitive: true})
-		if fr.WriteContinuation(stream, false, block.Bytes()) != nil {
-			return
-		}
-	}
+	hostile.FloodContinuation(c, 1<<40, nil)
 }
 
 // uniqueJSONL writes a JSON Lines results file whose every record names a

@@ -1,0 +1,68 @@
+// Package hostile holds misbehaving peers for tests and bench/cmd/hostile:
+// what a server may do to a client that trusts it too much.
+package hostile
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// FloodContinuation speaks h2c on c: it answers the client's first stream
+// with a HEADERS frame that never ends, then CONTINUATION frames of fresh
+// 16 KB header fields until a write fails or limit header bytes were sent.
+// sent (if not nil) counts the header bytes written. The caller bounds the
+// time with a deadline on c and closes it.
+func FloodContinuation(c net.Conn, limit int64, sent *atomic.Int64) {
+	if sent == nil {
+		sent = new(atomic.Int64)
+	}
+	br := bufio.NewReader(c)
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
+		return
+	}
+	fr := http2.NewFramer(c, br)
+	if fr.WriteSettings() != nil {
+		return
+	}
+	var stream uint32
+	for stream == 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() && fr.WriteSettingsAck() != nil {
+				return
+			}
+		case *http2.HeadersFrame:
+			stream = f.StreamID
+		}
+	}
+	// Keep reading so the client never blocks on us; it ends when c closes.
+	go io.Copy(io.Discard, br)
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+	if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block.Bytes()}) != nil {
+		return
+	}
+	value := strings.Repeat("x", 16<<10-64)
+	for i := 0; sent.Load() < limit; i++ {
+		block.Reset()
+		enc.WriteField(hpack.HeaderField{Name: "x-flood-" + strconv.Itoa(i), Value: value, Sensitive: true})
+		if fr.WriteContinuation(stream, false, block.Bytes()) != nil {
+			return
+		}
+		sent.Add(int64(block.Len()))
+	}
+}
