@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 )
 
-// Exit codes are a contract with scripts and CI (DESIGN.md).
+// Exit codes are a contract with scripts and CI (docs/design.md).
 const (
 	exitOK         = 0
 	exitRuntime    = 1

@@ -142,7 +142,7 @@ func TestRenderJSONContract(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	// DESIGN.md's contract, field by field.
+	// docs/design.md's contract, field by field.
 	for _, k := range []string{"requests", "errors", "connections", "duration_seconds", "rps", "backends", "fairness", "latency", "close_reasons", "expectations"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("missing %q", k)

@@ -14,7 +14,7 @@ import (
 )
 
 // Summary is everything a report shows. Its JSON encoding is the contract in
-// DESIGN.md: keep field names stable, add rather than rename.
+// docs/design.md: keep field names stable, add rather than rename.
 type Summary struct {
 	Requests           uint64  `json:"requests"`
 	Errors             uint64  `json:"errors"`

@@ -30,7 +30,7 @@ import (
 
 // Header names the server sends on every response.
 const (
-	DefaultBackendHeader = "Accept-Request-hostname" // the backend's name (DESIGN.md contract)
+	DefaultBackendHeader = "Accept-Request-hostname" // the backend's name (contract: docs/design.md)
 	TotalHeader          = "Total-Request"           // server-wide count of load requests
 	PositionHeader       = "X-Kaload-Conn-Requests"  // the request's position on its connection
 )
