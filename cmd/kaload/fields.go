@@ -65,6 +65,7 @@ var flagOfField = map[string]map[string]string{
 		"PingInterval":       "ping-interval",
 	},
 	"lab": {
+		"Protocol":              "protocol",
 		"Scenarios":             "max-requests,max-conn-age",
 		"Scenarios.Name":        "max-requests,max-conn-age",
 		"Scenarios.MaxRequests": "max-requests",

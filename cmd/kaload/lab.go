@@ -17,6 +17,7 @@ import (
 type labOptions struct {
 	MaxRequests []int
 	MaxConnAge  []time.Duration
+	Protocol    string
 	Pods        string
 	ScaleAt     time.Duration
 	HPA         bool
@@ -75,6 +76,9 @@ expectation exits with code 3 after the report is printed.
   # compare three settings, IPVS-like balancing, keep the results files
   kaload lab --max-requests 0,5,100 --balancer roundrobin -o lab-results
 
+  # WebSockets: sticky sockets without recycling, rebalanced by an age limit
+  kaload lab --protocol ws --max-conn-age 2s
+
   # CI: fail unless recycling gives the new pods a fair part
   kaload lab --format json --expect 'max-requests=5:min_share>=0.25'`,
 		Args: cobra.NoArgs,
@@ -82,6 +86,10 @@ expectation exits with code 3 after the report is printed.
 			if !cmd.Flags().Changed("max-requests") && cmd.Flags().Changed("max-conn-age") {
 				// --max-conn-age alone compares against no recycling only.
 				o.MaxRequests = []int{0}
+			}
+			if o.Protocol == "ws" && !cmd.Flags().Changed("max-requests") && !cmd.Flags().Changed("max-conn-age") {
+				// Sockets: sticky without recycling against an age limit.
+				o.MaxRequests, o.MaxConnAge = []int{0}, []time.Duration{2 * time.Second}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), o)
@@ -103,6 +111,7 @@ expectation exits with code 3 after the report is printed.
 	f.IntVarP(&o.Connections, "connections", "c", 10, "keep-alive connections the client keeps open")
 	f.DurationVarP(&o.Duration, "duration", "d", 12*time.Second, "length of each scenario")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "per-request timeout")
+	f.StringVar(&o.Protocol, "protocol", "http", "http, or ws: WebSockets (default scenarios: no recycling vs --max-conn-age 2s), judged by the sockets new pods hold")
 	f.StringVar(&o.Balancer, "balancer", "random", "how the Service picks a pod per connection: random (iptables, nftables) or roundrobin (IPVS)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the balancer's random choices")
 	f.DurationVar(&o.Interval, "interval", time.Second, "width of one timeline bucket")
@@ -115,6 +124,7 @@ expectation exits with code 3 after the report is printed.
 // labConfig turns flags into a lab.Config; every error is a usage error.
 func (o *labOptions) labConfig() (lab.Config, error) {
 	cfg := lab.Config{
+		Protocol:    o.Protocol,
 		Duration:    o.Duration,
 		Connections: o.Connections,
 		Rate:        o.Rate,

@@ -38,6 +38,16 @@ func TestLabFlags(t *testing.T) {
 				t.Errorf("scenarios = %v %v", o.MaxRequests, o.MaxConnAge)
 			}
 		}},
+		{"websocket defaults: sticky vs an age limit", []string{"--protocol", "ws"}, func(t *testing.T, o *labOptions) {
+			if o.Protocol != "ws" || !reflect.DeepEqual(o.MaxRequests, []int{0}) || !reflect.DeepEqual(o.MaxConnAge, []time.Duration{2 * time.Second}) {
+				t.Errorf("protocol %q scenarios = %v %v", o.Protocol, o.MaxRequests, o.MaxConnAge)
+			}
+		}},
+		{"websocket with chosen scenarios", []string{"--protocol", "ws", "--max-conn-age", "5s"}, func(t *testing.T, o *labOptions) {
+			if !reflect.DeepEqual(o.MaxRequests, []int{0}) || !reflect.DeepEqual(o.MaxConnAge, []time.Duration{5 * time.Second}) {
+				t.Errorf("scenarios = %v %v", o.MaxRequests, o.MaxConnAge)
+			}
+		}},
 		{"hpa", []string{"--hpa", "--target-rps-per-pod", "50", "--max-pods", "4", "--sync", "1s", "-c", "20", "-d", "9s", "--seed", "7", "--balancer", "rr", "-o", "out", "--format", "json"}, func(t *testing.T, o *labOptions) {
 			if !o.HPA || o.TargetRPS != 50 || o.MaxPods != 4 || o.Sync != time.Second || o.Connections != 20 ||
 				o.Duration != 9*time.Second || o.Seed != 7 || o.Balancer != "rr" || o.OutDir != "out" || o.Format != "json" {

@@ -51,6 +51,10 @@ const kubeSync = 15 * time.Second
 
 // Config is a whole lab run.
 type Config struct {
+	// Protocol is "http" (the default when empty) or "ws": WebSockets to
+	// the pods' /ws, one per connection, whose per-pod socket counts the
+	// verdict then judges.
+	Protocol    string
 	Scenarios   []Scenario
 	Duration    time.Duration // per scenario
 	Connections int
@@ -83,6 +87,9 @@ func (cfg *Config) Validate() error {
 	bad := func(name, format string, args ...any) { errs = append(errs, field.Errorf(name, format, args...)) }
 	if len(cfg.Scenarios) == 0 {
 		bad("Scenarios", "no scenario to run")
+	}
+	if cfg.Protocol != "" && cfg.Protocol != "http" && cfg.Protocol != "ws" {
+		bad("Protocol", "unknown protocol %q (want http or ws)", cfg.Protocol)
 	}
 	seen := map[string]bool{}
 	for i, sc := range cfg.Scenarios {
@@ -168,11 +175,15 @@ type ScenarioResult struct {
 	BusiestPod   string   `json:"busiest_pod"`
 	BusiestP99   float64  `json:"busiest_p99_ms"`
 	Connections  uint64   `json:"connections"`
-	Outcome      Outcome  `json:"outcome"`
-	Verdict      string   `json:"verdict"`
-	ResultsFile  string   `json:"results_file,omitempty"`
-	Interrupted  bool     `json:"interrupted,omitempty"` // cut short by cancellation
-	ExpectOK     bool     `json:"expect_ok"`
+	// NewPodsSocketShare is the new pods' share of the WebSockets held at
+	// the end of the run (Protocol "ws"); SocketsHeld is how many were held.
+	NewPodsSocketShare *float64 `json:"new_pods_socket_share,omitempty"`
+	SocketsHeld        uint64   `json:"sockets_held,omitempty"`
+	Outcome            Outcome  `json:"outcome"`
+	Verdict            string   `json:"verdict"`
+	ResultsFile        string   `json:"results_file,omitempty"`
+	Interrupted        bool     `json:"interrupted,omitempty"` // cut short by cancellation
+	ExpectOK           bool     `json:"expect_ok"`
 
 	// AfterScale is the window after the last scale event, with the
 	// expectations checked against it.
@@ -333,8 +344,12 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 		defer os.Remove(path)
 	}
 	var writeErr error
+	url := "http://" + ln.Addr().String() + "/"
+	if cfg.Protocol == "ws" {
+		url = "ws://" + ln.Addr().String() + "/ws"
+	}
 	_, err = client.Run(ctx, client.Config{
-		URL:         "http://" + ln.Addr().String() + "/",
+		URL:         url,
 		Connections: cfg.Connections,
 		Duration:    cfg.Duration,
 		Rate:        cfg.Rate,
@@ -466,6 +481,9 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 		newNames = append(newNames, p.Name)
 	}
 	sr.Outcome, sr.Verdict = verdict(cfg, sr, decisions, newNames)
+	if sk := run.Sockets; sk != nil {
+		sr.Outcome, sr.Verdict = socketVerdict(sr, sk, newPods)
+	}
 
 	exps := append(append([]report.Expectation(nil), cfg.Expect[""]...), cfg.Expect[sc.Name]...)
 	if len(exps) > 0 {
@@ -588,6 +606,34 @@ func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision, newPods []st
 	return o, b.String()
 }
 
+// socketVerdict judges a WebSocket scenario by the sockets the new pods hold
+// at the end of the run: messages follow sockets, and a socket stays on the
+// pod it first reached until the pod closes it.
+func socketVerdict(sr *ScenarioResult, sk *report.SocketSummary, newPods map[string]bool) (Outcome, string) {
+	if len(sr.ScaleEvents) == 0 {
+		return sr.Outcome, sr.Verdict
+	}
+	var mine uint64
+	for _, b := range sk.Backends {
+		if newPods[b.Name] {
+			mine += b.HeldAtEnd
+		}
+	}
+	sr.SocketsHeld = sk.HeldAtEnd
+	if sk.HeldAtEnd == 0 {
+		return report.OutcomeNoData, "no data: no socket was open at the end of the run; " + sr.Verdict
+	}
+	share := round3(float64(mine) / float64(sk.HeldAtEnd))
+	sr.NewPodsSocketShare = &share
+	o := report.JudgeShare(share, sr.FairShare, share >= report.FairFraction*sr.FairShare)
+	what := "the sockets moved to them"
+	if o != OutcomeRebalanced {
+		what = "sockets stayed pinned to the old pods"
+	}
+	return o, fmt.Sprintf("new pods hold %d of %d sockets at the end (%.0f%%, fair %.0f%%): %s; %s",
+		mine, sk.HeldAtEnd, 100*share, 100*sr.FairShare, what, sr.Verdict)
+}
+
 func fmtMillis(ms float64) string {
 	if ms >= 1000 {
 		return fmt.Sprintf("%.1fs", ms/1000)
@@ -608,6 +654,7 @@ func createResults(cfg *Config, sc Scenario, start time.Time) (string, *results.
 			"lab.scenario":     sc.Name,
 			"lab.max_requests": strconv.Itoa(sc.MaxRequests),
 			"lab.balancer":     string(cfg.Policy),
+			"lab.protocol":     cfg.Protocol,
 			"lab.seed":         strconv.FormatUint(cfg.Seed, 10),
 		},
 	}

@@ -170,6 +170,14 @@ func renderComparison(ew *bytes.Buffer, r *Result) {
 		}
 		return fmt.Sprintf("%s (%s)", fmtMillis(s.BusiestP99), s.BusiestPod)
 	})
+	if len(r.Scenarios) > 0 && r.Scenarios[0].NewPodsSocketShare != nil {
+		row("new pods' sockets at the end", func(s *ScenarioResult) string {
+			if s.NewPodsSocketShare == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f%% of %d (fair %.1f%%)", 100**s.NewPodsSocketShare, s.SocketsHeld, 100*s.FairShare)
+		})
+	}
 	row("connections used", func(s *ScenarioResult) string { return fmt.Sprintf("%d", s.Connections) })
 	row("requests (errors)", func(s *ScenarioResult) string { return fmt.Sprintf("%d (%d)", s.Run.Requests, s.Run.Errors) })
 	row("outcome", func(s *ScenarioResult) string { return string(s.Outcome) })
