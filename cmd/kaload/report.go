@@ -46,12 +46,16 @@ how long a backend that appeared mid-run (a scale-up) took to get its fair
 share; and a verdict in plain words.
 
 Several files are merged (one per hammer pod of a distributed run), aligned
-on their start times. FILE "-" reads standard input; a directory stands for
-the *.kld and *.jsonl files in it. --from and --to restrict every figure to a
-window of the run, in offsets from its start.
+on their start times. Files whose headers say they are different experiments
+(lab scenarios, labels other than an index like hammer-0 and hammer-1, other
+URLs) are refused with the list of each experiment's files. FILE "-" reads
+standard input; a directory stands for the *.kld and *.jsonl files in it.
+--from and --to restrict every figure to a window of the run, in offsets
+from its start.
 
---expect checks a metric; every check prints PASS, FAIL or NO DATA with the actual value,
-and any failure makes the exit code 3 after the report is printed. Metrics:
+--expect checks a metric; every check prints PASS, FAIL or NO DATA with the
+actual value, and any failure makes the exit code 3 after the report is
+printed. Metrics:
 ` + wrapWords(strings.Join(report.MetricNames(), ", "), 76, "  ") + `
 Latency and rebalance take a duration (50ms, 2s); shares take 0..1 or a percentage.
 A metric that was not measured (no requests in the window, no response for a
@@ -171,6 +175,7 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 	}
 	agg := report.NewAggregator(opts.Window)
 	runs := make([]*report.Run, 0, len(files))
+	var families []string
 	for _, path := range files {
 		var rd *results.Reader
 		var err error
@@ -186,11 +191,15 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 			return err
 		}
 		readers = append(readers, rd)
+		families = append(families, report.Family(rd.Header()))
 		run, err := agg.AddRun(rd.Header())
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		runs = append(runs, run)
+	}
+	if err := checkFamilies(files, families); err != nil {
+		return err
 	}
 	for i, rd := range readers {
 		// A truncated file is a warning: every whole record before the cut counts.
@@ -213,6 +222,34 @@ func checkMaxBackends(n int) error {
 		return usageErrorf("--max-backends %d: must be at least 1, or -1 for no cap", n)
 	}
 	return nil
+}
+
+// checkFamilies refuses to merge files whose headers say they are different
+// experiments (lab scenarios, differently labelled runs, other URLs): one
+// report of them would mix what should be compared. Shards of one run (one
+// Job's hammers) share a family and merge.
+func checkFamilies(files, families []string) error {
+	var order []string
+	byFamily := map[string][]string{}
+	for i, f := range families {
+		if _, ok := byFamily[f]; !ok {
+			order = append(order, f)
+		}
+		byFamily[f] = append(byFamily[f], files[i])
+	}
+	if len(order) < 2 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "these files are %d different experiments, not shards of one run; report each on its own:", len(order))
+	for _, f := range order {
+		name := f
+		if name == "" {
+			name = "(no label, no URL)"
+		}
+		fmt.Fprintf(&b, "\n  %s: kaload report %s", name, strings.Join(byFamily[f], " "))
+	}
+	return usageErrorf("%s", b.String())
 }
 
 // expandDirs replaces each directory argument by the results files in it

@@ -438,3 +438,42 @@ func TestReportDirectory(t *testing.T) {
 		t.Errorf("empty directory: exit %d, stderr %q", code, errs)
 	}
 }
+
+// A lab output folder holds unrelated scenarios: report refuses to merge
+// them and lists each scenario's files; shards of one run still merge.
+func TestReportRefusesDifferentExperiments(t *testing.T) {
+	dir := t.TempDir()
+	for _, sc := range []string{"max-requests=0", "max-requests=5"} {
+		path := filepath.Join(dir, strings.ReplaceAll(sc, "=", "-")+".kld")
+		w, err := results.CreateFile(path, results.Header{Kaload: "test", Label: sc, URL: "lab://" + sc, Start: reportT0,
+			Meta: map[string]string{"lab.scenario": sc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(&client.Result{Status: 200, Backend: "pod-1", Conn: 1, ConnReq: 1, ServerTotal: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := runReportCmd(t, "report", dir)
+	if code != exitUsage || out != "" || !strings.Contains(errs, "2 different experiments") ||
+		!strings.Contains(errs, "lab scenario max-requests=0: kaload report "+filepath.Join(dir, "max-requests-0.kld")) ||
+		!strings.Contains(errs, "lab scenario max-requests=5: kaload report "+filepath.Join(dir, "max-requests-5.kld")) {
+		t.Errorf("exit %d\nstdout %q\nstderr %s", code, out, errs)
+	}
+
+	shards := t.TempDir()
+	writeResults(t, shards, "hammer-0.kld", "hammer-0", reportT0)
+	writeResults(t, shards, "hammer-1.kld", "hammer-1", reportT0)
+	writeResults(t, shards, "before.kld", "before", reportT0)
+	code, _, errs = runReportCmd(t, "report", filepath.Join(shards, "hammer-0.kld"), filepath.Join(shards, "hammer-1.kld"))
+	if code != exitOK {
+		t.Errorf("shards of one run: exit %d: %s", code, errs)
+	}
+	code, _, errs = runReportCmd(t, "report", shards)
+	if code != exitUsage || !strings.Contains(errs, "hammer http://svc/: kaload report "+filepath.Join(shards, "hammer-0.kld")+" "+filepath.Join(shards, "hammer-1.kld")) {
+		t.Errorf("a differently labelled run among shards: exit %d: %s", code, errs)
+	}
+}

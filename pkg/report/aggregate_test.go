@@ -388,3 +388,21 @@ func TestKnownIdleBackends(t *testing.T) {
 		}
 	}
 }
+
+func TestFamily(t *testing.T) {
+	for _, tt := range []struct {
+		h    results.Header
+		want string
+	}{
+		{results.Header{Label: "hammer-0", URL: "http://svc/"}, "hammer http://svc/"},
+		{results.Header{Label: "hammer-12", URL: "http://svc/"}, "hammer http://svc/"},
+		{results.Header{Label: "h0", URL: "http://svc/"}, "h http://svc/"},
+		{results.Header{Label: "3", URL: "http://svc/"}, "http://svc/"},
+		{results.Header{URL: "http://svc/"}, "http://svc/"},
+		{results.Header{Label: "max-requests=5", Meta: map[string]string{"lab.scenario": "max-requests=5"}}, "lab scenario max-requests=5"},
+	} {
+		if got := Family(tt.h); got != tt.want {
+			t.Errorf("Family(%+v) = %q, want %q", tt.h, got, tt.want)
+		}
+	}
+}

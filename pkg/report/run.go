@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"io"
@@ -79,4 +80,24 @@ func (run *Run) addEvents(evs []results.Event) {
 	for _, e := range evs {
 		run.AddEvent(e)
 	}
+}
+
+// Family names the experiment a results file belongs to, from its header:
+// shards of one run (the hammers of one Job, labelled hammer-0, hammer-1,
+// ...) share a family and merge; files of different lab scenarios, of
+// differently labelled runs or against different URLs do not. The label
+// counts without its trailing index (digits and the separator before them).
+func Family(h results.Header) string {
+	if sc := h.Meta["lab.scenario"]; sc != "" {
+		return "lab scenario " + sc
+	}
+	label := strings.TrimRight(h.Label, "0123456789")
+	if label != h.Label {
+		label = strings.TrimRight(label, "-_.:/ ")
+	}
+	f := h.URL
+	if label != "" {
+		f = label + " " + f
+	}
+	return strings.TrimSpace(f)
 }
