@@ -1,10 +1,10 @@
 package report
 
 import (
-	"strings"
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/kaload/kaload/pkg/client"
