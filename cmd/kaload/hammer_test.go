@@ -314,6 +314,11 @@ func TestHammerFailedRequestsAreData(t *testing.T) {
 		"--timeout", "2s", "--expect", "errors==0"); code != exitExpectFail {
 		t.Errorf("--expect errors==0 on a failing run: exit %d, want 3", code)
 	}
+	// No response, no latency: NO DATA, not a pass (same rules as report).
+	if code, stdout, _ := runKaload(context.Background(), "hammer", "--url", "http://"+addr+"/", "-n", "3", "-c", "1",
+		"--timeout", "2s", "--expect", "p99<1s"); code != exitExpectFail || !strings.Contains(stdout, "no data: no responses: all 3 requests failed") {
+		t.Errorf("--expect p99<1s with no response: exit %d, want 3 with NO DATA\n%s", code, stdout)
+	}
 }
 
 // --cpus bounds the run's GOMAXPROCS and gives it back afterwards.

@@ -477,3 +477,65 @@ func TestReportRefusesDifferentExperiments(t *testing.T) {
 		t.Errorf("a differently labelled run among shards: exit %d: %s", code, errs)
 	}
 }
+
+// Issue 10's four vacuous PASSes through the command, and issue 17's gate:
+// each is now NO DATA (exit 3) with the reason, or a usage error (exit 2).
+func TestReportNoVacuousPass(t *testing.T) {
+	dir := t.TempDir()
+	run := writeResults(t, dir, "run.kld", "h0", reportT0) // pod-a, pod-b from 0s, pod-c from 5s; 10s
+	sticky := filepath.Join(dir, "sticky.kld")
+	w, err := results.CreateFile(sticky, results.Header{Kaload: "test", URL: "http://svc/", Start: reportT0, Connections: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := w.Write(&client.Result{Seq: uint64(i), Start: time.Duration(i) * 40 * time.Millisecond, Latency: time.Millisecond,
+			Status: 200, Backend: "web-1", Conn: 1, ConnReq: uint32(i + 1), ServerTotal: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		says []string
+	}{
+		{"a backend name that does not exist", []string{run, "--expect", "share(pod-A)<=0.6"}, exitExpectFail,
+			[]string{"NO DATA", "no backend named pod-A; backends: pod-a, pod-b, pod-c"}},
+		{"a window after the run", []string{run, "--from", "20s", "--expect", "p99<50ms", "--expect", "error_rate<1%"}, exitExpectFail,
+			[]string{"no data: no requests in the window 20s..end"}},
+		{"no backend appeared", []string{run, "--to", "4s", "--expect", "rebalance<10s"}, exitExpectFail,
+			[]string{"no data: no backend appeared mid-run"}},
+		{"a share above 1", []string{run, "--expect", "min_share>=2"}, exitUsage,
+			[]string{"min_share>=2 can never be true: min_share lies in 0..1"}},
+		{"one backend answered, none known", []string{sticky, "--expect", "min_share>=0.05"}, exitExpectFail,
+			[]string{"NO DATA", "only 1 backend answered; idle pods are invisible without --watch or --backends"}},
+		{"one backend answered, ten known", []string{sticky, "--expect", "min_share>=0.05", "--backends",
+			"web-1,web-2,web-3,web-4,web-5,web-6,web-7,web-8,web-9,web-10"}, exitExpectFail,
+			[]string{"FAIL", "web-2, web-3, web-4, web-5, web-6, web-7, web-8, web-9, web-10 received no requests"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runReportCmd(t, append([]string{"report"}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errs)
+			}
+			for _, w := range tt.says {
+				if !strings.Contains(out+errs, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, out, errs)
+				}
+			}
+		})
+	}
+	// JUnit: a NO DATA expectation is a failure with the reason.
+	junit := filepath.Join(dir, "expect.xml")
+	if code, _, _ := runReportCmd(t, "report", run, "--from", "20s", "--expect", "p99<50ms", "--junit", junit); code != exitExpectFail {
+		t.Errorf("exit %d", code)
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil || !strings.Contains(string(x), `failures="1"`) || !strings.Contains(string(x), "NO DATA for p99&lt;50ms: no requests in the window 20s..end") {
+		t.Errorf("junit %s %v", x, err)
+	}
+}
