@@ -26,6 +26,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -50,6 +51,7 @@ type stack struct {
 	Jobs        []batchv1.Job
 	PVCs        []corev1.PersistentVolumeClaim
 	Pods        []corev1.Pod
+	Ingresses   []networkingv1.Ingress
 	raw         []map[string]any // as rendered, for comparing renderers
 }
 
@@ -109,6 +111,11 @@ func (st *stack) decodeObject(js []byte) error {
 		var o corev1.PersistentVolumeClaim
 		if err = strict(&o); err == nil {
 			st.PVCs = append(st.PVCs, o)
+		}
+	case "networking.k8s.io/v1 Ingress":
+		var o networkingv1.Ingress
+		if err = strict(&o); err == nil {
+			st.Ingresses = append(st.Ingresses, o)
 		}
 	case "v1 Pod":
 		var o corev1.Pod
@@ -186,6 +193,7 @@ var stacks = []struct {
 	{deployDir, 0},
 	{deployDir + "/overlays/no-recycling", 0},
 	{deployDir + "/overlays/recycling", 5},
+	{deployDir + "/overlays/websocket", 0},
 }
 
 func TestManifestsRender(t *testing.T) {
@@ -225,7 +233,7 @@ func TestManifestsMatchKubectl(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, dir := range []string{deployDir, deployDir + "/overlays/no-recycling", deployDir + "/overlays/recycling", deployDir + "/report"} {
+	for _, dir := range []string{deployDir, deployDir + "/overlays/no-recycling", deployDir + "/overlays/recycling", deployDir + "/overlays/websocket", deployDir + "/report"} {
 		want := render(t, dir).raw
 		got, err := kubectlRender(ctx, dir)
 		if err != nil {
@@ -352,9 +360,11 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 	if pod.TerminationGracePeriodSeconds != nil {
 		grace = *pod.TerminationGracePeriodSeconds
 	}
-	if need := time.Duration(preStop)*time.Second + opts.ShutdownGrace; time.Duration(grace)*time.Second <= need {
-		fail("Deployment %s: terminationGracePeriodSeconds %d must exceed preStop %ds + kaload serve's shutdown grace %v",
-			dep.Name, grace, preStop, opts.ShutdownGrace)
+	// The drain delay comes before the shutdown grace (WebSockets close
+	// spread over it).
+	if need := time.Duration(preStop)*time.Second + opts.DrainDelay + opts.ShutdownGrace; time.Duration(grace)*time.Second <= need {
+		fail("Deployment %s: terminationGracePeriodSeconds %d must exceed preStop %ds + kaload serve's drain delay %v + shutdown grace %v",
+			dep.Name, grace, preStop, opts.DrainDelay, opts.ShutdownGrace)
 	}
 
 	// --- Service ---
@@ -432,6 +442,9 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 		}
 		url, _ := fs.GetString("url")
 		wantURL := fmt.Sprintf("http://%s:%d/", svc.Name, svcPort)
+		if strings.HasPrefix(url, "ws://") {
+			wantURL = fmt.Sprintf("ws://%s:%d/ws", svc.Name, svcPort) // the WebSocket variant
+		}
 		if url != wantURL {
 			fail("Job %s: --url %q, want the Service %q", job.Name, url, wantURL)
 		}
@@ -644,6 +657,8 @@ type served struct {
 	Listen        string // as configured (flag, variable or default)
 	Addr          string // where the test instance listens: 127.0.0.1:port
 	MaxRequests   int
+	MaxConnAge    time.Duration
+	DrainDelay    time.Duration
 	ShutdownGrace time.Duration
 }
 
@@ -760,13 +775,16 @@ func serveContainer(t *testing.T, c *corev1.Container) (*served, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container %s: kaload %q rejects its configuration: %w", c.Name, args, err)
 	}
-	return &served{Listen: listen, Addr: addr.addr, MaxRequests: addr.maxRequests, ShutdownGrace: addr.shutdownGrace}, nil
+	return &served{Listen: listen, Addr: addr.addr, MaxRequests: addr.maxRequests, MaxConnAge: addr.maxConnAge,
+		DrainDelay: addr.drainDelay, ShutdownGrace: addr.shutdownGrace}, nil
 }
 
 // startup is what kaload serve's first stderr line says.
 type startup struct {
 	addr          string
 	maxRequests   int
+	maxConnAge    time.Duration // 0 when the line does not say
+	drainDelay    time.Duration // 0 when the line does not say
 	shutdownGrace time.Duration
 }
 
@@ -821,6 +839,16 @@ func startServe(t *testing.T, environ, args []string) (startup, error) {
 	s.addr = m[1]
 	if m[2] != "unlimited" {
 		s.maxRequests, _ = strconv.Atoi(m[2])
+	}
+	for _, f := range []struct {
+		re  string
+		dst *time.Duration
+	}{{`drain-delay=([0-9.a-zµ]+)`, &s.drainDelay}, {`max-conn-age=([0-9.a-zµ]+)`, &s.maxConnAge}} {
+		if m := regexp.MustCompile(f.re).FindStringSubmatch(line); m != nil {
+			if *f.dst, err = time.ParseDuration(m[1]); err != nil {
+				return s, fmt.Errorf("startup line %q: %w", line, err)
+			}
+		}
 	}
 	s.shutdownGrace, err = time.ParseDuration(m[3])
 	return s, err
