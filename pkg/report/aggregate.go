@@ -356,6 +356,8 @@ func errorKind(r *client.Result) string {
 		{"eof", "eof"},
 		{"canceled", "canceled"},
 		{"tls", "tls"},
+		{"http2:", "http2"},
+		{"malformed http response", "protocol"},
 	} {
 		if strings.Contains(e, k.sub) {
 			return k.kind

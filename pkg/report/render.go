@@ -179,6 +179,10 @@ func errorHint(msg string) string {
 		return "the server does not speak HTTP/2 without TLS: drop --h2c"
 	case strings.Contains(m, "malformed http response") && strings.Contains(m, `\x00\x00`):
 		return "the server speaks HTTP/2 only: try --h2c"
+	case strings.Contains(m, "first record does not look like a tls handshake"):
+		return "the server speaks plain HTTP here: use an http:// URL"
+	case strings.Contains(m, "server gave http response to https client"):
+		return "the server speaks plain HTTP here: use an http:// URL"
 	case strings.Contains(m, "no such host"):
 		return "the host name does not resolve from here"
 	}
@@ -639,7 +643,11 @@ func RenderCSV(w io.Writer, r *Report) error {
 			row = append(row, u(c))
 		}
 		for _, c := range iv.Counts {
-			row = append(row, strconv.FormatFloat(round(ratio(float64(c), float64(iv.Requests)), 6), 'f', -1, 64))
+			if iv.Requests == 0 {
+				row = append(row, "") // no requests: no share, not a share of 0
+				continue
+			}
+			row = append(row, strconv.FormatFloat(round(float64(c)/float64(iv.Requests), 6), 'f', -1, 64))
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("csv: %w", err)

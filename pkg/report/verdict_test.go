@@ -159,3 +159,23 @@ func TestRunEndingMidInterval(t *testing.T) {
 		t.Errorf("HTML draws the partial interval or does not say it left it out")
 	}
 }
+
+// Each hint comes from a message seen for real (kaload hammer against a
+// kaload server: --h2c to an HTTP/1 server, https:// to plain HTTP, a
+// closed port; Go's x509 message for a self-signed certificate).
+func TestErrorHints(t *testing.T) {
+	for _, tt := range []struct{ kind, msg, hint string }{
+		{"http2", "http2: failed reading the frame payload: http2: frame too large, note that the frame header looked like an HTTP/1.1 header", "drop --h2c"},
+		{"tls", "tls handshake with 127.0.0.1:18581: tls: first record does not look like a TLS handshake", "use an http:// URL"},
+		{"tls", "Get \"https://x/\": tls: failed to verify certificate: x509: certificate signed by unknown authority", "--insecure"},
+		{"connection refused", "dial tcp 127.0.0.1:9: connect: connection refused", "is anything listening"},
+		{"timeout", "read tcp: i/o timeout", ""},
+	} {
+		if k := errorKind(&client.Result{Err: tt.msg}); k != tt.kind {
+			t.Errorf("%q: kind %q, want %q", tt.msg, k, tt.kind)
+		}
+		if h := errorHint(tt.msg); (tt.hint == "") != (h == "") || !strings.Contains(h, tt.hint) {
+			t.Errorf("%q: hint %q, want one with %q", tt.msg, h, tt.hint)
+		}
+	}
+}
