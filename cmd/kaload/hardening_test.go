@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaload/kaload/internal/hostile"
 	"github.com/kaload/kaload/pkg/client"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
@@ -117,33 +118,7 @@ func silentServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	t.Cleanup(hostile.Serve(ln, hostile.Silent))
 	return "http://" + ln.Addr().String() + "/"
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/net/http2"
@@ -66,3 +67,45 @@ func FloodContinuation(c net.Conn, limit int64, sent *atomic.Int64) {
 		sent.Add(int64(block.Len()))
 	}
 }
+
+// Serve accepts connections on ln and runs handle on each in its own
+// goroutine, which closes the connection when handle returns. stop closes
+// ln and every connection still open, then waits for the handlers.
+func Serve(ln net.Listener, handle func(c net.Conn)) (stop func()) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// Silent reads whatever the client sends and never answers.
+func Silent(c net.Conn) { io.Copy(io.Discard, c) }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaload/kaload/internal/hostile"
 	"github.com/kaload/kaload/pkg/server"
 )
 
@@ -24,39 +25,7 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	t.Cleanup(hostile.Serve(ln, handle))
 	return "http://" + ln.Addr().String() + "/"
 }
 
@@ -231,7 +200,7 @@ func TestBalancerRecycling(t *testing.T) {
 // Ctrl-C while every connection waits on a silent server: Run returns once
 // the requests in flight time out, records them, and starts no new ones.
 func TestCancelWithRequestsInFlight(t *testing.T) {
-	url := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	url := rawServer(t, hostile.Silent)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
@@ -353,7 +322,7 @@ func TestCutBodyKeepsBackend(t *testing.T) {
 // HTTP/2, and records each as interrupted; cancelling ctx alone would
 // let them run to their 10 s timeout.
 func TestAbortEndsRequestsInFlight(t *testing.T) {
-	silent := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	silent := rawServer(t, hostile.Silent)
 	h2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	h2.Config.Protocols = new(http.Protocols)
 	h2.Config.Protocols.SetUnencryptedHTTP2(true)

@@ -344,9 +344,11 @@ func errorKind(r *client.Result) string {
 	if r.Err == "" {
 		return "http " + strconv.Itoa(r.Status)
 	}
+	if r.Err == client.ErrInterrupted {
+		return "interrupted" // an abort (a second Ctrl-C) ended it, whatever the transport said
+	}
 	e := strings.ToLower(r.Err)
 	for _, k := range [...]struct{ sub, kind string }{
-		{client.ErrInterrupted, "interrupted"}, // an abort (a second Ctrl-C) ended it, whatever the transport said
 		{"timeout", "timeout"},
 		{"deadline exceeded", "timeout"},
 		{"connection refused", "connection refused"},

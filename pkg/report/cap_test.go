@@ -83,3 +83,17 @@ func TestBackendCapFolds(t *testing.T) {
 		t.Fatalf("uncapped: %d rows, %d folded", len(s.Backends), s.FoldedBackends)
 	}
 }
+
+// An aborted request is "interrupted" whatever else its text could match;
+// a transport error that merely mentions the word is not.
+func TestErrorKindInterrupted(t *testing.T) {
+	for _, tc := range []struct{ err, kind string }{
+		{client.ErrInterrupted, "interrupted"},
+		{"read tcp: interrupted system call", "other"},
+		{"read tcp 127.0.0.1:1: i/o timeout", "timeout"},
+	} {
+		if got := errorKind(&client.Result{Err: tc.err}); got != tc.kind {
+			t.Errorf("errorKind(%q) = %q, want %q", tc.err, got, tc.kind)
+		}
+	}
+}
