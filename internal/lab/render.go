@@ -30,7 +30,7 @@ func RenderTable(w io.Writer, r *Result) error {
 		fmt.Fprintf(&b, "=== Scenario %d/%d: %s (%s) ===\n\n", i+1, len(r.Scenarios), s.Name, describe(s))
 		renderPods(&b, r, s)
 		fmt.Fprintln(&b)
-		if err := report.RenderTable(&b, &report.Report{Summary: s.Run}); err != nil {
+		if err := report.Render(&b, &report.Report{Summary: s.Run}, "table"); err != nil {
 			return err
 		}
 		fmt.Fprintln(&b)

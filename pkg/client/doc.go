@@ -19,4 +19,9 @@
 // slots take requests in order of their intended send time, and latency runs
 // from that time (no coordinated omission). Results reach the Sink one at a
 // time through a mutex; per-slot Stats are summed when the slots end.
+//
+//	stats, err := client.Run(ctx, client.Config{URL: "http://svc:8080/", Duration: time.Minute}, sink)
+//
+// Run returns an error only for an invalid Config: Config.Validate reports
+// each bad field as a *field.Error.
 package client

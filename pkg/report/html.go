@@ -41,10 +41,10 @@ const (
 	maxBars        = 300
 )
 
-// RenderHTML writes a self-contained page: no scripts, no external assets.
+// renderHTML writes a self-contained page: no scripts, no external assets.
 // The timeline is an SVG of stacked bars, one per interval, each backend's
 // share of that interval's requests.
-func RenderHTML(w io.Writer, r *Report) error {
+func renderHTML(w io.Writer, r *Report) error {
 	s := r.Summary
 	d := htmlData{S: r, Window: windowLine(s), Conns: connectionsLine(s), Backends: backendHeader(),
 		BackendRow: backendRows(s), ChartW: chartW, ChartH: chartH,

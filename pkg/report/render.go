@@ -31,11 +31,11 @@ type format struct {
 
 // formats is the one table of output formats; Formats and Render derive from it.
 var formats = []format{
-	{"table", "", RenderTable},
-	{"json", "", RenderJSON},
-	{"markdown", "", RenderMarkdown},
-	{"csv", "the timeline", RenderCSV},
-	{"html", "", RenderHTML},
+	{"table", "", renderTable},
+	{"json", "", renderJSON},
+	{"markdown", "", renderMarkdown},
+	{"csv", "the timeline", renderCSV},
+	{"html", "", renderHTML},
 }
 
 // Formats lists the names Render accepts, in the order of FormatHelp.
@@ -70,8 +70,8 @@ func Render(w io.Writer, r *Report, format string) error {
 	return fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }
 
-// RenderJSON writes r as one indented JSON object.
-func RenderJSON(w io.Writer, r *Report) error {
+// renderJSON writes r as one indented JSON object.
+func renderJSON(w io.Writer, r *Report) error {
 	if r.Expectations == nil {
 		r = &Report{Summary: r.Summary, Expectations: []ExpectResult{}} // [] rather than null
 	}
@@ -354,9 +354,9 @@ func writeTable(w io.Writer, header []string, rows [][]string, leftCols int) err
 	return t.Render()
 }
 
-// RenderTable writes the terminal report: totals, backends, fairness,
+// renderTable writes the terminal report: totals, backends, fairness,
 // timeline chart, rebalance, expectations and the verdict.
-func RenderTable(w io.Writer, r *Report) error {
+func renderTable(w io.Writer, r *Report) error {
 	s := r.Summary
 	ew := &errWriter{w: w}
 	if l := windowLine(s); l != "" {
@@ -420,11 +420,11 @@ func runName(r RunSummary, i int) string {
 
 var sparks = []rune(" ▁▂▃▄▅▆▇█")
 
-// RenderTimeline draws one sparkline per backend, at most width columns:
+// renderTimeline draws one sparkline per backend, at most width columns:
 // each column is the backend's share of the requests in that stretch of time
 // (full block = 100%), so the moment a new backend starts to get traffic, and
 // how much, reads at a glance. An empty timeline draws nothing.
-func RenderTimeline(w io.Writer, t Timeline, width int) error {
+func renderTimeline(w io.Writer, t Timeline, width int) error {
 	ew := &errWriter{w: w}
 	writeChart(ew, t, max(width, 1))
 	return ew.err
@@ -521,8 +521,8 @@ func (t Timeline) Errors() uint64 {
 	return n
 }
 
-// RenderMarkdown writes a report for a CI job summary (GitHub-flavoured).
-func RenderMarkdown(w io.Writer, r *Report) error {
+// renderMarkdown writes a report for a CI job summary (GitHub-flavoured).
+func renderMarkdown(w io.Writer, r *Report) error {
 	s := r.Summary
 	ew := &errWriter{w: w}
 	ew.printf("## kaload report\n\n**Verdict:** %s\n\n", mdEscape(s.Verdict))
@@ -617,9 +617,9 @@ var mdReplacer = strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&g
 
 func mdEscape(s string) string { return mdReplacer.Replace(s) }
 
-// RenderCSV writes the timeline, one row per interval: counts per backend,
+// renderCSV writes the timeline, one row per interval: counts per backend,
 // then shares per backend.
-func RenderCSV(w io.Writer, r *Report) error {
+func renderCSV(w io.Writer, r *Report) error {
 	s := r.Summary
 	cw := csv.NewWriter(w)
 	t := s.Timeline

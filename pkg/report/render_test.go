@@ -234,7 +234,7 @@ func TestRenderTimelineWidth(t *testing.T) {
 	f.add("pod-a", 0, 10*time.Second, 1000)           // 100 intervals
 	f.add("pod-b", 5*time.Second, 5*time.Second, 500) // the second half
 	var buf bytes.Buffer
-	if err := RenderTimeline(&buf, a.Summary().Timeline, 10); err != nil {
+	if err := renderTimeline(&buf, a.Summary().Timeline, 10); err != nil {
 		t.Fatal(err)
 	}
 	want := "Share per 1.0s (█ = 100%, blank = none):\n" +

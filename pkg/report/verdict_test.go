@@ -139,7 +139,7 @@ func TestRunEndingMidInterval(t *testing.T) {
 		t.Errorf("rebalance %+v (reached after %v)", r, r.FairShareAfterSeconds)
 	}
 	var buf bytes.Buffer
-	if err := RenderTimeline(&buf, tl, 60); err != nil {
+	if err := renderTimeline(&buf, tl, 60); err != nil {
 		t.Fatal(err)
 	}
 	want := "Share per 1.0s (█ = 100%, blank = none):\n" +
@@ -152,7 +152,7 @@ func TestRunEndingMidInterval(t *testing.T) {
 		t.Errorf("timeline:\n%s\nwant:\n%s", buf.String(), want)
 	}
 	buf.Reset()
-	if err := RenderHTML(&buf, &Report{Summary: s}); err != nil {
+	if err := renderHTML(&buf, &Report{Summary: s}); err != nil {
 		t.Fatal(err)
 	}
 	if h := buf.String(); strings.Contains(h, "4.0s–5.0s") || strings.Contains(h, "4.0s–4.1s") || !strings.Contains(h, "not drawn: 4.0s–4.06s") {

@@ -38,9 +38,9 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add([]byte("KALOAD\x00\x02"))
 	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":1,"close":"goaway","server_total":-1}` + "\n"))
-	// The limits: offsets and latencies in 0..MaxOffset, strings up to 64 KiB.
+	// The limits: offsets and latencies in 0..maxOffset, strings up to 64 KiB.
 	f.Add(craftBinary([]client.Result{{Start: 1}, {Seq: 1, Start: -5}, {Seq: 2, Latency: 1 << 62}}))
-	f.Add(craftBinary([]client.Result{{Start: MaxOffset, Latency: MaxOffset}}))
+	f.Add(craftBinary([]client.Result{{Start: maxOffset, Latency: maxOffset}}))
 	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":0,"start_ns":-1,"latency_ns":4611686018427387904}` + "\n"))
 	f.Add([]byte(`{"kaload_results":1,"header":{}}` + "\n" + `{"seq":0,"backend":"` + strings.Repeat("b", maxStringLen+1) + `"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -43,7 +43,7 @@ func TestImpossibleValuesRefused(t *testing.T) {
 			`{"seq":1,"start_ns":0,"latency_ns":4611686018427387904,"status":200}`, true, "latency 4611686018427387904 ns outside"},
 		{"negative latency", client.Result{Seq: 1, Latency: -1, Status: 200, ServerTotal: -1},
 			`{"seq":1,"start_ns":0,"latency_ns":-1,"status":200}`, true, "latency -1 ns outside"},
-		{"start past a year", client.Result{Seq: 1, Start: MaxOffset + 1, Status: 200, ServerTotal: -1},
+		{"start past a year", client.Result{Seq: 1, Start: maxOffset + 1, Status: 200, ServerTotal: -1},
 			`{"seq":1,"start_ns":31622400000000001,"latency_ns":0}`, true, "start offset 31622400000000001 ns outside"},
 		{"backend name over 64 KiB", client.Result{},
 			`{"seq":1,"start_ns":0,"latency_ns":0,"backend":"` + long + `"}`, false, "backend name of 65537 bytes exceeds the limit of 65536"},

@@ -110,11 +110,11 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 const (
 	maxHeaderLen = 16 << 20
 	maxStringLen = 64 << 10 // backend names and error texts; longer ones are cut by the writer
-	// MaxOffset bounds a record's start offset and latency. A longer run is
+	// maxOffset bounds a record's start offset and latency. A longer run is
 	// not one kaload makes; a larger value is a corrupt or crafted file
 	// (2^62 ns turned duration_seconds into 4.6e9), and a negative one was
 	// dropped by the report without a word.
-	MaxOffset  = 366 * 24 * time.Hour
+	maxOffset  = 366 * 24 * time.Hour
 	maxLineLen = 16 << 20
 )
 
@@ -510,11 +510,11 @@ var numKinds = len(client.Kinds())
 // checkTimes refuses offsets no run can have; readers and the Writer apply
 // the same rule, so whatever is written reads back.
 func checkTimes(start, latency time.Duration) error {
-	if start < 0 || start > MaxOffset {
-		return fmt.Errorf("start offset %d ns outside 0..%s", int64(start), MaxOffset)
+	if start < 0 || start > maxOffset {
+		return fmt.Errorf("start offset %d ns outside 0..%s", int64(start), maxOffset)
 	}
-	if latency < 0 || latency > MaxOffset {
-		return fmt.Errorf("latency %d ns outside 0..%s", int64(latency), MaxOffset)
+	if latency < 0 || latency > maxOffset {
+		return fmt.Errorf("latency %d ns outside 0..%s", int64(latency), maxOffset)
 	}
 	return nil
 }

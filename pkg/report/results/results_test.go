@@ -229,11 +229,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		}},
 		{"empty values", []client.Result{{}, {ServerTotal: -1}, {Seq: 1, ServerTotal: 0}}},
 		{"huge values", []client.Result{
-			{Seq: math.MaxUint64, Start: MaxOffset, Latency: MaxOffset, Status: math.MaxInt32, Backend: big,
+			{Seq: math.MaxUint64, Start: maxOffset, Latency: maxOffset, Status: math.MaxInt32, Backend: big,
 				Conn: math.MaxUint64, ConnReq: math.MaxUint32, Bytes: math.MaxInt64, ServerTotal: math.MaxInt64, Err: big + "!"},
 			{Seq: 0, Start: 0, Latency: 0, Status: -1, Backend: big,
 				Conn: 0, ConnReq: 0, Bytes: math.MinInt64, ServerTotal: math.MinInt64},
-			{Seq: math.MaxUint64 / 2, Start: MaxOffset, Latency: 0, Status: 0, Backend: "", Conn: 1 << 63, Bytes: -1, ServerTotal: -2},
+			{Seq: math.MaxUint64 / 2, Start: maxOffset, Latency: 0, Status: 0, Backend: "", Conn: 1 << 63, Bytes: -1, ServerTotal: -2},
 		}},
 		{"out of order", []client.Result{
 			{Seq: 5, Start: 5 * time.Millisecond, Status: 200, Conn: 5, ServerTotal: 10},
