@@ -63,6 +63,12 @@ var flagOfField = map[string]map[string]string{
 		"ReconnectDelay":     "reconnect-delay",
 		"Idle":               "idle",
 		"PingInterval":       "ping-interval",
+		"Call":               "call",
+		"ProtoFiles":         "proto",
+		"ProtosetFiles":      "protoset",
+		"ImportPaths":        "import-path",
+		"GRPCStream":         "stream",
+		"RootCAs":            "cacert",
 	},
 	"lab": {
 		"Protocol":              "protocol",

@@ -61,7 +61,7 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 
 		// hammer: client.Config's fields
 		{args: []string{"hammer"}, want: "--url: required"},
-		{args: []string{"hammer", "--url", "ftp://h/"}, want: `--url: scheme "ftp" is not http, https, ws or wss`},
+		{args: []string{"hammer", "--url", "ftp://h/"}, want: `--url: scheme "ftp" is not http, https, ws, wss, grpc or grpcs`},
 		{args: []string{"hammer", "--url", "http://h:99999/"}, want: `--url: bad port "99999"`},
 		{args: []string{"hammer", "--url", "http://u@h/"}, want: "--url: user info in the URL is not supported; send an Authorization header"},
 		{args: []string{"hammer", "--url", "http://h/", "--http2"}, want: "--url and --http2: HTTP/2 over TLS needs an https:// URL"},

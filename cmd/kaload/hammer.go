@@ -50,6 +50,7 @@ func newCmdHammer(s *streams, runF func(context.Context, *hammerOptions) error) 
 	var headers []string
 	var body, message string
 	var messageSize int
+	var g grpcFlags
 	cmd := &cobra.Command{
 		Use:   "hammer --url URL",
 		Short: "Send keep-alive load and record which backend answered each request",
@@ -86,6 +87,18 @@ counting sockets per pod.
 ending in .jsonl selects JSON Lines; '-' streams the binary form to stdout
 and moves the summary to stderr).
 
+gRPC: --url grpc://HOST:PORT (cleartext HTTP/2) or grpcs://HOST:PORT (TLS;
+--insecure, --cacert) calls --call SERVICE/METHOD (default kaload's own
+kaload.v1.Kaload/Ping) with the request --data as JSON (or @FILE), one gRPC
+connection per -c slot. Message types come from --protoset or --proto
+files, else from the server's reflection. -H adds metadata. The backend is
+the header metadata named by --backend-header, else the trailer's, else the
+peer address; a GOAWAY is the connection's close reason and failed RPCs
+are counted by status code. --stream server keeps one server-streaming RPC
+open per slot and records every message it receives, reopening the stream
+when it ends.
+
+
 ` + report.RulesHelp() + `
 
 ` + report.ServerCountHelp,
@@ -94,9 +107,16 @@ and moves the summary to stderr).
   kaload hammer --url http://svc:8080/ --rate 2000 -d 5m --label "$JOB_COMPLETION_INDEX" -o - > run.kld
   kaload hammer --url https://svc/ --http2 --insecure -H 'Authorization: Bearer x' --format json
   kaload hammer --url ws://svc:8080/ws -c 200 --connect-rate 50 --rate 1000 -d 5m --message-size 512
-  kaload hammer --url ws://svc:8080/ws -c 2000 --idle --rate 0 -d 10m --expect 'min_socket_share>=0.2'`,
+  kaload hammer --url ws://svc:8080/ws -c 2000 --idle --rate 0 -d 10m --expect 'min_socket_share>=0.2'
+
+  kaload hammer --url grpc://svc:9090 -c 50 -d 30s
+  kaload hammer --url grpc://svc:9090 --call helloworld.Greeter/SayHello --data '{"name":"k"}' --proto helloworld.proto
+  kaload hammer --url grpc://svc:9090 --call kaload.v1.Kaload/Stream --stream server -c 20 -d 1m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.apply(cmd.Flags(), &opts.Client, &body); err != nil {
+				return err
+			}
 			if err := opts.complete(cmd.Flags(), headers, body); err != nil {
 				return err
 			}
@@ -112,7 +132,7 @@ and moves the summary to stderr).
 	f := cmd.Flags()
 	f.SortFlags = false
 	c := &opts.Client
-	f.StringVar(&c.URL, "url", "", "target `URL` (http://, https://, ws:// or wss://)")
+	f.StringVar(&c.URL, "url", "", "target `URL` (http://, https://, ws://, wss://, grpc:// or grpcs://)")
 	f.IntVarP(&c.Connections, "connections", "c", client.DefaultConnections, "keep-alive connections kept busy")
 	f.DurationVarP(&c.Duration, "duration", "d", 10*time.Second, "run this long (unlimited when only --requests is given)")
 	f.Int64VarP(&c.Requests, "requests", "n", 0, "send exactly this many requests (0 = until --duration)")
@@ -125,7 +145,7 @@ and moves the summary to stderr).
 	f.BoolVar(&c.H2C, "h2c", false, "cleartext HTTP/2 with prior knowledge")
 	f.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification")
 	f.IntVar(&c.MaxRequestsPerConn, "max-requests-per-conn", 0, "client-side recycling: close each connection after N requests (0 = never)")
-	f.StringVar(&c.BackendHeader, "backend-header", client.DefaultBackendHeader, "response header that names the backend")
+	f.StringVar(&c.BackendHeader, "backend-header", client.DefaultBackendHeader, "response header (gRPC: metadata key) that names the backend")
 	f.StringVar(&message, "message", "", "WebSocket message `TEXT`, or @FILE (default \""+client.DefaultMessage+"\")")
 	f.IntVar(&messageSize, "message-size", 0, "WebSocket message of exactly N bytes (--message repeated to fill it)")
 	f.StringVar(&c.Subprotocol, "subprotocol", "", "WebSocket subprotocol to offer")
@@ -134,6 +154,7 @@ and moves the summary to stderr).
 	f.DurationVar(&c.ReconnectDelay, "reconnect-delay", 0, "wait this long (plus jitter) before reopening a socket the server closed")
 	f.BoolVar(&c.Idle, "idle", false, "WebSocket: hold the sockets with pings only, no messages (with --rate 0)")
 	f.DurationVar(&c.PingInterval, "ping-interval", client.DefaultPingInterval, "WebSocket --idle: ping each socket this often")
+	g.register(f, c)
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
@@ -350,6 +371,9 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	}
 	if stats.DialErrors > 0 {
 		fmt.Fprintf(errw, "kaload: %d connection attempts failed\n", stats.DialErrors)
+	}
+	if len(stats.GoAways) > 0 {
+		fmt.Fprintf(s.Err, "kaload: gRPC connections ended by GOAWAY: %s\n", goAwayLine(stats.GoAways))
 	}
 	sum := agg.Summary()
 	if sum.FoldedBackends > 0 {

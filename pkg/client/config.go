@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -68,6 +69,26 @@ type Config struct {
 	Idle         bool
 	PingInterval time.Duration // idle pings; default DefaultPingInterval
 
+	// gRPC (a grpc:// or grpcs:// URL). Body is the request message as JSON
+	// (empty: the empty message), Header the metadata, BackendHeader the
+	// metadata key of the backend name (looked up in the header metadata,
+	// then in the trailer).
+	//
+	// Call names the method, "pkg.Service/Method"; default DefaultCall.
+	Call string
+	// ProtosetFiles (FileDescriptorSet files, as protoc
+	// --descriptor_set_out writes) or ProtoFiles (.proto sources, imports
+	// found in ImportPaths) describe the method; without them kaload's own
+	// service is known and any other is asked of the server's reflection.
+	ProtosetFiles []string
+	ProtoFiles    []string
+	ImportPaths   []string
+	// GRPCStream calls a server-streaming method and keeps one stream open
+	// per slot, recording every message received; ended streams reopen.
+	GRPCStream bool
+	// RootCAs verifies a grpcs:// server; nil means the system's roots.
+	RootCAs *x509.CertPool
+
 	// Dial replaces the TCP dialer (tests, in-process labs).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -122,6 +143,9 @@ func (c *Config) Validate() error {
 		add("Method", "%q is not a valid HTTP method", c.Method)
 	}
 	for name, vs := range c.Header {
+		if t, err := parseTarget(c.URL, c.HTTP2, c.H2C); err == nil && t.grpc {
+			break // metadata rules, checked above
+		}
 		if !validToken(name) {
 			add("Header", "%q is not a valid header name", name)
 		}
@@ -133,6 +157,30 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP2 && c.H2C {
 		errs = append(errs, &field.Error{Fields: []string{"HTTP2", "H2C"}, Err: errors.New("choose one")})
+	}
+	if t, err := parseTarget(c.URL, c.HTTP2, c.H2C); err == nil && t.grpc {
+		if c.Method != "" && c.Method != DefaultMethod {
+			add("Method", "gRPC calls have no HTTP method; name the method in Call")
+		}
+		if c.MaxRequestsPerConn > 0 {
+			add("MaxRequestsPerConn", "not supported for gRPC")
+		}
+		if c.GRPCStream && c.Rate > 0 {
+			errs = append(errs, &field.Error{Fields: []string{"Rate", "GRPCStream"}, Err: errors.New("a stream's messages come at the server's pace: no rate")})
+		}
+		if len(c.ProtoFiles) > 0 && len(c.ProtosetFiles) > 0 {
+			errs = append(errs, &field.Error{Fields: []string{"ProtoFiles", "ProtosetFiles"}, Err: errors.New("choose one")})
+		}
+		if c.Call != "" {
+			if _, _, err := parseCall(c.Call); err != nil {
+				add("Call", "%w", err)
+			}
+		}
+		if _, _, err := grpcMetadata(c.Header); err != nil {
+			add("Header", "%w", err)
+		}
+	} else if err == nil && (c.Call != "" || c.GRPCStream || len(c.ProtoFiles) > 0 || len(c.ProtosetFiles) > 0) {
+		errs = append(errs, &field.Error{Fields: []string{"URL", "Call"}, Err: errors.New("a gRPC call needs a grpc:// or grpcs:// URL")})
 	}
 	if c.MaxRequestsPerConn < 0 {
 		add("MaxRequestsPerConn", "must not be negative, got %d", c.MaxRequestsPerConn)
@@ -166,6 +214,7 @@ func (c Config) withDefaults() Config {
 type target struct {
 	u       *url.URL
 	tls     bool
+	grpc    bool   // grpc:// or grpcs://
 	addr    string // host:port to dial
 	host    string // Host header / :authority
 	reqPath string // path?query
@@ -192,8 +241,16 @@ func parseTarget(raw string, h2, h2c bool) (target, error) {
 	case "ws":
 	case "wss":
 		t.tls = true
+	case "grpc", "grpcs":
+		if h2 || h2c {
+			return t, &field.Error{Fields: []string{"URL", "HTTP2", "H2C"}, Err: errors.New("gRPC is always HTTP/2")}
+		}
+		t.grpc, t.tls = true, u.Scheme == "grpcs"
+		if p := u.EscapedPath(); p != "" && p != "/" || u.RawQuery != "" {
+			return t, field.Errorf("URL", "a gRPC URL is grpc://HOST:PORT; the method is named apart (Call)")
+		}
 	default:
-		return t, field.Errorf("URL", "scheme %q is not http, https, ws or wss", u.Scheme)
+		return t, field.Errorf("URL", "scheme %q is not http, https, ws, wss, grpc or grpcs", u.Scheme)
 	}
 	if u.Host == "" {
 		return t, field.Errorf("URL", "no host")

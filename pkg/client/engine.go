@@ -42,6 +42,9 @@ type Stats struct {
 	// no Result, since the request before them had already been recorded).
 	Closes  [numCloseReasons]int64
 	Retries int64 // requests sent again on a fresh connection (CloseEOF, late GOAWAY)
+	// GoAways counts the GOAWAY frames that ended gRPC connections by their
+	// code and debug text: "NO_ERROR max_age", "ENHANCE_YOUR_CALM too_many_pings".
+	GoAways map[string]int64
 	Elapsed time.Duration
 }
 
@@ -64,6 +67,12 @@ func (s *Stats) add(o *Stats) {
 		s.Closes[i] += o.Closes[i]
 	}
 	s.Retries += o.Retries
+	for k, n := range o.GoAways {
+		if s.GoAways == nil {
+			s.GoAways = map[string]int64{}
+		}
+		s.GoAways[k] += n
+	}
 }
 
 // run is the state shared by the workers of one Run.
@@ -86,6 +95,7 @@ type run struct {
 	connID  atomic.Uint64 // last connection id handed out
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	grpc    *grpcRun // set for grpc:// and grpcs:// URLs
 
 	// WebSocket runs
 	wsDialer *websocket.Dialer
@@ -101,7 +111,8 @@ type run struct {
 // Run sends requests until a limit of cfg is reached or ctx is cancelled. Then
 // no new request starts; those in flight finish (bounded by cfg.Timeout) and are
 // recorded. Every request that ended goes to sink exactly once. No goroutine
-// started by Run outlives it. The error is non-nil only for an invalid cfg.
+// started by Run outlives it. The error is non-nil only for an invalid cfg,
+// or a gRPC method that cannot be resolved (then nothing was sent).
 func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	if err := cfg.Validate(); err != nil {
 		return Stats{}, err
@@ -136,6 +147,12 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			r.tlsConf.NextProtos = []string{"h2"}
 		} else {
 			r.tlsConf.NextProtos = []string{"http/1.1"}
+		}
+	}
+
+	if tgt.grpc {
+		if err := r.prepareGRPC(ctx); err != nil {
+			return Stats{}, err
 		}
 	}
 
@@ -198,6 +215,8 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		go func(st *Stats, quota int64) {
 			defer wg.Done()
 			switch {
+			case r.grpc != nil:
+				r.workGRPC(st, quota)
 			case cfg.Idle:
 				r.workIdle(st)
 			case tgt.isWebSocket():

@@ -330,7 +330,7 @@ func TestValidate(t *testing.T) {
 		{Config{URL: "http://h/", Requests: 1}, ""},
 		{Config{URL: "https://h/", Duration: time.Second, HTTP2: true}, ""},
 		{Config{Requests: 1}, "URL: required"},
-		{Config{URL: "ftp://h/", Requests: 1}, `URL: scheme "ftp" is not http, https, ws or wss`},
+		{Config{URL: "ftp://h/", Requests: 1}, `URL: scheme "ftp" is not http, https, ws, wss, grpc or grpcs`},
 		{Config{URL: "http://h:99999/", Requests: 1}, `URL: bad port "99999"`},
 		{Config{URL: "http://user@h/", Requests: 1}, "URL: user info in the URL is not supported; send an Authorization header"},
 		{Config{URL: "http://h/"}, "Duration and Requests: one limit is required"},

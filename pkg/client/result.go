@@ -107,6 +107,9 @@ type Result struct {
 	// (1012 service restart, 1001 going away, 1006 abnormal: no close
 	// frame); 0 when no WebSocket closed after this record.
 	CloseCode uint16
+	// GRPCCode is the gRPC status code (google.golang.org/grpc/codes) of an
+	// RPC that did not end OK; 0 for OK and for other protocols.
+	GRPCCode uint16
 }
 
 // Failed reports whether the request counts as an error: a transport error,
@@ -118,5 +121,5 @@ func (r *Result) Failed() bool {
 	if r.Kind == KindSocket {
 		return r.Err != "" // a handshake that failed; an opened socket's failures are its messages'
 	}
-	return r.Err != "" || r.Status < 200 || r.Status >= 400
+	return r.Err != "" || r.GRPCCode != 0 || r.Status < 200 || r.Status >= 400
 }

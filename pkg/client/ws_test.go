@@ -233,7 +233,7 @@ func TestWebSocketValidate(t *testing.T) {
 		{Config{URL: "ws://h/ws", Duration: time.Second, Idle: true, Rate: 5}, "Idle: sends no messages, so the rate must be 0"},
 		{Config{URL: "http://h/", Requests: 1, Idle: true}, "Idle: needs a ws:// or wss:// URL"},
 		{Config{URL: "ws://h/ws", Requests: 1, H2C: true}, "H2C: WebSocket runs over HTTP/1.1"},
-		{Config{URL: "ftp://h/", Requests: 1}, `scheme "ftp" is not http, https, ws or wss`},
+		{Config{URL: "ftp://h/", Requests: 1}, `scheme "ftp" is not http, https, ws, wss, grpc or grpcs`},
 	} {
 		err := tt.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -20,6 +20,6 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// first bad field: URL
-	// URL: scheme "ftp" is not http or https
+	// URL: scheme "ftp" is not http, https, ws, wss, grpc or grpcs
 	// Duration: must not be negative, got -1ns
 }

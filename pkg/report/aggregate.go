@@ -341,6 +341,9 @@ func (a *Aggregator) Folded() (names int, atLeast bool) {
 
 // errorKind names the class of a failed request for "errors by kind".
 func errorKind(r *client.Result) string {
+	if r.GRPCCode != 0 {
+		return "grpc " + client.GRPCCodeName(r.GRPCCode)
+	}
 	if r.Err == "" {
 		return "http " + strconv.Itoa(r.Status)
 	}

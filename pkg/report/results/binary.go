@@ -1,14 +1,14 @@
 package results
 
-// The binary results file, version 3 (version 1 had no extension item,
-// version 2 no events; readers accept all three).
+// The binary results file, version 4 (version 1 had no extension item,
+// version 2 no events, version 3 no gRPC code; readers accept all four).
 //
 // All integers are little-endian; "uvarint" and "varint" are the encodings of
 // encoding/binary (varint = zigzag + uvarint).
 //
 //	file    = magic version block('H') block('R')* block('T')
 //	magic   = "KALOAD\x00"
-//	version = one byte, 3
+//	version = one byte, 4
 //	block   = kind:byte length:uint32 crc:uint32 payload:length bytes
 //
 // crc is CRC-32C (Castagnoli) over kind, length and payload, so any damaged
@@ -54,6 +54,7 @@ package results
 //	[ext     byte    bits]                    if flags&0x40 (version 2), then in order:
 //	  [kind  byte    Kind, not 0]             if ext&0x01, else KindRequest
 //	  [code  uvarint CloseCode, not 0]        if ext&0x02, else 0
+//	  [grpc  uvarint GRPCCode, not 0]         if ext&0x04 (version 4), else 0
 //	                                          other ext bits are reserved and must be 0
 //
 // New fields go behind ext bits (and a version bump, so that an older
@@ -75,8 +76,9 @@ import (
 
 const (
 	binaryMagic    = "KALOAD\x00"
-	binaryVersion  = 3
+	binaryVersion  = 4
 	eventsVersion  = 3 // the first version with event items
+	grpcVersion    = 4 // the first version with gRPC codes
 	blockHeaderLen = 9
 	blockTarget    = 64 << 10 // the writer seals a block once it holds this much
 	maxBlockLen    = 16 << 20
@@ -102,7 +104,8 @@ const (
 
 	extKind      = 0x01
 	extCloseCode = 0x02
-	extReserved  = ^byte(extKind | extCloseCode)
+	extGRPCCode  = 0x04
+	extReserved  = ^byte(extKind | extCloseCode | extGRPCCode)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -243,6 +246,9 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 	if r.CloseCode != 0 {
 		ext |= extCloseCode
 	}
+	if r.GRPCCode != 0 {
+		ext |= extGRPCCode
+	}
 	if ext != 0 {
 		flags |= flagExt
 	}
@@ -278,6 +284,9 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 		}
 		if ext&extCloseCode != 0 {
 			b = binary.AppendUvarint(b, uint64(r.CloseCode))
+		}
+		if ext&extGRPCCode != 0 {
+			b = binary.AppendUvarint(b, uint64(r.GRPCCode))
 		}
 	}
 	e.prevSeq = r.Seq
@@ -483,7 +492,7 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 		}
 		errText = d.errs[v]
 	}
-	kind, code := client.KindRequest, uint16(0)
+	kind, code, gcode := client.KindRequest, uint16(0), uint16(0)
 	if tag&flagExt != 0 {
 		if p >= len(b) {
 			return false, errShort
@@ -512,6 +521,18 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 			}
 			code = uint16(v)
 		}
+		if ext&extGRPCCode != 0 {
+			if d.version < grpcVersion {
+				return false, fmt.Errorf("a gRPC code in a version %d file", d.version)
+			}
+			if v, p = uvarint(b, p); p < 0 {
+				return false, varintErr(p)
+			}
+			if v == 0 || v > math.MaxUint16 {
+				return false, fmt.Errorf("gRPC code %d out of range", v)
+			}
+			gcode = uint16(v)
+		}
 	}
 	if tag&flagTotal != 0 {
 		d.lastTotal[bslot] = total
@@ -525,7 +546,7 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	*res = client.Result{
 		Seq: seq, Start: start, Latency: latency, Status: status,
 		Backend: d.backends[bslot], Conn: conn, ConnReq: connReq, Close: closeReason,
-		Bytes: nbytes, ServerTotal: total, Err: errText, Kind: kind, CloseCode: code,
+		Bytes: nbytes, ServerTotal: total, Err: errText, Kind: kind, CloseCode: code, GRPCCode: gcode,
 	}
 	d.prevSeq, d.prevStart, d.prevStatus, d.prevBytes, d.prevConn = seq, start, status, nbytes, conn
 	d.pos = p

@@ -124,19 +124,23 @@ func TestCodecEventsRoundTrip(t *testing.T) {
 	})
 }
 
-// TestCodecGoldenV2 reads the version 2 files the writer made before
-// events existed: old files stay readable, with no events.
+// TestCodecGoldenV2 reads the version 2 and 3 files the writer made before
+// events and gRPC codes existed: old files stay readable, with no events.
 func TestCodecGoldenV2(t *testing.T) {
-	for _, name := range []string{"small-v2.kres", "small-v2.jsonl"} {
+	for _, name := range []string{"small-v2.kres", "small-v2.jsonl", "small-v3.kres", "small-v3.jsonl"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "codec", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := versionOf(t, data); v != 2 {
+		wantV := 2
+		if strings.Contains(name, "v3") {
+			wantV = 3
+		}
+		if v := versionOf(t, data); v != wantV {
 			t.Fatalf("%s is version %d", name, v)
 		}
 		rs, evs, _, err := readEvents(t, data)
-		if err != io.EOF || !reflect.DeepEqual(rs, smallFile()) || len(evs) != 0 {
+		if err != io.EOF || !reflect.DeepEqual(rs, smallFileV3()) || len(evs) != 0 {
 			t.Errorf("%s: %d records, %d events, %v", name, len(rs), len(evs), err)
 		}
 	}

@@ -1,17 +1,18 @@
 package results
 
-// The JSON Lines results file, version 3 (readers accept 1, which had no
-// "kind" or "close_code", and 2, which had no event lines): one JSON object
-// per line.
+// The JSON Lines results file, version 4 (readers accept 1, which had no
+// "kind" or "close_code", 2, which had no event lines, and 3, which had no
+// "grpc_code"): one JSON object per line.
 //
-//	{"kaload_results":3,"header":{...Header...}}
+//	{"kaload_results":4,"header":{...Header...}}
 //	{"seq":0,"start_ns":0,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
 //	{"event":{"t_ns":2500000000,"kind":"pod.ready","object":"pod/web-1","detail":"ip=10.0.0.7"}}
 //	...
 //	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z"}}
 //
 // Result fields that are empty are left out (server_total when it is -1,
-// close when it is CloseNone, kind for requests, close_code when 0); close
+// close when it is CloseNone, kind for requests, close_code and grpc_code
+// when 0; grpc_code is the number of a gRPC status code); close
 // and kind are names ("kind":"socket"). A last line
 // without its newline was cut short and is not returned.
 
@@ -30,7 +31,7 @@ import (
 )
 
 const (
-	jsonlVersion       = 3
+	jsonlVersion       = 4
 	jsonlEventsVersion = 3 // the first version with event lines
 )
 
@@ -80,6 +81,10 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 	if r.CloseCode != 0 {
 		b = append(b, `,"close_code":`...)
 		b = strconv.AppendUint(b, uint64(r.CloseCode), 10)
+	}
+	if r.GRPCCode != 0 {
+		b = append(b, `,"grpc_code":`...)
+		b = strconv.AppendUint(b, uint64(r.GRPCCode), 10)
 	}
 	return append(b, "}\n"...)
 }
@@ -186,6 +191,7 @@ type jsonlRecord struct {
 	Err         string        `json:"err"`
 	Kind        string        `json:"kind"`
 	CloseCode   uint16        `json:"close_code"`
+	GRPCCode    uint16        `json:"grpc_code"`
 	Trailer     *jsonlTrailer `json:"kaload_trailer"`
 	Event       *jsonlEvent   `json:"event"`
 	Version     *uint64       `json:"kaload_results"`
@@ -338,7 +344,7 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, *jsonlEvent, er
 		Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
 		Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
 		Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
-		Kind: kind, CloseCode: rec.CloseCode,
+		Kind: kind, CloseCode: rec.CloseCode, GRPCCode: rec.GRPCCode,
 	}
 	return nil, nil, nil
 }

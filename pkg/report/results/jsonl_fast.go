@@ -30,6 +30,7 @@ const (
 	keyErr
 	keyKind
 	keyCloseCode
+	keyGRPCCode
 )
 
 // Distinct strings a JSON Lines reader keeps per file, and their bytes:
@@ -67,6 +68,8 @@ func jsonlKey(k []byte) int {
 		return keyKind
 	case "close_code":
 		return keyCloseCode
+	case "grpc_code":
+		return keyGRPCCode
 	}
 	return -1
 }
@@ -143,8 +146,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 			}
 			p = np
 			switch k {
-			case keySeq, keyConn, keyConnReq, keyCloseCode:
-				if neg || k == keyConnReq && mag > math.MaxUint32 || k == keyCloseCode && mag > math.MaxUint16 {
+			case keySeq, keyConn, keyConnReq, keyCloseCode, keyGRPCCode:
+				if neg || k == keyConnReq && mag > math.MaxUint32 || (k == keyCloseCode || k == keyGRPCCode) && mag > math.MaxUint16 {
 					return false
 				}
 				switch k {
@@ -154,6 +157,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 					res.Conn = mag
 				case keyCloseCode:
 					res.CloseCode = uint16(mag)
+				case keyGRPCCode:
+					res.GRPCCode = uint16(mag)
 				default:
 					res.ConnReq = uint32(mag)
 				}

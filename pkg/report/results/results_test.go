@@ -318,6 +318,15 @@ func TestCodecSize(t *testing.T) {
 }
 
 func smallFile() []client.Result {
+	rs := smallFileV3()
+	// Version 4: gRPC status codes.
+	rs[16].GRPCCode, rs[16].Err, rs[16].Close = 14, "rpc error: code = Unavailable desc = closing transport", client.CloseGoAway
+	rs[17].GRPCCode, rs[17].Err = 5, "rpc error: code = NotFound desc = no such thing"
+	return rs
+}
+
+// smallFileV3 is what the version 2 and 3 golden files hold.
+func smallFileV3() []client.Result {
 	rs := smallFileV1()
 	// Version 2: WebSocket close codes and socket records.
 	rs[12].Close, rs[12].CloseCode = client.CloseServer, 1012
@@ -856,5 +865,17 @@ func TestCodecInternBounded(t *testing.T) {
 	}
 	if len(w.bin.lastTotal) != internCap {
 		t.Errorf("%d server totals kept", len(w.bin.lastTotal))
+	}
+}
+
+// TestCodecV3NoGRPCCode: a version 3 file cannot carry a gRPC code; one
+// that claims to is corrupt, not read as version 4.
+func TestCodecV3NoGRPCCode(t *testing.T) {
+	rs := []client.Result{{Seq: 0, Status: 200, Backend: "a", Conn: 1, ConnReq: 1, ServerTotal: -1, GRPCCode: 14, Err: "unavailable"}}
+	data, _ := encode(t, FormatBinary, testHeader(), rs, 0)
+	data[len(binaryMagic)] = 3
+	_, _, err := readAll(t, data)
+	if err == nil || !strings.Contains(err.Error(), "a gRPC code in a version 3 file") {
+		t.Fatalf("err %v, want the gRPC code named", err)
 	}
 }
