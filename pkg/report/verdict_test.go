@@ -179,3 +179,24 @@ func TestErrorHints(t *testing.T) {
 		}
 	}
 }
+
+// The server count delta is explained when this run alone does not explain
+// it: another client, a restart; within the slack of requests in flight it
+// says nothing.
+func TestServerCountNotes(t *testing.T) {
+	d := func(v int64) *int64 { return &v }
+	s := &Summary{PerfectConnections: 4, Backends: []BackendSummary{
+		{Name: "alone", ServerTotalDelta: d(237), ServerTotalSeen: 240},  // 239 expected, 2 off: in flight
+		{Name: "shared", ServerTotalDelta: d(500), ServerTotalSeen: 240}, // 261 more than this run
+		{Name: "restarted", ServerTotalDelta: d(-40), ServerTotalSeen: 240, Restarted: true},
+		{Name: "no-header"},
+	}}
+	got := serverCountNotes(s)
+	want := []string{
+		"shared: the server counted 261 more requests than this run sent it between its first and last response: other clients used it",
+		"restarted: the server's count went down by 40: it restarted during the run",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
