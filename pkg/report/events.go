@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kaload/kaload/pkg/report/results"
@@ -70,4 +71,45 @@ func (a *Aggregator) eventSummary(evs []results.Event) []Event {
 		out = append(out, Event{TSeconds: round(seconds(e.T), 6), Kind: e.Kind, Object: e.Object, Detail: e.Detail})
 	}
 	return out
+}
+
+// knownBackends are the backends known to exist in the window: those of
+// Options.Backends and every pod an event says was Ready (pod.ready,
+// endpoint.ready) before the window's end and not gone (deleted, endpoint
+// removed) before its start. A pod that answered nothing is invisible to a
+// client; known, it counts with zero requests. A pod event names its backend
+// with backend=NAME in Detail, else the pod's name stands for it.
+func (a *Aggregator) knownBackends(evs []results.Event, end time.Duration) []string {
+	names := slices.Clone(a.opts.Backends)
+	ready := map[string]bool{}
+	var order []string
+	for _, e := range evs {
+		name, ok := results.EventField(e.Detail, "backend")
+		if !ok {
+			pod, isPod := strings.CutPrefix(e.Object, "pod/")
+			if !isPod {
+				continue
+			}
+			name = pod
+		}
+		switch e.Kind {
+		case results.EventPodReady, results.EventEndpointReady:
+			if e.T < end || a.opts.To > 0 && e.T < a.opts.To {
+				if _, seen := ready[name]; !seen {
+					order = append(order, name)
+				}
+				ready[name] = true
+			}
+		case results.EventPodDeleted, results.EventEndpointRemoved:
+			if e.T < a.opts.From {
+				ready[name] = false
+			}
+		}
+	}
+	for _, n := range order {
+		if ready[n] && n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }

@@ -232,7 +232,9 @@ func (a *Aggregator) Summary() *Summary {
 		return bs[i].name < bs[j].name
 	})
 	// Known backends that answered nothing come last, with zero requests.
-	for _, name := range a.opts.Backends {
+	evs := a.eventOffsets()
+	known := a.knownBackends(evs, end)
+	for _, name := range known {
 		if _, ok := a.byName[name]; !ok && name != "" && !slices.ContainsFunc(bs, func(b *backendAgg) bool { return b.name == name }) {
 			bs = append(bs, &backendAgg{name: name, firstTotal: -1})
 		}
@@ -268,7 +270,7 @@ func (a *Aggregator) Summary() *Summary {
 		s.FairnessNoData = "no requests in the window " + windowRange(s.Window)
 	case attributed == 0:
 		s.FairnessNoData = fmt.Sprintf("no backend answered: all %d requests failed", a.requests)
-	case len(bs) == 1 && len(a.opts.Backends) == 0:
+	case len(bs) == 1 && len(known) == 0:
 		s.FairnessNoData = NoDataOneBackend
 	default:
 		s.Fairness = fairness(bs)
@@ -281,7 +283,7 @@ func (a *Aggregator) Summary() *Summary {
 		s.FoldedBackends, s.FoldedAtLeast = a.Folded()
 		s.MaxBackends = a.opts.MaxBackends
 	}
-	s.Events = a.eventSummary(a.eventOffsets())
+	s.Events = a.eventSummary(evs)
 	s.Outcome, s.Verdict = verdict(s)
 	if s.Sockets = a.socketSummary(); s.Sockets != nil {
 		sv, so := socketVerdict(s.Sockets, seconds(a.sockets.maxEnd)), socketOutcome(s.Sockets)

@@ -2,11 +2,13 @@ package report
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 // The verdict rules in one table: every outcome, the cause named, and the
@@ -198,5 +200,49 @@ func TestServerCountNotes(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Issue 17: pods the watch saw Ready are known backends, so a sticky run
+// (ten Ready pods, one answering) shows its nine idle pods and fails the
+// documented gate min_share>=0.05 on data, while a recycled run passes it;
+// no fairness figure claims 1.000 for the sticky run.
+func TestReadyPodsAreKnownBackends(t *testing.T) {
+	gate, err := ParseExpectation("min_share>=0.05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(answering int) *Summary {
+		a := NewAggregator(Options{})
+		run, err := a.AddRun(results.Header{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			pod := "web-" + strconv.Itoa(i)
+			run.AddEvent(results.Event{T: time.Duration(i) * 100 * time.Millisecond, Kind: results.EventPodReady, Object: "pod/" + pod, Detail: "ip=10.0.0." + strconv.Itoa(i)})
+		}
+		// A pod deleted before the window is not expected to answer.
+		run.AddEvent(results.Event{T: -time.Second, Kind: results.EventPodReady, Object: "pod/old", Detail: "backend=old"})
+		run.AddEvent(results.Event{T: -500 * time.Millisecond, Kind: results.EventPodDeleted, Object: "pod/old", Detail: "backend=old"})
+		f := newSinkFeeder(run.Add, 5)
+		for i := range answering {
+			f.add("web-"+strconv.Itoa(i), 0, 10*time.Second, 100)
+		}
+		return a.Summary()
+	}
+	sticky := build(1)
+	if len(sticky.Backends) != 10 || sticky.Fairness == nil || !near(sticky.Fairness.Jain, 0.1) || sticky.Fairness.MinShare != 0 {
+		t.Fatalf("sticky: %d backends, fairness %+v (%s)", len(sticky.Backends), sticky.Fairness, sticky.FairnessNoData)
+	}
+	if r := gate.Evaluate(sticky); r.Status != StatusFail {
+		t.Errorf("sticky gate: %+v, want FAIL", r)
+	}
+	if !strings.Contains(sticky.Verdict, "web-1 never received a connection although the servers closed 20: is it behind the balancer?") {
+		t.Errorf("sticky verdict %q", sticky.Verdict)
+	}
+	recycled := build(10)
+	if r := gate.Evaluate(recycled); r.Status != StatusPass || len(recycled.Backends) != 10 {
+		t.Errorf("recycled gate: %+v with %d backends, want PASS over 10", r, len(recycled.Backends))
 	}
 }
