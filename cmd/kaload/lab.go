@@ -78,6 +78,7 @@ expectation exits with code 3 after the report is printed.
 
   # WebSockets: sticky sockets without recycling, rebalanced by an age limit
   kaload lab --protocol ws --max-conn-age 2s
+  kaload lab --protocol grpc --max-requests 0,50 --max-conn-age 2s
 
   # CI: fail unless recycling gives the new pods a fair part
   kaload lab --format json --expect 'max-requests=5:min_share>=0.25'`,
@@ -111,7 +112,7 @@ expectation exits with code 3 after the report is printed.
 	f.IntVarP(&o.Connections, "connections", "c", 10, "keep-alive connections the client keeps open")
 	f.DurationVarP(&o.Duration, "duration", "d", 12*time.Second, "length of each scenario")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "per-request timeout")
-	f.StringVar(&o.Protocol, "protocol", "http", "http, or ws: WebSockets (default scenarios: no recycling vs --max-conn-age 2s), judged by the sockets new pods hold")
+	f.StringVar(&o.Protocol, "protocol", "http", "http; ws: WebSockets (default scenarios: no recycling vs --max-conn-age 2s), judged by the sockets new pods hold; grpc: unary RPCs, pods recycling with GOAWAY")
 	f.StringVar(&o.Balancer, "balancer", "random", "how the Service picks a pod per connection: random (iptables, nftables) or roundrobin (IPVS)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the balancer's random choices")
 	f.DurationVar(&o.Interval, "interval", time.Second, "width of one timeline bucket")

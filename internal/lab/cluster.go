@@ -18,6 +18,7 @@ type PodSpec struct {
 	MaxConnAge  time.Duration // server-side recycling after an age; 0 = off
 	Capacity    float64       // requests/s a pod serves before queueing; 0 = unlimited
 	Seed        uint64        // for the recycling jitter (none is configured, kept reproducible)
+	GRPC        bool          // pods serve gRPC (ServeGRPC) instead of HTTP
 }
 
 // ScaleEvent is a change of the replica count, at an offset from the run's start.
@@ -83,7 +84,11 @@ func (c *cluster) addPod(ctx context.Context) (*pod, error) {
 	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p := &pod{name: name, addr: ln.Addr().String(), srv: srv, stop: stop, done: make(chan error, 1), lastAt: time.Now()}
 	p.created = p.lastAt.Sub(c.start)
-	go func() { p.done <- srv.Serve(pctx, ln) }()
+	if c.spec.GRPC {
+		go func() { p.done <- srv.ServeGRPC(pctx, ln) }()
+	} else {
+		go func() { p.done <- srv.Serve(pctx, ln) }()
+	}
 	c.mu.Lock()
 	c.pods = append(c.pods, p)
 	c.mu.Unlock()

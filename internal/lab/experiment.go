@@ -51,9 +51,10 @@ const kubeSync = 15 * time.Second
 
 // Config is a whole lab run.
 type Config struct {
-	// Protocol is "http" (the default when empty) or "ws": WebSockets to
+	// Protocol is "http" (the default when empty), "ws": WebSockets to
 	// the pods' /ws, one per connection, whose per-pod socket counts the
-	// verdict then judges.
+	// verdict then judges, or "grpc": unary Ping RPCs, one gRPC connection
+	// per client connection, pods recycling with grpc-go's GOAWAY.
 	Protocol    string
 	Scenarios   []Scenario
 	Duration    time.Duration // per scenario
@@ -88,8 +89,8 @@ func (cfg *Config) Validate() error {
 	if len(cfg.Scenarios) == 0 {
 		bad("Scenarios", "no scenario to run")
 	}
-	if cfg.Protocol != "" && cfg.Protocol != "http" && cfg.Protocol != "ws" {
-		bad("Protocol", "unknown protocol %q (want http or ws)", cfg.Protocol)
+	if cfg.Protocol != "" && cfg.Protocol != "http" && cfg.Protocol != "ws" && cfg.Protocol != "grpc" {
+		bad("Protocol", "unknown protocol %q (want http, ws or grpc)", cfg.Protocol)
 	}
 	seen := map[string]bool{}
 	for i, sc := range cfg.Scenarios {
@@ -280,7 +281,8 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	balDone := make(chan error, 1)
 	go func() { balDone <- bal.Serve(context.WithoutCancel(ctx), ln) }()
 
-	cl := newCluster(PodSpec{MaxRequests: sc.MaxRequests, MaxConnAge: sc.MaxConnAge, Capacity: cfg.PodCapacity, Seed: cfg.Seed}, bal, time.Now())
+	cl := newCluster(PodSpec{MaxRequests: sc.MaxRequests, MaxConnAge: sc.MaxConnAge, Capacity: cfg.PodCapacity, Seed: cfg.Seed,
+		GRPC: cfg.Protocol == "grpc"}, bal, time.Now())
 	teardown := func() error {
 		bal.Close()
 		berr := <-balDone
@@ -345,8 +347,11 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	}
 	var writeErr error
 	url := "http://" + ln.Addr().String() + "/"
-	if cfg.Protocol == "ws" {
+	switch cfg.Protocol {
+	case "ws":
 		url = "ws://" + ln.Addr().String() + "/ws"
+	case "grpc":
+		url = "grpc://" + ln.Addr().String()
 	}
 	_, err = client.Run(ctx, client.Config{
 		URL:         url,

@@ -255,7 +255,7 @@ func verdict(s *Summary) (Outcome, string) {
 	}
 	if len(idle) > 0 {
 		o = OutcomeStuck
-		if n := s.CloseReasons["server-close"]; n > 0 {
+		if n := serverCloses(s); n > 0 {
 			// The servers did recycle: new connections were made, and none
 			// reached these backends.
 			for _, name := range idle {
@@ -282,7 +282,7 @@ func verdict(s *Summary) (Outcome, string) {
 				l += fmt.Sprintf(", falling to %.1f%% in the last half", 100*r.ShareLastHalf)
 			}
 			l += ": " + string(r.Outcome)
-			if s.CloseReasons["server-close"] == 0 {
+			if serverCloses(s) == 0 {
 				l += ": connections are not being rebalanced (no server closed a connection)"
 			}
 			parts = append(parts, l)
@@ -334,4 +334,10 @@ func FoldedLine(s *Summary) string {
 	}
 	return fmt.Sprintf("%s%d more backend names than the %d tracked one by one were folded into %s (a server that sends a unique backend header value?)",
 		more, s.FoldedBackends, s.MaxBackends, OtherBackend)
+}
+
+// serverCloses counts the connections the servers ended: Connection: close
+// (HTTP/1.1) and GOAWAY (HTTP/2, gRPC).
+func serverCloses(s *Summary) uint64 {
+	return s.CloseReasons["server-close"] + s.CloseReasons["goaway"]
 }
