@@ -116,6 +116,7 @@ type runAgg struct {
 
 type backendAgg struct {
 	name                  string
+	readyAt               time.Duration // known idle backend: when it became Ready (0: from the start)
 	requests, errors      uint64
 	conns                 uint64
 	first, last           time.Duration

@@ -79,8 +79,11 @@ func (a *Aggregator) eventSummary(evs []results.Event) []Event {
 // removed) before its start. A pod that answered nothing is invisible to a
 // client; known, it counts with zero requests. A pod event names its backend
 // with backend=NAME in Detail, else the pod's name stands for it.
-func (a *Aggregator) knownBackends(evs []results.Event, end time.Duration) []string {
-	names := slices.Clone(a.opts.Backends)
+//
+// readyAt holds when each pod known from events first became Ready.
+func (a *Aggregator) knownBackends(evs []results.Event, end time.Duration) (names []string, readyAt map[string]time.Duration) {
+	names = slices.Clone(a.opts.Backends)
+	readyAt = map[string]time.Duration{}
 	ready := map[string]bool{}
 	var order []string
 	for _, e := range evs {
@@ -97,6 +100,7 @@ func (a *Aggregator) knownBackends(evs []results.Event, end time.Duration) []str
 			if e.T < end || a.opts.To > 0 && e.T < a.opts.To {
 				if _, seen := ready[name]; !seen {
 					order = append(order, name)
+					readyAt[name] = e.T
 				}
 				ready[name] = true
 			}
@@ -111,5 +115,5 @@ func (a *Aggregator) knownBackends(evs []results.Event, end time.Duration) []str
 			names = append(names, n)
 		}
 	}
-	return names
+	return names, readyAt
 }

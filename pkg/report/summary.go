@@ -233,10 +233,10 @@ func (a *Aggregator) Summary() *Summary {
 	})
 	// Known backends that answered nothing come last, with zero requests.
 	evs := a.eventOffsets()
-	known := a.knownBackends(evs, end)
+	known, readyAt := a.knownBackends(evs, end)
 	for _, name := range known {
 		if _, ok := a.byName[name]; !ok && name != "" && !slices.ContainsFunc(bs, func(b *backendAgg) bool { return b.name == name }) {
-			bs = append(bs, &backendAgg{name: name, firstTotal: -1})
+			bs = append(bs, &backendAgg{name: name, firstTotal: -1, readyAt: readyAt[name]})
 		}
 	}
 	s.RequestsPerConnection = perConn(a.requests, s.Connections)

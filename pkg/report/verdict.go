@@ -105,7 +105,13 @@ func rebalance(bs []*backendAgg, t Timeline) []Rebalance {
 	for i, b := range bs {
 		presence[i] = 1
 		if b.requests == 0 {
-			firstIv[i], lastIv[i] = 0, n-1 // known, idle: expected everywhere
+			// Known, idle: expected from the start, or from when an event
+			// said it became Ready.
+			firstIv[i], lastIv[i] = 0, n-1
+			if b.readyAt > 0 && t.IntervalSeconds > 0 {
+				firstIv[i] = min(int((seconds(b.readyAt)-t.StartSeconds)/t.IntervalSeconds), n-1)
+				firstIv[i] = max(firstIv[i], 0)
+			}
 			continue
 		}
 		firstIv[i] = len(b.tl) - len(trimLeft(b.tl))

@@ -246,3 +246,20 @@ func TestReadyPodsAreKnownBackends(t *testing.T) {
 		t.Errorf("recycled gate: %+v with %d backends, want PASS over 10", r, len(recycled.Backends))
 	}
 }
+
+// A pod known from a Ready event counts in the fair share from then on, not
+// from the start: pod-c (from 5s, 7 of 20 a second) shares intervals 5..7
+// with two others (20/3 each) and 8..9 with three (20/4): fair 30 of 100.
+func TestKnownPodCountsFromReady(t *testing.T) {
+	a := NewAggregator(Options{})
+	run, err := a.AddRun(results.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.AddEvent(results.Event{T: 8 * time.Second, Kind: results.EventPodReady, Object: "pod/pod-d"})
+	scaleUpWith(newSinkFeeder(run.Add, 0), []int{7, 7, 7, 7, 7})
+	s := a.Summary()
+	if len(s.Rebalance) != 1 || !near(s.Rebalance[0].FairShare, 0.3) || len(s.Backends) != 4 {
+		t.Errorf("rebalance %+v, %d backends", s.Rebalance, len(s.Backends))
+	}
+}
