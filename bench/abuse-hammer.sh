@@ -37,7 +37,8 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 start_hostile() { # mode -> URL in $url
 	local p
 	p=$(port)
-	"$work/hostile" -listen "127.0.0.1:$p" -mode "$1" &
+	# shellcheck disable=SC2086 # $1 is a mode and its flags
+	"$work/hostile" -listen "127.0.0.1:$p" -mode $1 &
 	pids+=($!)
 	for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.1; done
 	url=http://127.0.0.1:$p/
@@ -50,6 +51,12 @@ echo "hammer peak RSS, --max-backends 1000 (default): $(peak "$new" "${args[@]}"
 echo "hammer peak RSS, --max-backends -1 (no cap)   : $(peak "$new" "${args[@]}" --max-backends -1)"
 [ -n "$old" ] && echo "hammer peak RSS, before the fix               : $(peak "$old" "${args[@]}")"
 "$new" "${args[@]}" 2>/dev/null | python3 -c 'import json,sys; s=json.load(sys.stdin); print("summary: %d requests, %d backend rows, folded_backends %d" % (s["requests"], len(s["backends"]), s.get("folded_backends", 0)))'
+
+echo "-- the same with 8,000-byte names"
+start_hostile "unique-backend -name-len 8000"
+args=(hammer --url "$url" -n 100000 -c 8 --quiet --format json)
+echo "hammer peak RSS: $(peak "$new" "${args[@]}")"
+[ -n "$old" ] && echo "before the fix : $(peak "$old" "${args[@]}")"
 
 echo "== 10. kaload report on a crafted JSON Lines file naming 200,000 backends"
 "$work/hostile" -mode unique-jsonl -n 200000 -o "$work/crafted.jsonl"

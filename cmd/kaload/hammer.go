@@ -463,8 +463,6 @@ type recorder struct {
 
 	requests, errors atomic.Int64
 	backends         atomic.Int64
-	seen             map[string]struct{}
-	lastBackend      string
 }
 
 func (r *recorder) Record(res *client.Result) {
@@ -494,17 +492,7 @@ func (r *recorder) Record(res *client.Result) {
 	if res.Failed() {
 		r.errors.Add(1)
 	}
-	if res.Backend != r.lastBackend && res.Backend != "" {
-		r.lastBackend = res.Backend
-		if r.seen == nil {
-			r.seen = make(map[string]struct{})
-		}
-		// Bounded like the aggregator: past the cap the bar says "1001".
-		if _, ok := r.seen[res.Backend]; !ok && len(r.seen) <= maxProgressBackends {
-			r.seen[res.Backend] = struct{}{}
-			r.backends.Store(int64(len(r.seen)))
-		}
-	}
+	r.backends.Store(int64(r.agg.BackendNames()))
 }
 
 // progress draws a live bar on a terminal: elapsed against the limit,
@@ -515,10 +503,6 @@ type progress struct {
 }
 
 const progressMax = 1000
-
-// maxProgressBackends bounds the names the progress bar remembers to count
-// backends; the bar shows the count up to one past it.
-const maxProgressBackends = 10_000
 
 func startProgress(w io.Writer, c *client.Config, rec *recorder) *progress {
 	bar := progressbar.NewOptions(progressMax,

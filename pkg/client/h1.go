@@ -351,11 +351,18 @@ func forEachToken(v []byte, f func([]byte)) {
 // has seen: a run meets few distinct backends, and each connection usually
 // repeats the previous one.
 type interner struct {
-	last string
-	m    map[string]string
+	last  string
+	m     map[string]string
+	bytes int // of the strings in m
 }
 
-const maxInterned = 4096
+// A server controls the backend header: one that sends ever new values must
+// not grow each connection's table (4096 names of 8 KB were 750 MB at -c 8).
+// Past these bounds values are allocated per response and collected.
+const (
+	maxInterned     = 4096
+	maxInternedSize = 64 << 10
+)
 
 func newInterner() interner { return interner{m: make(map[string]string)} }
 
@@ -368,8 +375,9 @@ func (in *interner) get(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if len(in.m) < maxInterned {
+	if len(in.m) < maxInterned && in.bytes+len(s) <= maxInternedSize {
 		in.m[s] = s
+		in.bytes += len(s)
 	}
 	in.last = s
 	return s

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -137,4 +138,19 @@ func FuzzParseResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A server sending ever new long backend names does not grow the table.
+func TestInternerBounded(t *testing.T) {
+	in := newInterner()
+	name := []byte(strings.Repeat("x", 8000))
+	for i := range 1000 {
+		copy(name, strconv.Itoa(i))
+		if got := in.get(name); got != string(name) {
+			t.Fatalf("got %.10q, want %.10q", got, name)
+		}
+	}
+	if in.bytes > maxInternedSize || len(in.m) != maxInternedSize/8000 {
+		t.Errorf("table holds %d strings, %d bytes; bound %d bytes", len(in.m), in.bytes, maxInternedSize)
+	}
 }

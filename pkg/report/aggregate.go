@@ -27,7 +27,7 @@ type Options struct {
 	// MaxBackends caps the backends tracked one by one (each costs a latency
 	// histogram and a timeline, about 10 KB): a server controls the backend
 	// header and may put a unique value in every response. Names beyond the
-	// cap are folded into one OtherBackend row; Summary.FoldedBackends says
+	// cap (or beyond 4 MiB of names) are folded into one OtherBackend row; Summary.FoldedBackends says
 	// how many. Zero means DefaultMaxBackends; negative means no cap.
 	MaxBackends int
 }
@@ -39,6 +39,10 @@ const DefaultMaxBackends = 1000
 // OtherBackend names the row that holds the requests of every backend past
 // Options.MaxBackends. The parentheses keep it apart from host names.
 const OtherBackend = "(other)"
+
+// maxNameBytes bounds the names of the backends tracked one by one, with
+// the cap: 1,000 names of 64 KiB (the results file's limit) would be 64 MB.
+const maxNameBytes = 4 << 20
 
 // maxFoldedTracked bounds the set of folded names' hashes that makes
 // Summary.FoldedBackends exact (8 bytes and map overhead each, a few MB);
@@ -72,6 +76,7 @@ type Aggregator struct {
 	byName        map[string]int
 	last          int // index of the backend of the previous result
 	named         int // backends tracked one by one ("" and OtherBackend do not count)
+	nameBytes     int // their names' bytes
 	other         int // index of the OtherBackend row, -1 until a name is folded
 	folded        map[uint64]struct{}
 	foldedAtLeast bool // more names were folded than folded could hold
@@ -297,11 +302,12 @@ func (a *Aggregator) backend(name string) *backendAgg {
 			return a.backends[i]
 		}
 	}
-	if name != "" && a.opts.MaxBackends > 0 && a.named >= a.opts.MaxBackends {
+	if name != "" && a.opts.MaxBackends > 0 && (a.named >= a.opts.MaxBackends || a.nameBytes+len(name) > maxNameBytes) {
 		return a.fold(name)
 	}
 	if name != "" {
 		a.named++
+		a.nameBytes += len(name)
 	}
 	b := newBackendAgg(strings.Clone(name)) // do not pin a decoder's buffer
 	a.backends = append(a.backends, b)
@@ -333,6 +339,10 @@ func (a *Aggregator) fold(name string) *backendAgg {
 	a.last = a.other
 	return a.backends[a.other]
 }
+
+// BackendNames returns how many distinct backend names were seen: tracked
+// and folded (a lower bound past the folded names the aggregator can count).
+func (a *Aggregator) BackendNames() int { return a.named + len(a.folded) }
 
 // Folded returns how many distinct backend names were folded into
 // OtherBackend; atLeast says the count is a lower bound.

@@ -97,3 +97,21 @@ func TestErrorKindInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// Names count against the cap by their bytes too: 4 MiB of 64 KiB names
+// is 64 backends, whatever --max-backends says.
+func TestBackendCapByNameBytes(t *testing.T) {
+	a := NewAggregator(Options{})
+	name := []byte(strings.Repeat("n", 64<<10))
+	for i := range 100 {
+		copy(name, strconv.Itoa(i)+"-")
+		a.addT(&client.Result{Status: 200, Backend: string(name), ServerTotal: -1})
+	}
+	s := a.Summary()
+	if s.TrackedBackends != 64 || s.FoldedBackends != 36 || len(s.Backends) != 65 {
+		t.Fatalf("tracked %d, folded %d, rows %d; want 64, 36, 65", s.TrackedBackends, s.FoldedBackends, len(s.Backends))
+	}
+	if !strings.Contains(s.Verdict, "36 more backend names than the 64 tracked one by one") {
+		t.Errorf("verdict %q", s.Verdict)
+	}
+}

@@ -31,10 +31,13 @@ type Summary struct {
 	// FoldedBackends counts the distinct backend names past
 	// Options.MaxBackends whose requests the OtherBackend row holds;
 	// FoldedAtLeast says the count is a lower bound.
-	FoldedBackends int              `json:"folded_backends,omitempty"`
-	FoldedAtLeast  bool             `json:"folded_backends_at_least,omitempty"`
-	MaxBackends    int              `json:"max_backends,omitempty"`
-	Backends       []BackendSummary `json:"backends"`
+	FoldedBackends int  `json:"folded_backends,omitempty"`
+	FoldedAtLeast  bool `json:"folded_backends_at_least,omitempty"`
+	MaxBackends    int  `json:"max_backends,omitempty"`
+	// TrackedBackends is how many were tracked one by one when folding
+	// began: MaxBackends, or fewer when their names passed 4 MiB.
+	TrackedBackends int              `json:"tracked_backends,omitempty"`
+	Backends        []BackendSummary `json:"backends"`
 	// Fairness is nil when it cannot be judged; FairnessNoData says why.
 	Fairness       *Fairness `json:"fairness"`
 	FairnessNoData string    `json:"fairness_no_data,omitempty"`
@@ -282,6 +285,7 @@ func (a *Aggregator) Summary() *Summary {
 	if a.other >= 0 {
 		s.FoldedBackends, s.FoldedAtLeast = a.Folded()
 		s.MaxBackends = a.opts.MaxBackends
+		s.TrackedBackends = a.named
 	}
 	s.Events = a.eventSummary(evs)
 	s.Outcome, s.Verdict = verdict(s)

@@ -339,7 +339,7 @@ func FoldedLine(s *Summary) string {
 		more = "at least "
 	}
 	return fmt.Sprintf("%s%d more backend names than the %d tracked one by one were folded into %s (a server that sends a unique backend header value?)",
-		more, s.FoldedBackends, s.MaxBackends, OtherBackend)
+		more, s.FoldedBackends, s.TrackedBackends, OtherBackend)
 }
 
 // serverCloses counts the connections the servers ended: Connection: close

@@ -2,6 +2,7 @@
 // peers that issue 16 found growing 'kaload hammer' without bound.
 //
 //	hostile -listen 127.0.0.1:9000 -mode unique-backend       # HTTP/1: a new backend name in every response
+//	hostile -mode unique-backend -name-len 8000               # ... of 8,000 bytes
 //	hostile -listen 127.0.0.1:9000 -mode continuation-flood   # h2c: header CONTINUATION frames without end
 //	hostile -mode unique-jsonl -n 200000 -o crafted.jsonl     # a results file naming 200,000 backends
 //
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "address to serve on")
 	mode := flag.String("mode", "unique-backend", "unique-backend, continuation-flood or unique-jsonl")
+	nameLen := flag.Int("name-len", 0, "unique-backend: pad names to about this many bytes")
 	n := flag.Int("n", 200_000, "unique-jsonl: records (one backend name each)")
 	out := flag.String("o", "crafted.jsonl", "unique-jsonl: the file to write")
 	flag.Parse()
@@ -33,8 +36,9 @@ func main() {
 	switch *mode {
 	case "unique-backend":
 		var count atomic.Int64
+		pad := strings.Repeat("x", max(*nameLen-20, 0))
 		err = http.ListenAndServe(*listen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(client.DefaultBackendHeader, "pod-"+strconv.FormatInt(count.Add(1), 10))
+			w.Header().Set(client.DefaultBackendHeader, "pod-"+strconv.FormatInt(count.Add(1), 10)+pad)
 		}))
 	case "continuation-flood":
 		err = flood(*listen)
