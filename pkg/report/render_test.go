@@ -143,7 +143,8 @@ func TestRenderJSONContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	// docs/design.md's contract, field by field.
-	for _, k := range []string{"requests", "errors", "connections", "duration_seconds", "rps", "backends", "fairness", "latency", "close_reasons", "expectations"} {
+	for _, k := range []string{"requests", "errors", "connections", "duration_seconds", "rps", "backends", "fairness", "latency", "close_reasons", "expectations",
+		"error_kinds", "error_examples", "rebalance", "outcome", "verdict"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("missing %q", k)
 		}
@@ -154,6 +155,12 @@ func TestRenderJSONContract(t *testing.T) {
 			t.Errorf("backends[0] lacks %q", k)
 		}
 	}
+	rb := m["rebalance"].([]any)[0].(map[string]any)
+	for _, k := range []string{"backend", "fair_share", "share_after", "outcome"} {
+		if _, ok := rb[k]; !ok {
+			t.Errorf("rebalance[0] lacks %q", k)
+		}
+	}
 	for obj, keys := range map[string][]string{"fairness": {"jain", "min_share", "max_share"}, "latency": {"p50_ms", "p90_ms", "p99_ms", "max_ms"}} {
 		for _, k := range keys {
 			if _, ok := m[obj].(map[string]any)[k]; !ok {
@@ -162,7 +169,7 @@ func TestRenderJSONContract(t *testing.T) {
 		}
 	}
 	e := m["expectations"].([]any)[0].(map[string]any)
-	for _, k := range []string{"expr", "ok", "actual"} {
+	for _, k := range []string{"expr", "ok", "status", "actual"} {
 		if _, ok := e[k]; !ok {
 			t.Errorf("expectations[0] lacks %q", k)
 		}
