@@ -38,6 +38,9 @@ type hammerOptions struct {
 	// MaxBackends caps the backends the summary tracks one by one
 	// (report.Options.MaxBackends); the results file keeps every name.
 	MaxBackends int
+	// Backends are pods known to exist: one that got nothing counts in the
+	// summary with zero requests (report.Options.Backends).
+	Backends []string
 
 	// Set by the command from the flags that were given.
 	Args         []string
@@ -162,6 +165,7 @@ when it ends.
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
 	f.DurationVar(&opts.Interval, "interval", time.Second, "timeline interval of the summary")
+	f.StringSliceVar(&opts.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
 	f.IntVar(&opts.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); leaves the rest to a server on the same machine")
 	return cmd
@@ -319,7 +323,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		return outputError("--output", o.Output, outputClosed(err))
 	}
 
-	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends})
+	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends, Backends: o.Backends})
 	run, err := agg.AddRun(h)
 	if err != nil {
 		return err

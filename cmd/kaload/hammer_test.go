@@ -336,3 +336,18 @@ func TestHammerCPUs(t *testing.T) {
 		t.Errorf("GOMAXPROCS %d after the run, was %d", after, before)
 	}
 }
+
+// One server answering: fairness is NO DATA unless --backends names the
+// pods; named, the idle one counts and the gate fails on data.
+func TestHammerKnownBackends(t *testing.T) {
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
+	code, stdout, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "50", "-c", "2", "--expect", "min_share>=0.1")
+	if code != exitExpectFail || !strings.Contains(stdout, "NO DATA") || !strings.Contains(stdout, "only 1 backend answered") {
+		t.Errorf("without --backends: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runKaload(context.Background(), "hammer", "--url", url, "-n", "50", "-c", "2", "--expect", "min_share>=0.1",
+		"--backends", "pod-a,pod-b")
+	if code != exitExpectFail || !strings.Contains(stdout, "│ FAIL   │ min_share>=0.1 │ 0") || !strings.Contains(stdout, "pod-b received no requests") {
+		t.Errorf("with --backends: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
