@@ -174,7 +174,7 @@ type ScenarioResult struct {
 	FairShare    float64  `json:"fair_share"`
 	JainAfter    *float64 `json:"jain_after"` // null: no backend answered after the scale-up
 	BusiestPod   string   `json:"busiest_pod"`
-	BusiestP99   float64  `json:"busiest_p99_ms"`
+	BusiestP99   *float64 `json:"busiest_p99_ms"` // null: no pod answered
 	Connections  uint64   `json:"connections"`
 	// NewPodsSocketShare is the new pods' share of the WebSockets held at
 	// the end of the run (Protocol "ws"); SocketsHeld is how many were held.
@@ -472,7 +472,7 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 		}
 	}
 	if busiest != nil && busiest.Latency != nil { // a pod with no response has no p99
-		sr.BusiestPod, sr.BusiestP99 = busiest.Name, busiest.Latency.P99
+		sr.BusiestPod, sr.BusiestP99 = busiest.Name, &busiest.Latency.P99
 	}
 	sr.NewPodsShare = round3(sr.NewPodsShare)
 	if sr.PodsAfter > 0 {
@@ -605,8 +605,8 @@ func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision, newPods []st
 			b.WriteString(" (idle new pods pull the average down, so it stopped scaling)")
 		}
 	}
-	if sr.BusiestPod != "" && o != OutcomeRebalanced {
-		fmt.Fprintf(&b, "; %s p99 %s", sr.BusiestPod, fmtMillis(sr.BusiestP99))
+	if sr.BusiestP99 != nil && o != OutcomeRebalanced {
+		fmt.Fprintf(&b, "; %s p99 %s", sr.BusiestPod, fmtMillis(*sr.BusiestP99))
 	}
 	return o, b.String()
 }

@@ -360,11 +360,11 @@ func goldenResult() *Result {
 		Mode: "hpa", Balancer: PolicyRandom, Seed: 1, Rate: 200, Conns: 10, Duration: 12, Capacity: 150, Target: 100,
 		Scenarios: []ScenarioResult{
 			{Name: "max-requests=0", PodsBefore: 1, PodsAfter: 2, NewPodsShare: 0, FairShare: 0.5, JainAfter: ptr(0.5),
-				BusiestPod: "pod-1", BusiestP99: 2990.1, Connections: 10, Outcome: OutcomeStuck,
+				BusiestPod: "pod-1", BusiestP99: ptr(2990.1), Connections: 10, Outcome: OutcomeStuck,
 				Verdict: "new pods got 0% of requests (fair 50%): keep-alive connections stayed on the old pods",
 				Run:     sum(1811, 0), AfterScale: &report.Report{Summary: sum(1500, 0)}},
 			{Name: "max-requests=5", PodsBefore: 1, PodsAfter: 3, NewPodsShare: 0.678, FairShare: 0.667, JainAfter: ptr(0.998),
-				BusiestPod: "pod-2", BusiestP99: 40.2, Connections: 484, Outcome: OutcomeRebalanced,
+				BusiestPod: "pod-2", BusiestP99: ptr(40.2), Connections: 484, Outcome: OutcomeRebalanced,
 				Verdict: "new pods got 68% of requests (fair 67%): the scale-up took effect", ResultsFile: "out/max-requests-5.kld",
 				Run: sum(2400, 0), AfterScale: &report.Report{Summary: sum(2000, 0)}},
 		},

@@ -165,10 +165,10 @@ func renderComparison(ew *bytes.Buffer, r *Result) {
 		return fmt.Sprintf("%.2f", *s.JainAfter)
 	})
 	row("p99 of the busiest pod", func(s *ScenarioResult) string {
-		if s.BusiestPod == "" {
+		if s.BusiestP99 == nil {
 			return "-"
 		}
-		return fmt.Sprintf("%s (%s)", fmtMillis(s.BusiestP99), s.BusiestPod)
+		return fmt.Sprintf("%s (%s)", fmtMillis(*s.BusiestP99), s.BusiestPod)
 	})
 	if len(r.Scenarios) > 0 && r.Scenarios[0].NewPodsSocketShare != nil {
 		row("new pods' sockets at the end", func(s *ScenarioResult) string {
