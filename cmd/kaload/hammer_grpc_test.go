@@ -45,8 +45,11 @@ func TestHammerGRPCEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Requests != 1000 || back.Connections != 200 {
-		t.Errorf("report: %d requests on %d connections", back.Requests, back.Connections)
+	if back.Requests != 1000 || back.Connections != 200 || back.Protocol != "grpc" {
+		t.Errorf("report: %d requests on %d connections, protocol %q", back.Requests, back.Connections, back.Protocol)
+	}
+	if code, stdout, _ = runKaload(context.Background(), "report", file); code != 0 || !strings.Contains(stdout, "Protocol: grpc") {
+		t.Errorf("report table (exit %d) does not name the protocol:\n%s", code, stdout)
 	}
 }
 

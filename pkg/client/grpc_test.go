@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -198,5 +204,43 @@ func TestGRPCValidate(t *testing.T) {
 		if err := tt.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: err %v, want %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// TestGRPCAgainstGRPCGoMaxConnectionAge drives a server nobody here wrote:
+// grpc-go's own server with keepalive MaxConnectionAge, serving grpc-go's
+// health service, found by reflection. Connections end by grpc-go's
+// "max_age" GOAWAY and no RPC fails.
+func TestGRPCAgainstGRPCGoMaxConnectionAge(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 300 * time.Millisecond,
+		MaxConnectionAgeGrace: time.Second}))
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	reflection.Register(gs)
+	go gs.Serve(ln)
+	defer gs.Stop()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "grpc://" + ln.Addr().String(), Call: "grpc.health.v1.Health/Check",
+		Connections: 4, Rate: 400, Duration: 1500 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Errors != 0 || st.Requests < 300 || st.GoAways["NO_ERROR max_age"] < 4 || st.Connections < 8 {
+		t.Errorf("stats %+v; want no error and every slot's connection ended by max_age at least once", st)
+	}
+	goaway := 0
+	for _, r := range c.res {
+		if r.Close == CloseGoAway {
+			goaway++
+		}
+		if r.Backend != ln.Addr().String() {
+			t.Fatalf("backend %q, want the peer address (grpc-go's server names none)", r.Backend)
+		}
+	}
+	if goaway == 0 {
+		t.Errorf("no RPC carries the GOAWAY close reason")
 	}
 }

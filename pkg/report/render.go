@@ -362,6 +362,9 @@ func renderTable(w io.Writer, r *Report) error {
 	if l := windowLine(s); l != "" {
 		ew.printf("%s\n", l)
 	}
+	if strings.HasPrefix(s.Protocol, "grpc") {
+		ew.printf("Protocol: %s (each RPC or stream message counts as a request)\n", s.Protocol)
+	}
 	ew.printf("Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
 	if s.Errors > 0 {
 		ew.printf("Errors by kind:\n")

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -16,6 +17,9 @@ import (
 // Summary is everything a report shows. Its JSON encoding is the contract in
 // docs/design.md: keep field names stable, add rather than rename.
 type Summary struct {
+	// Protocol is the runs' URL scheme (http, https, ws, wss, grpc, grpcs;
+	// several joined with ", "); requests are RPCs under grpc.
+	Protocol           string  `json:"protocol,omitempty"`
 	Requests           uint64  `json:"requests"`
 	Errors             uint64  `json:"errors"`
 	ErrorRate          float64 `json:"error_rate"`
@@ -187,6 +191,14 @@ func (a *Aggregator) Summary() *Summary {
 			s.CloseReasons[r.String()] = n
 		}
 	}
+	var schemes []string
+	for _, r := range a.runs {
+		if sch, _, ok := strings.Cut(r.url, "://"); ok && !slices.Contains(schemes, sch) {
+			schemes = append(schemes, sch)
+		}
+	}
+	slices.Sort(schemes)
+	s.Protocol = strings.Join(schemes, ", ")
 	for _, r := range a.runs {
 		s.Runs = append(s.Runs, RunSummary{Label: r.label, URL: r.url, Start: r.start,
 			Requests: r.requests, Errors: r.errors, Connections: r.conns})
