@@ -591,9 +591,9 @@ func verdict(cfg *Config, sr *ScenarioResult, decisions []Decision, newPods []st
 		fmt.Fprintf(&b, " (%s)", strings.Join(fell, "; "))
 	}
 	if len(idle) > 0 {
-		recycled := sr.Run != nil && sr.Run.CloseReasons["server-close"] > 0
+		recycled := sr.Run != nil && sr.Run.ServerCloses() > 0
 		if recycled {
-			fmt.Fprintf(&b, "; %s never received a connection although the pods closed %d: is it behind the balancer?", strings.Join(idle, ", "), sr.Run.CloseReasons["server-close"])
+			fmt.Fprintf(&b, "; %s never received a connection although the pods closed %d: is it behind the balancer?", strings.Join(idle, ", "), sr.Run.ServerCloses())
 		} else {
 			fmt.Fprintf(&b, "; %s never received a request", strings.Join(idle, ", "))
 		}

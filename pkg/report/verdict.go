@@ -261,7 +261,7 @@ func verdict(s *Summary) (Outcome, string) {
 	}
 	if len(idle) > 0 {
 		o = OutcomeStuck
-		if n := serverCloses(s); n > 0 {
+		if n := s.ServerCloses(); n > 0 {
 			// The servers did recycle: new connections were made, and none
 			// reached these backends.
 			for _, name := range idle {
@@ -288,7 +288,7 @@ func verdict(s *Summary) (Outcome, string) {
 				l += fmt.Sprintf(", falling to %.1f%% in the last half", 100*r.ShareLastHalf)
 			}
 			l += ": " + string(r.Outcome)
-			if serverCloses(s) == 0 {
+			if s.ServerCloses() == 0 {
 				l += ": connections are not being rebalanced (no server closed a connection)"
 			}
 			parts = append(parts, l)
@@ -342,8 +342,8 @@ func FoldedLine(s *Summary) string {
 		more, s.FoldedBackends, s.TrackedBackends, OtherBackend)
 }
 
-// serverCloses counts the connections the servers ended: Connection: close
+// ServerCloses counts the connections the servers ended: Connection: close
 // (HTTP/1.1) and GOAWAY (HTTP/2, gRPC).
-func serverCloses(s *Summary) uint64 {
+func (s *Summary) ServerCloses() uint64 {
 	return s.CloseReasons["server-close"] + s.CloseReasons["goaway"]
 }
