@@ -45,6 +45,11 @@ type Stats struct {
 	// GoAways counts the GOAWAY frames that ended gRPC connections by their
 	// code and debug text: "NO_ERROR max_age", "ENHANCE_YOUR_CALM too_many_pings".
 	GoAways map[string]int64
+	// Unsent counts, in the open model (Rate > 0), the requests that were due
+	// before the run ended but never sent: every connection slot was busy. Due
+	// requests are Requests + Unsent. Always 0 in the closed model, where no
+	// request is due at a given time.
+	Unsent  int64
 	Elapsed time.Duration
 }
 
@@ -92,6 +97,8 @@ type run struct {
 	abort   context.Context
 	stopped atomic.Bool
 	next    atomic.Int64  // next sequence number to claim
+	sent    atomic.Int64  // open model: claims that went on to be sent
+	stopAt  time.Duration // offset at which stop closed; written before it closes
 	connID  atomic.Uint64 // last connection id handed out
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -187,6 +194,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			aborted = true
 		case <-done:
 		}
+		r.stopAt = time.Since(r.start)
 		r.stopped.Store(true)
 		close(r.stop)
 		if !aborted {
@@ -237,7 +245,63 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		total.add(&stats[i])
 	}
 	total.Elapsed = time.Since(r.start)
+	if cfg.Rate > 0 {
+		// The stopper has finished: stopAt is set and no claim runs any more.
+		total.Unsent = max(r.due()-r.sent.Load(), 0)
+	}
 	return total, nil
+}
+
+// Intended is the send time of request seq in the open model at rate
+// requests/s, as an offset from the run's start (Result.Start).
+func Intended(seq int64, rate float64) time.Duration {
+	return time.Duration(float64(seq) / rate * float64(time.Second))
+}
+
+// Due counts the requests of the open model at rate that are due before end:
+// those with Intended(seq, rate) < end. Requests are sent in seq order, so
+// the requests a run sent are seqs 0..Stats.Requests-1 and the unsent ones
+// follow them.
+func Due(rate float64, end time.Duration) int64 {
+	if end <= 0 || !(rate > 0) {
+		return 0
+	}
+	// Intended is monotonic in seq: start from the estimate and step to the
+	// first seq at or past end (a step or two of float rounding).
+	n := max(int64(end.Seconds()*rate), 0)
+	for n > 0 && Intended(n-1, rate) >= end {
+		n--
+	}
+	for Intended(n, rate) < end {
+		n++
+	}
+	return n
+}
+
+func (r *run) intended(seq int64) time.Duration { return Intended(seq, r.cfg.Rate) }
+
+// due counts the requests of the open model whose intended time came before
+// the run stopped: before min(stopAt, Duration), within the -n limit.
+func (r *run) due() int64 {
+	end := r.stopAt
+	if r.cfg.Duration > 0 {
+		end = min(end, r.cfg.Duration)
+	}
+	n := Due(r.cfg.Rate, end)
+	if r.cfg.Requests > 0 {
+		n = min(n, r.cfg.Requests)
+	}
+	return n
+}
+
+// sendDelay is how long past its intended time request began being sent: in
+// the open model a request waits while every connection slot is busy. The
+// closed model sends at Start, so it has none.
+func (r *run) sendDelay(intended time.Duration) time.Duration {
+	if r.cfg.Rate == 0 {
+		return 0
+	}
+	return max(time.Since(r.start)-intended, 0)
 }
 
 // claim takes the next request to send. For the open model it waits until the
@@ -260,7 +324,7 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 	if r.cfg.Rate == 0 {
 		return seq, time.Since(r.start), true
 	}
-	intended = time.Duration(float64(seq) / r.cfg.Rate * float64(time.Second))
+	intended = r.intended(seq)
 	if r.cfg.Duration > 0 && intended >= r.cfg.Duration {
 		return 0, 0, false
 	}
@@ -275,6 +339,7 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 			return 0, 0, false
 		}
 	}
+	r.sent.Add(1)
 	return seq, intended, true
 }
 
@@ -385,7 +450,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 		}
 		began := time.Now()
 		deadline := began.Add(r.cfg.Timeout)
-		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		res = Result{Seq: uint64(seq), Start: intended, Delay: r.sendDelay(intended), ServerTotal: -1}
 		resp = response{serverTotal: -1} // a failed dial must not show the last response
 		var err error
 		for attempt := 0; ; attempt++ {

@@ -403,3 +403,98 @@ func TestSinkCalledSerially(t *testing.T) {
 		t.Fatalf("nil sink: %v", err)
 	}
 }
+
+// Open model against a server slower than the rate allows: 200 requests are
+// due in the 1 s run, two busy connection slots send only some of them, and
+// every due request is either recorded or counted as unsent.
+func TestOpenModelUnsent(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stall    time.Duration
+		rate     float64
+		duration time.Duration
+		due      int64
+		unsent   bool
+	}{
+		{"stalled server", 150 * time.Millisecond, 200, time.Second, 200, true},
+		{"keeps up", 0, 40, 500 * time.Millisecond, 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(tc.stall)
+			}))
+			defer ts.Close()
+			var c collector
+			st, err := Run(context.Background(), Config{URL: ts.URL, Connections: 2, Rate: tc.rate, Duration: tc.duration}, &c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResults(t, st, c.res, st.Requests)
+			if st.Requests+st.Unsent != tc.due {
+				t.Fatalf("sent %d + unsent %d = %d, want the %d due", st.Requests, st.Unsent, st.Requests+st.Unsent, tc.due)
+			}
+			if tc.unsent != (st.Unsent > 0) {
+				t.Fatalf("unsent %d, want some: %v", st.Unsent, tc.unsent)
+			}
+			late := 0
+			for _, r := range c.res {
+				if r.Delay < 0 || r.Start+r.Delay > st.Elapsed {
+					t.Errorf("seq %d due %v sent %v: outside the run of %v", r.Seq, r.Start, r.Start+r.Delay, st.Elapsed)
+				}
+				if r.Delay >= tc.stall/2 && tc.stall > 0 {
+					late++
+				}
+			}
+			if tc.unsent && late == 0 {
+				t.Error("no request of a stalled run waited for a free slot")
+			}
+		})
+	}
+}
+
+// The closed model has no due time: nothing unsent, no send delay.
+func TestClosedModelNoDelay(t *testing.T) {
+	url, _ := startServer(t, server.Config{Hostname: "x"})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Requests: 50}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 50)
+	if st.Unsent != 0 {
+		t.Errorf("unsent %d in the closed model", st.Unsent)
+	}
+	for _, r := range c.res {
+		if r.Delay != 0 {
+			t.Fatalf("seq %d has delay %v in the closed model", r.Seq, r.Delay)
+		}
+	}
+}
+
+// due counts the requests whose intended time seq/rate lies before the end,
+// computed by hand for each case.
+func TestDue(t *testing.T) {
+	for _, tc := range []struct {
+		rate     float64
+		duration time.Duration
+		stopAt   time.Duration
+		requests int64
+		want     int64
+	}{
+		{200, 12 * time.Second, 12*time.Second + time.Millisecond, 0, 2400}, // the lab's default scenario
+		{30000, 2 * time.Second, 2 * time.Second, 0, 60000},
+		{7.5, time.Second, time.Second, 0, 8},             // 0, 0.133, ..., 0.933
+		{100, 0, 250 * time.Millisecond, 0, 25},           // cancelled at 250 ms: 0..240 ms
+		{100, 0, 250*time.Millisecond + 1, 0, 26},         // 250 ms itself was due
+		{100, time.Second, 300 * time.Millisecond, 0, 30}, // cancelled before the limit
+		{100, time.Second, 2 * time.Second, 40, 40},       // -n caps it
+		{3, time.Second, time.Second, 0, 3},               // 0, 0.333, 0.667
+		{1e9, time.Millisecond, time.Millisecond, 0, 1e6},
+		{100, time.Second, 0, 0, 0},
+	} {
+		r := &run{cfg: Config{Rate: tc.rate, Duration: tc.duration, Requests: tc.requests}, stopAt: tc.stopAt}
+		if got := r.due(); got != tc.want {
+			t.Errorf("rate %v duration %v stopped at %v -n %d: due %d, want %d", tc.rate, tc.duration, tc.stopAt, tc.requests, got, tc.want)
+		}
+	}
+}

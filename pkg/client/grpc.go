@@ -255,7 +255,7 @@ func (r *run) workGRPC(st *Stats, quota int64) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(base, r.cfg.Timeout)
-		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		res = Result{Seq: uint64(seq), Start: intended, Delay: r.sendDelay(intended), ServerTotal: -1}
 		hdr, trl, pr = nil, nil, peer.Peer{}
 		err := cc.Invoke(ctx, g.method, &g.req, &resp, callOpts...)
 		cancel()

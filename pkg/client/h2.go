@@ -119,7 +119,7 @@ func (r *run) workH2(st *Stats, quota int64) {
 		}
 		deadline := time.Now().Add(r.cfg.Timeout)
 		ctx, cancel := context.WithDeadline(r.abort, deadline)
-		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		res = Result{Seq: uint64(seq), Start: intended, Delay: r.sendDelay(intended), ServerTotal: -1}
 		var resp *http.Response
 		for attempt := 0; ; attempt++ {
 			if cn.cc != nil && goingAway() {

@@ -91,8 +91,12 @@ func Kinds() []Kind {
 
 // Result is what the engine records for every request that ended, answered or not.
 type Result struct {
-	Seq         uint64        // 0-based, in the order requests were started
-	Start       time.Duration // offset from the run's start; the intended send time under --rate
+	Seq   uint64        // 0-based, in the order requests were started
+	Start time.Duration // offset from the run's start; the intended send time under --rate
+	// Delay is how long the request waited past Start before it was sent:
+	// under --rate, for a free connection slot. Start+Delay is when it was
+	// sent; always 0 in the closed model.
+	Delay       time.Duration
 	Latency     time.Duration // from Start to the end of the response body (or the error)
 	Status      int           // HTTP status; 0 when no response arrived
 	Backend     string        // the backend header's value, else the remote address

@@ -269,7 +269,7 @@ func (r *run) workWS(st *Stats, quota int64) {
 		if !ok {
 			return
 		}
-		res = Result{Seq: uint64(seq), Start: intended, ServerTotal: -1}
+		res = Result{Seq: uint64(seq), Start: intended, Delay: r.sendDelay(intended), ServerTotal: -1}
 		var (
 			err    error
 			status int
