@@ -1,14 +1,15 @@
 package results
 
-// The binary results file, version 4 (version 1 had no extension item,
-// version 2 no events, version 3 no gRPC code; readers accept all four).
+// The binary results file, version 5 (version 1 had no extension item,
+// version 2 no events, version 3 no gRPC code, version 4 no send delays and
+// no unsent count; readers accept all five).
 //
 // All integers are little-endian; "uvarint" and "varint" are the encodings of
 // encoding/binary (varint = zigzag + uvarint).
 //
 //	file    = magic version block('H') block('R')* block('T')
 //	magic   = "KALOAD\x00"
-//	version = one byte, 4
+//	version = one byte, 5
 //	block   = kind:byte length:uint32 crc:uint32 payload:length bytes
 //
 // crc is CRC-32C (Castagnoli) over kind, length and payload, so any damaged
@@ -19,7 +20,9 @@ package results
 // still decodes the whole records of that part, then reports the truncation.
 //
 //	'H' payload: the Header as one JSON object (the same as in JSON Lines).
-//	'T' payload: uvarint record count, varint end time (Unix nanoseconds).
+//	'T' payload: uvarint record count, varint end time (Unix nanoseconds),
+//	              varint unsent (version 5: requests of an open-model run
+//	              due but never sent; -1 when not counted).
 //	              A file without it was cut short; a count that does not
 //	              match the records read, or any byte after it, is corruption.
 //	'R' payload: a sequence of items; an item never spans two blocks:
@@ -55,6 +58,7 @@ package results
 //	  [kind  byte    Kind, not 0]             if ext&0x01, else KindRequest
 //	  [code  uvarint CloseCode, not 0]        if ext&0x02, else 0
 //	  [grpc  uvarint GRPCCode, not 0]         if ext&0x04 (version 4), else 0
+//	  [delay varint  Delay, not 0]            if ext&0x08 (version 5), else 0
 //	                                          other ext bits are reserved and must be 0
 //
 // New fields go behind ext bits (and a version bump, so that an older
@@ -76,9 +80,10 @@ import (
 
 const (
 	binaryMagic    = "KALOAD\x00"
-	binaryVersion  = 4
+	binaryVersion  = 5
 	eventsVersion  = 3 // the first version with event items
 	grpcVersion    = 4 // the first version with gRPC codes
+	delayVersion   = 5 // the first with send delays and the trailer's unsent count
 	blockHeaderLen = 9
 	blockTarget    = 64 << 10 // the writer seals a block once it holds this much
 	maxBlockLen    = 16 << 20
@@ -105,7 +110,8 @@ const (
 	extKind      = 0x01
 	extCloseCode = 0x02
 	extGRPCCode  = 0x04
-	extReserved  = ^byte(extKind | extCloseCode | extGRPCCode)
+	extDelay     = 0x08 // version 5
+	extReserved  = ^byte(extKind | extCloseCode | extGRPCCode | extDelay)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -135,9 +141,10 @@ func appendBinaryHeader(dst, headerJSON []byte) []byte {
 
 // appendBinaryTrailer appends a sealed trailer block to b, which holds only
 // the room for a block header.
-func appendBinaryTrailer(b []byte, n int64, end time.Time) []byte {
+func appendBinaryTrailer(b []byte, n int64, end time.Time, unsent int64) []byte {
 	b = binary.AppendUvarint(b, uint64(n))
 	b = binary.AppendVarint(b, end.UnixNano())
+	b = binary.AppendVarint(b, unsent)
 	return sealBlock(b, blockTrailer)
 }
 
@@ -246,6 +253,9 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 	if r.CloseCode != 0 {
 		ext |= extCloseCode
 	}
+	if r.Delay != 0 {
+		ext |= extDelay
+	}
 	if r.GRPCCode != 0 {
 		ext |= extGRPCCode
 	}
@@ -287,6 +297,9 @@ func (e *binEncoder) appendResult(b []byte, r *client.Result) []byte {
 		}
 		if ext&extGRPCCode != 0 {
 			b = binary.AppendUvarint(b, uint64(r.GRPCCode))
+		}
+		if ext&extDelay != 0 {
+			b = binary.AppendVarint(b, int64(r.Delay))
 		}
 	}
 	e.prevSeq = r.Seq
@@ -492,7 +505,7 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 		}
 		errText = d.errs[v]
 	}
-	kind, code, gcode := client.KindRequest, uint16(0), uint16(0)
+	kind, code, gcode, delay := client.KindRequest, uint16(0), uint16(0), time.Duration(0)
 	if tag&flagExt != 0 {
 		if p >= len(b) {
 			return false, errShort
@@ -533,18 +546,26 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 			}
 			gcode = uint16(v)
 		}
+		if ext&extDelay != 0 {
+			if d.version < delayVersion {
+				return false, fmt.Errorf("a send delay in a version %d file", d.version)
+			}
+			if v, p = uvarint(b, p); p < 0 {
+				return false, varintErr(p)
+			}
+			if delay = time.Duration(unzig(v)); delay == 0 {
+				return false, errors.New("send delay 0 coded explicitly")
+			}
+		}
 	}
 	if tag&flagTotal != 0 {
 		d.lastTotal[bslot] = total
 	}
-	if err := checkTimes(start, latency); err != nil {
-		return false, fmt.Errorf("record %d: %w", seq, err)
-	}
-	if err := checkTimes(start, latency); err != nil {
+	if err := checkTimes(start, delay, latency); err != nil {
 		return false, fmt.Errorf("record %d: %w", seq, err)
 	}
 	*res = client.Result{
-		Seq: seq, Start: start, Latency: latency, Status: status,
+		Seq: seq, Start: start, Delay: delay, Latency: latency, Status: status,
 		Backend: d.backends[bslot], Conn: conn, ConnReq: connReq, Close: closeReason,
 		Bytes: nbytes, ServerTotal: total, Err: errText, Kind: kind, CloseCode: code, GRPCCode: gcode,
 	}
@@ -784,6 +805,16 @@ func (r *Reader) readBinaryTrailer(start int64, b []byte) error {
 	if end, p = uvarint(b, p); p < 0 {
 		return r.corruptAt(start, "trailer: bad end time")
 	}
+	unsent := int64(-1)
+	if r.bin.version >= delayVersion {
+		var u uint64
+		if u, p = uvarint(b, p); p < 0 {
+			return r.corruptAt(start, "trailer: bad unsent count")
+		}
+		if unsent = unzig(u); unsent < -1 {
+			return r.corruptAt(start, "trailer: unsent count %d", unsent)
+		}
+	}
 	if p != len(b) {
 		return r.corruptAt(start, "trailer: %d unexpected bytes", len(b)-p)
 	}
@@ -793,7 +824,7 @@ func (r *Reader) readBinaryTrailer(start int64, b []byte) error {
 	if _, err := r.br.Peek(1); err == nil {
 		return r.corruptAt(r.bin.off, "data after the trailer")
 	}
-	r.trailer = Trailer{Records: int64(count), End: time.Unix(0, unzig(end))}
+	r.trailer = Trailer{Records: int64(count), End: time.Unix(0, unzig(end)), Unsent: unsent}
 	r.hasTrailer = true
 	return io.EOF
 }

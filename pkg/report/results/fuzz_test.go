@@ -58,7 +58,7 @@ func FuzzReader(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if checkTimes(res.Start, res.Latency) != nil || len(res.Backend) > maxStringLen || len(res.Err) > maxStringLen {
+			if checkTimes(res.Start, res.Delay, res.Latency) != nil || len(res.Backend) > maxStringLen || len(res.Err) > maxStringLen {
 				t.Fatalf("record %d passed the limits: start %d latency %d backend %d bytes err %d bytes",
 					len(rs), res.Start, res.Latency, len(res.Backend), len(res.Err))
 			}

@@ -1,18 +1,20 @@
 package results
 
-// The JSON Lines results file, version 4 (readers accept 1, which had no
-// "kind" or "close_code", 2, which had no event lines, and 3, which had no
-// "grpc_code"): one JSON object per line.
+// The JSON Lines results file, version 5 (readers accept 1, which had no
+// "kind" or "close_code", 2, which had no event lines, 3, which had no
+// "grpc_code", and 4, which had no "delay_ns" and no trailer "unsent"): one
+// JSON object per line.
 //
-//	{"kaload_results":4,"header":{...Header...}}
-//	{"seq":0,"start_ns":0,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
+//	{"kaload_results":5,"header":{...Header...}}
+//	{"seq":0,"start_ns":0,"delay_ns":1200,"latency_ns":812345,"status":200,"backend":"pod-a","conn":1,"conn_req":1,"bytes":64,"server_total":17}
 //	{"event":{"t_ns":2500000000,"kind":"pod.ready","object":"pod/web-1","detail":"ip=10.0.0.7"}}
 //	...
-//	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z"}}
+//	{"kaload_trailer":{"records":N,"end":"2026-01-02T15:04:05.123Z","unsent":0}}
 //
 // Result fields that are empty are left out (server_total when it is -1,
-// close when it is CloseNone, kind for requests, close_code and grpc_code
-// when 0; grpc_code is the number of a gRPC status code); close
+// close when it is CloseNone, kind for requests, close_code, grpc_code and
+// delay_ns when 0; grpc_code is the number of a gRPC status code), and so
+// is the trailer's unsent when not counted; close
 // and kind are names ("kind":"socket"). A last line
 // without its newline was cut short and is not returned.
 
@@ -31,7 +33,7 @@ import (
 )
 
 const (
-	jsonlVersion       = 4
+	jsonlVersion       = 5
 	jsonlEventsVersion = 3 // the first version with event lines
 )
 
@@ -40,6 +42,10 @@ func appendJSONLResult(b []byte, r *client.Result) []byte {
 	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"start_ns":`...)
 	b = strconv.AppendInt(b, int64(r.Start), 10)
+	if r.Delay != 0 {
+		b = append(b, `,"delay_ns":`...)
+		b = strconv.AppendInt(b, int64(r.Delay), 10)
+	}
 	b = append(b, `,"latency_ns":`...)
 	b = strconv.AppendInt(b, int64(r.Latency), 10)
 	if r.Status != 0 {
@@ -105,12 +111,17 @@ func appendJSONLEvent(b []byte, e *Event) []byte {
 	return append(b, "}}\n"...)
 }
 
-func appendJSONLTrailer(b []byte, n int64, end time.Time) []byte {
+func appendJSONLTrailer(b []byte, n int64, end time.Time, unsent int64) []byte {
 	b = append(b, `{"kaload_trailer":{"records":`...)
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, `,"end":"`...)
 	b = end.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, "\"}}\n"...)
+	b = append(b, '"')
+	if unsent >= 0 {
+		b = append(b, `,"unsent":`...)
+		b = strconv.AppendInt(b, unsent, 10)
+	}
+	return append(b, "}}\n"...)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -175,11 +186,13 @@ type jsonlHeaderLine struct {
 type jsonlTrailer struct {
 	Records *int64    `json:"records"`
 	End     time.Time `json:"end"`
+	Unsent  *int64    `json:"unsent"`
 }
 
 type jsonlRecord struct {
 	Seq         uint64        `json:"seq"`
 	StartNS     int64         `json:"start_ns"`
+	DelayNS     int64         `json:"delay_ns"`
 	LatencyNS   int64         `json:"latency_ns"`
 	Status      int           `json:"status"`
 	Backend     string        `json:"backend"`
@@ -333,7 +346,7 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, *jsonlEvent, er
 	if err := checkRecordStrings(rec.Backend, rec.Err); err != nil {
 		return nil, nil, err
 	}
-	if err := checkTimes(time.Duration(rec.StartNS), time.Duration(rec.LatencyNS)); err != nil {
+	if err := checkTimes(time.Duration(rec.StartNS), time.Duration(rec.DelayNS), time.Duration(rec.LatencyNS)); err != nil {
 		return nil, nil, err
 	}
 	total := int64(-1)
@@ -341,7 +354,7 @@ func slowRecord(line []byte, res *client.Result) (*jsonlTrailer, *jsonlEvent, er
 		total = *rec.ServerTotal
 	}
 	*res = client.Result{
-		Seq: rec.Seq, Start: time.Duration(rec.StartNS), Latency: time.Duration(rec.LatencyNS),
+		Seq: rec.Seq, Start: time.Duration(rec.StartNS), Delay: time.Duration(rec.DelayNS), Latency: time.Duration(rec.LatencyNS),
 		Status: rec.Status, Backend: rec.Backend, Conn: rec.Conn, ConnReq: rec.ConnReq,
 		Close: reason, Bytes: rec.Bytes, ServerTotal: total, Err: rec.Err,
 		Kind: kind, CloseCode: rec.CloseCode, GRPCCode: rec.GRPCCode,
@@ -390,7 +403,14 @@ func (r *Reader) jsonlTrailer(line int, t *jsonlTrailer) error {
 			break
 		}
 	}
-	r.trailer = Trailer{Records: *t.Records, End: t.End}
+	unsent := int64(-1)
+	if t.Unsent != nil {
+		if *t.Unsent < 0 {
+			return r.corruptLine(line, fmt.Errorf("trailer counts %d unsent requests", *t.Unsent))
+		}
+		unsent = *t.Unsent
+	}
+	r.trailer = Trailer{Records: *t.Records, End: t.End, Unsent: unsent}
 	r.hasTrailer = true
 	return io.EOF
 }

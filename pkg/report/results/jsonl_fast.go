@@ -31,6 +31,7 @@ const (
 	keyKind
 	keyCloseCode
 	keyGRPCCode
+	keyDelay
 )
 
 // Distinct strings a JSON Lines reader keeps per file, and their bytes:
@@ -70,6 +71,8 @@ func jsonlKey(k []byte) int {
 		return keyCloseCode
 	case "grpc_code":
 		return keyGRPCCode
+	case "delay_ns":
+		return keyDelay
 	}
 	return -1
 }
@@ -170,6 +173,8 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 				switch k {
 				case keyStart:
 					res.Start = time.Duration(v)
+				case keyDelay:
+					res.Delay = time.Duration(v)
 				case keyLatency:
 					res.Latency = time.Duration(v)
 				case keyStatus:
@@ -185,7 +190,7 @@ func (d *jsonlDecoder) fastRecord(line []byte, res *client.Result) bool {
 			return false
 		}
 		if line[p] == '}' {
-			return p == n-1 && checkTimes(res.Start, res.Latency) == nil
+			return p == n-1 && checkTimes(res.Start, res.Delay, res.Latency) == nil
 		}
 		if line[p] != ',' {
 			return false

@@ -21,7 +21,7 @@ func craftBinary(rs []client.Result) []byte {
 		block = e.appendResult(block, &rs[i])
 	}
 	file = append(file, sealBlock(block, blockRecords)...)
-	return append(file, appendBinaryTrailer(make([]byte, blockHeaderLen), int64(len(rs)), time.Unix(0, 0))...)
+	return append(file, appendBinaryTrailer(make([]byte, blockHeaderLen), int64(len(rs)), time.Unix(0, 0), -1)...)
 }
 
 // Impossible values are refused with the record's position; before, a
@@ -43,6 +43,8 @@ func TestImpossibleValuesRefused(t *testing.T) {
 			`{"seq":1,"start_ns":0,"latency_ns":4611686018427387904,"status":200}`, true, "latency 4611686018427387904 ns outside"},
 		{"negative latency", client.Result{Seq: 1, Latency: -1, Status: 200, ServerTotal: -1},
 			`{"seq":1,"start_ns":0,"latency_ns":-1,"status":200}`, true, "latency -1 ns outside"},
+		{"negative send delay", client.Result{Seq: 1, Delay: -3, Status: 200, ServerTotal: -1},
+			`{"seq":1,"start_ns":0,"delay_ns":-3,"latency_ns":0,"status":200}`, true, "send delay -3 ns outside"},
 		{"start past a year", client.Result{Seq: 1, Start: maxOffset + 1, Status: 200, ServerTotal: -1},
 			`{"seq":1,"start_ns":31622400000000001,"latency_ns":0}`, true, "start offset 31622400000000001 ns outside"},
 		{"backend name over 64 KiB", client.Result{},

@@ -34,6 +34,10 @@ type Header struct {
 type Trailer struct {
 	Records int64     // records in the file
 	End     time.Time // wall-clock time the writer was closed
+	// Unsent counts the requests of an open-model run (--rate) that were due
+	// but never sent (client.Stats.Unsent); -1 when not counted: a
+	// closed-model run, or a file from a kaload that did not count them.
+	Unsent int64
 }
 
 // Format is the form of a results file.
@@ -130,6 +134,7 @@ type Writer struct {
 	format Format
 	buf    []byte // pending output; binary: starts with room for a block header
 	n      int64
+	unsent int64 // for the trailer; -1 until SetUnsent
 	events int64
 	err    error // sticky: the first write error
 	closed bool
@@ -154,7 +159,7 @@ func NewWriter(w io.Writer, f Format, h Header) (*Writer, error) {
 		return nil, fmt.Errorf("encode results header: %w", err)
 	}
 	hj := bytes.TrimSuffix(hb.Bytes(), []byte("\n"))
-	wr := &Writer{out: w, format: f, now: time.Now, done: make(chan struct{})}
+	wr := &Writer{out: w, format: f, now: time.Now, unsent: -1, done: make(chan struct{})}
 	var head []byte
 	switch f {
 	case FormatBinary:
@@ -221,7 +226,7 @@ func (w *Writer) Write(r *client.Result) error {
 	if int(r.Close) >= numCloseReasons {
 		return fmt.Errorf("result %d: invalid close reason %d", r.Seq, uint8(r.Close))
 	}
-	if err := checkTimes(r.Start, r.Latency); err != nil {
+	if err := checkTimes(r.Start, r.Delay, r.Latency); err != nil {
 		return fmt.Errorf("result %d: %w", r.Seq, err)
 	}
 	w.mu.Lock()
@@ -326,6 +331,15 @@ func (w *Writer) Count() int64 {
 	return w.n
 }
 
+// SetUnsent records, for the trailer Close writes, how many requests of an
+// open-model run were due but never sent (client.Stats.Unsent). Without it
+// the trailer says they were not counted.
+func (w *Writer) SetUnsent(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.unsent = max(n, -1)
+}
+
 // Close stops the flusher, writes the pending records and the trailer (record
 // count, end time) and closes the file if the Writer owns it. A second Close
 // returns an error.
@@ -348,9 +362,9 @@ func (w *Writer) Close() error {
 		end := w.now().Round(0)
 		switch w.format {
 		case FormatBinary:
-			t = appendBinaryTrailer(w.buf[:blockHeaderLen], w.n, end)
+			t = appendBinaryTrailer(w.buf[:blockHeaderLen], w.n, end, w.unsent)
 		case FormatJSONL:
-			t = appendJSONLTrailer(w.buf[:0], w.n, end)
+			t = appendJSONLTrailer(w.buf[:0], w.n, end, w.unsent)
 		}
 		if _, err := w.out.Write(t); err != nil {
 			w.err = fmt.Errorf("write results trailer: %w", err)
@@ -509,9 +523,12 @@ var numKinds = len(client.Kinds())
 
 // checkTimes refuses offsets no run can have; readers and the Writer apply
 // the same rule, so whatever is written reads back.
-func checkTimes(start, latency time.Duration) error {
+func checkTimes(start, delay, latency time.Duration) error {
 	if start < 0 || start > maxOffset {
 		return fmt.Errorf("start offset %d ns outside 0..%s", int64(start), maxOffset)
+	}
+	if delay < 0 || delay > maxOffset {
+		return fmt.Errorf("send delay %d ns outside 0..%s", int64(delay), maxOffset)
 	}
 	if latency < 0 || latency > maxOffset {
 		return fmt.Errorf("latency %d ns outside 0..%s", int64(latency), maxOffset)

@@ -130,11 +130,18 @@ func sameHeader(t *testing.T, got, want Header) {
 // so many records. It also returns the byte offset at which each record ends.
 func encode(t testing.TB, f Format, h Header, rs []client.Result, flushEvery int) ([]byte, []int) {
 	t.Helper()
+	return encodeUnsent(t, f, h, rs, flushEvery, -1)
+}
+
+// encodeUnsent is encode with the trailer's unsent count (-1: not counted).
+func encodeUnsent(t testing.TB, f Format, h Header, rs []client.Result, flushEvery int, unsent int64) ([]byte, []int) {
+	t.Helper()
 	var out bytes.Buffer
 	w, err := NewWriter(&out, f, h)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.SetUnsent(unsent)
 	w.now = func() time.Time { return time.Date(2026, 1, 2, 15, 5, 0, 0, time.UTC) }
 	ends := make([]int, len(rs))
 	for i := range rs {
@@ -242,6 +249,13 @@ func TestCodecRoundTrip(t *testing.T) {
 		}},
 		{"realistic", realisticSlice(1, 5000)},
 		{"many distinct errors", manyErrors(2*internCap + 500)},
+		{"send delays", []client.Result{
+			{Seq: 0, Start: 0, Delay: 35 * time.Microsecond, Status: 200, ServerTotal: -1},
+			{Seq: 1, Start: 5 * time.Millisecond, Delay: 1800 * time.Millisecond, Status: 200, ServerTotal: -1},
+			{Seq: 2, Start: 10 * time.Millisecond, Status: 200, ServerTotal: -1},
+			{Seq: 3, Start: 15 * time.Millisecond, Delay: time.Hour, Status: 200, ServerTotal: -1, CloseCode: 1012, Close: client.CloseServer},
+			{Seq: 4, Start: 20 * time.Millisecond, Delay: 1, Status: 200, ServerTotal: -1, Kind: client.KindSocket, GRPCCode: 14},
+		}},
 	}
 	for _, tt := range tests {
 		for _, f := range []Format{FormatBinary, FormatJSONL} {
@@ -265,7 +279,7 @@ func TestCodecRoundTrip(t *testing.T) {
 				for r.Read(&res) == nil {
 				}
 				tr, ok := r.Trailer()
-				if !ok || tr.Records != int64(len(tt.rs)) || !tr.End.Equal(time.Date(2026, 1, 2, 15, 5, 0, 0, time.UTC)) {
+				if !ok || tr.Records != int64(len(tt.rs)) || !tr.End.Equal(time.Date(2026, 1, 2, 15, 5, 0, 0, time.UTC)) || tr.Unsent != -1 {
 					t.Errorf("trailer = %+v, %v", tr, ok)
 				}
 				if r.Format() != f {
@@ -318,6 +332,18 @@ func TestCodecSize(t *testing.T) {
 }
 
 func smallFile() []client.Result {
+	rs := smallFileV4()
+	// Version 5: send delays (the open model's wait for a free slot).
+	rs[6].Delay = 2 * time.Millisecond
+	rs[16].Delay = 40 * time.Microsecond
+	return rs
+}
+
+// smallUnsent is the golden files' trailer count of unsent requests.
+const smallUnsent = 13267
+
+// smallFileV4 is what the version 4 golden files hold.
+func smallFileV4() []client.Result {
 	rs := smallFileV3()
 	// Version 4: gRPC status codes.
 	rs[16].GRPCCode, rs[16].Err, rs[16].Close = 14, "rpc error: code = Unavailable desc = closing transport", client.CloseGoAway
@@ -449,6 +475,7 @@ func TestCodecBadInput(t *testing.T) {
 		{"jsonl newer version", []byte(fmt.Sprintf(`{"kaload_results":%d,"header":{"future":true}}`+"\n", jsonlVersion+1)), 0,
 			fmt.Sprintf("results file format version %d is newer than this kaload reads (up to %d): upgrade kaload", jsonlVersion+1, jsonlVersion), 0},
 		{"jsonl bad kind", replaceLine(4, `{"seq":2,"kind":"stream"}`+"\n"), 2, `line 4: unknown record kind "stream"`, 4},
+		{"jsonl negative unsent", replaceLine(len(lines)-1, `{"kaload_trailer":{"records":40,"unsent":-1}}`+"\n"), len(rs), "trailer counts -1 unsent requests", len(lines) - 1},
 		{"jsonl bad line", replaceLine(5, "{\"seq\": oops}\n"), 3, "corrupt results file at line 5: invalid character", 5},
 		{"jsonl not an object", replaceLine(3, "[1,2]\n"), 1, "corrupt results file at line 3: not a JSON object", 3},
 		{"jsonl bad close", replaceLine(4, `{"seq":2,"close":"slammed"}`+"\n"), 2, `line 4: unknown close reason "slammed"`, 4},
@@ -750,6 +777,69 @@ func TestCodecGoldenV1(t *testing.T) {
 	}
 }
 
+// TestCodecUnsentRoundTrip: the trailer's unsent count survives both forms,
+// including "not counted".
+func TestCodecUnsentRoundTrip(t *testing.T) {
+	for _, f := range []Format{FormatBinary, FormatJSONL} {
+		for _, unsent := range []int64{-1, 0, 1, smallUnsent, math.MaxInt64} {
+			data, _ := encodeUnsent(t, f, testHeader(), smallFile(), 7, unsent)
+			r, err := NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res client.Result
+			for r.Read(&res) == nil {
+			}
+			if tr, ok := r.Trailer(); !ok || tr.Unsent != unsent || tr.Records != 40 {
+				t.Errorf("%v unsent %d: trailer %+v, %v", f, unsent, tr, ok)
+			}
+		}
+	}
+}
+
+// TestCodecGoldenV4 reads the version 4 files the writer made before send
+// delays and unsent counts: no delays, unsent not counted.
+func TestCodecGoldenV4(t *testing.T) {
+	for _, name := range []string{"small-v4.kres", "small-v4.jsonl"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "codec", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := versionOf(t, data); v != 4 {
+				t.Fatalf("%s is version %d", name, v)
+			}
+			r, err := NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back []client.Result
+			var res client.Result
+			for r.Read(&res) == nil {
+				back = append(back, res)
+			}
+			if !reflect.DeepEqual(back, smallFileV4()) {
+				t.Errorf("%s reads back %d records, not what was written", name, len(back))
+			}
+			if tr, ok := r.Trailer(); !ok || tr.Records != 40 || tr.Unsent != -1 {
+				t.Errorf("trailer %+v, %v; want 40 records, unsent not counted", tr, ok)
+			}
+		})
+	}
+}
+
+// TestCodecV4NoDelay: the delay bit was reserved in version 4, so a version
+// 4 file that sets it is corrupt, not silently read as version 5.
+func TestCodecV4NoDelay(t *testing.T) {
+	rs := []client.Result{{Seq: 0, Delay: time.Millisecond, Status: 200, Backend: "a", Conn: 1, ConnReq: 1, ServerTotal: -1}}
+	data, _ := encode(t, FormatBinary, testHeader(), rs, 0)
+	data[len(binaryMagic)] = 4
+	_, _, err := readAll(t, data)
+	if err == nil || !strings.Contains(err.Error(), "a send delay in a version 4 file") {
+		t.Fatalf("err %v, want the delay named", err)
+	}
+}
+
 // TestCodecV1NoExtension: the extension flag was reserved in version 1, so
 // a version 1 file that sets it is corrupt, not silently read as version 2.
 func TestCodecV1NoExtension(t *testing.T) {
@@ -767,7 +857,7 @@ func TestCodecGolden(t *testing.T) {
 	rs := smallFile()
 	for _, name := range []string{"small.kres", "small.jsonl"} {
 		t.Run(name, func(t *testing.T) {
-			got, _ := encode(t, FormatForPath(name), testHeader(), rs, 15)
+			got, _ := encodeUnsent(t, FormatForPath(name), testHeader(), rs, 15, smallUnsent)
 			path := filepath.Join("testdata", "codec", name)
 			if updateGolden() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
