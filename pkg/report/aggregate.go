@@ -113,10 +113,19 @@ type runAgg struct {
 	start       time.Time
 	connections int // the run's -c: the connections perfect keep-alive would use
 	shift       time.Duration
-	requests    uint64
-	errors      uint64
-	conns       uint64
-	connSeen    []uint64 // bitset over connection ids
+	rate        float64       // the open model's requests/s; 0: closed model
+	limit       time.Duration // the run's duration limit; 0: none
+	// end is when the run stopped, from its own start; -1 until Finish.
+	end time.Duration
+	// unsent counts requests due but never sent (open model); -1: not
+	// counted. total counts every result of the run, in the window or not:
+	// the unsent requests are seqs total..total+unsent-1.
+	unsent   int64
+	total    int64
+	requests uint64
+	errors   uint64
+	conns    uint64
+	connSeen []uint64 // bitset over connection ids
 }
 
 type backendAgg struct {
@@ -155,7 +164,12 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		return
 	}
 	a.started = true
-	off := r.Start + run.shift
+	// A request counts at the time it was sent (Start+Delay: under --rate,
+	// when a connection slot took it) for the window, the timeline and
+	// first/last seen; its latency runs from Start, its intended time.
+	run.total++
+	due := r.Start + run.shift
+	off := due + r.Delay
 	if off < a.opts.From {
 		return
 	}
@@ -183,7 +197,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	if !a.seen || off < a.minOff {
 		a.minOff = off
 	}
-	if end := off + r.Latency; !a.seen || end > a.maxEnd {
+	if end := due + r.Latency; !a.seen || end > a.maxEnd {
 		a.maxEnd = end
 	}
 	a.seen = true

@@ -173,6 +173,12 @@ var metrics = []metric{
 		}
 		return *s.Sockets.MinShare, ""
 	}},
+	{"unsent", kindNumber, "requests due but never sent (open model, --rate)", 0, inf, func(s *Summary, _ string) (float64, string) {
+		if s.Unsent == nil {
+			return 0, "unsent requests are counted only with --rate, by kaload versions that count them"
+		}
+		return float64(*s.Unsent), ""
+	}},
 	{"p50", kindDuration, "median latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P50 })},
 	{"p90", kindDuration, "90th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P90 })},
 	{"p99", kindDuration, "99th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P99 })},

@@ -162,6 +162,7 @@ func TestEveryMetricNeedsData(t *testing.T) {
 	scaled := NewAggregator(Options{})
 	scaleUp(scaled, []int{2, 5, 6, 7, 7}) // pod-a, pod-b from 0s, pod-c from 3s: hand-checked in TestRebalance
 	withData := scaled.Summary()
+	withData.Unsent = new(uint64) // as an open-model run that kept its rate would say
 
 	empty := NewAggregator(Options{From: 10 * time.Second}) // a 4s run judged from 10s
 	newFeeder(empty, 0).add("pod-a", 0, 4*time.Second, 40)
@@ -199,6 +200,7 @@ func TestEveryMetricNeedsData(t *testing.T) {
 		{"p90", "p90<50ms", StatusPass, 0.009007, empty.Summary(), inEmpty, "p90>=0s", "can never be false"},
 		{"p99", "p99<50ms", StatusPass, 0.010007, failed.Summary(), allFailed, "p99<0s", "can never be true"},
 		{"max", "max<5ms", StatusFail, 0.01, failed.Summary(), allFailed, "max!=-1s", "can never be false"},
+		{"unsent", "unsent==0", StatusPass, 0, failed.Summary(), "unsent requests are counted only with --rate, by kaload versions that count them", "unsent<0", "can never be true"},
 		{"rebalance", "rebalance<10s", StatusPass, 3, failed.Summary(), "no backend appeared mid-run", "rebalance<0s", "can never be true"},
 	}
 	covered := map[string]bool{}

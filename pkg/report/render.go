@@ -307,6 +307,29 @@ func f2or(v *float64) string {
 	return f2(*v)
 }
 
+// unsentLine says when an open-model run could not keep its rate; "" when
+// it did or nothing was counted.
+func unsentLine(s *Summary) string {
+	if s.Unsent == nil || *s.Unsent == 0 {
+		return ""
+	}
+	return fmt.Sprintf("target %s/s not reached: %s requests due but not sent; raise -c",
+		strconv.FormatFloat(s.TargetRPS, 'f', -1, 64), thousands(*s.Unsent))
+}
+
+// thousands writes n with comma separators: 13267 -> 13,267.
+func thousands(n uint64) string {
+	d := strconv.FormatUint(n, 10)
+	var b strings.Builder
+	for i, c := range d {
+		if i > 0 && (len(d)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 func windowLine(s *Summary) string {
 	if s.Window.FromSeconds == 0 && s.Window.ToSeconds == 0 {
 		return ""
@@ -366,6 +389,9 @@ func renderTable(w io.Writer, r *Report) error {
 		ew.printf("Protocol: %s (each RPC or stream message counts as a request)\n", s.Protocol)
 	}
 	ew.printf("Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
+	if l := unsentLine(s); l != "" {
+		ew.printf("Rate: %s\n", l)
+	}
 	if s.Errors > 0 {
 		ew.printf("Errors by kind:\n")
 		for _, l := range s.ErrorCauses() {
@@ -448,33 +474,41 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 	if t.Errors() > 0 {
 		nameW = len("errors")
 	}
+	var unsent uint64
+	for _, iv := range t.Intervals {
+		unsent += iv.Unsent
+	}
+	if unsent > 0 {
+		nameW = max(nameW, len("unsent"))
+	}
 	for _, b := range t.Backends {
 		nameW = max(nameW, len([]rune(b)))
 	}
 	ew.printf("Share per %s (█ = 100%%, blank = none):\n", secs(t.IntervalSeconds*float64(per)))
-	for bi, name := range t.Backends {
+	// row draws part/whole of the intervals each column covers.
+	row := func(name string, part, whole func(iv *Interval) uint64) {
 		var line strings.Builder
 		for c := range cols {
-			var mine, total uint64
+			var p, w uint64
 			for k := c * per; k < min(n, (c+1)*per); k++ {
-				mine += t.Intervals[k].Counts[bi]
-				total += t.Intervals[k].Requests
+				p += part(&t.Intervals[k])
+				w += whole(&t.Intervals[k])
 			}
-			line.WriteRune(sparkRune(ratio(float64(mine), float64(total))))
+			line.WriteRune(sparkRune(ratio(float64(p), float64(w))))
 		}
 		ew.printf("  %-*s │%s│\n", nameW, name, line.String())
 	}
+	requests := func(iv *Interval) uint64 { return iv.Requests }
+	for bi, name := range t.Backends {
+		row(name, func(iv *Interval) uint64 { return iv.Counts[bi] }, requests)
+	}
 	if t.Errors() > 0 {
-		var line strings.Builder
-		for c := range cols {
-			var bad, total uint64
-			for k := c * per; k < min(n, (c+1)*per); k++ {
-				bad += t.Intervals[k].Errors
-				total += t.Intervals[k].Requests
-			}
-			line.WriteRune(sparkRune(ratio(float64(bad), float64(total))))
-		}
-		ew.printf("  %-*s │%s│\n", nameW, "errors", line.String())
+		row("errors", func(iv *Interval) uint64 { return iv.Errors }, requests)
+	}
+	if unsent > 0 {
+		// The part of the requests due in a stretch that were never sent:
+		// the tail of an open-model run that fell behind.
+		row("unsent", func(iv *Interval) uint64 { return iv.Unsent }, func(iv *Interval) uint64 { return iv.Due })
 	}
 	startL := secs(t.StartSeconds)
 	endL := secs(t.Intervals[n-1].EndSeconds)
@@ -533,6 +567,9 @@ func renderMarkdown(w io.Writer, r *Report) error {
 		ew.printf("%s\n\n", l)
 	}
 	ew.printf("- Requests: %d in %.2fs (%.1f/s), errors: %d (%s)\n", s.Requests, s.DurationSeconds, s.RPS, s.Errors, pct(s.ErrorRate))
+	if l := unsentLine(s); l != "" {
+		ew.printf("- Rate: %s\n", mdEscape(l))
+	}
 	if s.Errors > 0 {
 		ew.printf("- Errors by kind:\n")
 		for _, l := range s.ErrorCauses() {

@@ -32,7 +32,31 @@ func (a *Aggregator) AddRun(h results.Header) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.rate, r.limit = h.Rate, h.Duration
+	if r.limit == 0 && h.Rate > 0 && h.Requests > 0 {
+		r.limit = client.Intended(h.Requests, h.Rate) // the open model's -n ends then
+	}
 	return &Run{a: a, r: r}, nil
+}
+
+// Finish tells how the run ended: elapsed from its start until it stopped
+// (client.Stats.Elapsed, or the results file's trailer), and unsent, the
+// requests of an open-model run that were due but never sent
+// (client.Stats.Unsent; -1 when not counted). The timeline then covers the
+// whole run up to its duration limit, including a tail where nothing was
+// sent. A closed-model run
+// has no unsent count. AddAll calls it with the trailer of a complete file.
+func (run *Run) Finish(elapsed time.Duration, unsent int64) {
+	r := run.r
+	if r.limit > 0 {
+		// Requests answered after the limit were sent before it. A run
+		// without a limit has no end to show beyond its last request (and a
+		// clock that jumped would stretch the timeline without bound).
+		r.end = min(max(elapsed, 0), r.limit)
+	}
+	if r.rate > 0 && unsent >= 0 {
+		r.unsent = unsent
+	}
 }
 
 func (a *Aggregator) addRun(label, url string, start time.Time, connections int) (*runAgg, error) {
@@ -41,7 +65,7 @@ func (a *Aggregator) addRun(label, url string, start time.Time, connections int)
 	} else if start.Before(a.base) {
 		return nil, ErrEarlierRunAfterResults
 	}
-	r := &runAgg{label: label, url: url, start: start, connections: connections}
+	r := &runAgg{label: label, url: url, start: start, connections: connections, end: -1, unsent: -1}
 	a.runs = append(a.runs, r)
 	for _, r := range a.runs {
 		r.shift = r.start.Sub(a.base)
@@ -66,6 +90,9 @@ func (run *Run) AddAll(ctx context.Context, rd *results.Reader) error {
 			run.a.add(run.r, &r)
 		case errors.Is(err, io.EOF):
 			run.addEvents(rd.Events())
+			if t, ok := rd.Trailer(); ok {
+				run.Finish(t.End.Sub(rd.Header().Start), t.Unsent)
+			}
 			return nil
 		default:
 			if errors.Is(err, results.ErrTruncated) {

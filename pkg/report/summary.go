@@ -29,7 +29,13 @@ type Summary struct {
 	RequestsPerConnection *float64 `json:"requests_per_connection"`
 	DurationSeconds       float64  `json:"duration_seconds"`
 	RPS                   float64  `json:"rps"`
-	Window                Window   `json:"window"`
+	// Unsent counts requests of open-model runs (--rate) that were due in
+	// the window but never sent: every connection slot was busy. nil when
+	// no run counted them (closed model, or files from an older kaload).
+	Unsent *uint64 `json:"unsent"`
+	// TargetRPS is the rate the runs that counted Unsent asked for.
+	TargetRPS float64 `json:"target_rps,omitempty"`
+	Window    Window  `json:"window"`
 	// Unattributed counts requests that no backend answered (failed dials).
 	Unattributed uint64 `json:"unattributed_requests"`
 	// FoldedBackends counts the distinct backend names past
@@ -143,6 +149,8 @@ type RunSummary struct {
 	Requests    uint64    `json:"requests"`
 	Errors      uint64    `json:"errors"`
 	Connections uint64    `json:"connections"`
+	Rate        float64   `json:"rate,omitempty"` // open model: the target requests/s
+	Unsent      *uint64   `json:"unsent"`         // see Summary.Unsent
 }
 
 // Timeline counts requests per backend per interval, from the window's start.
@@ -167,6 +175,10 @@ type Interval struct {
 	Requests   uint64   `json:"requests"`
 	Errors     uint64   `json:"errors"`
 	Counts     []uint64 `json:"counts"`
+	// Due counts the requests open-model runs that counted Unsent had due in
+	// this interval (by intended time); Unsent the part never sent.
+	Due    uint64 `json:"due,omitempty"`
+	Unsent uint64 `json:"unsent,omitempty"`
 }
 
 // Summary computes the report of everything added so far. It does not
@@ -200,13 +212,23 @@ func (a *Aggregator) Summary() *Summary {
 	slices.Sort(schemes)
 	s.Protocol = strings.Join(schemes, ", ")
 	for _, r := range a.runs {
-		s.Runs = append(s.Runs, RunSummary{Label: r.label, URL: r.url, Start: r.start,
-			Requests: r.requests, Errors: r.errors, Connections: r.conns})
+		rs := RunSummary{Label: r.label, URL: r.url, Start: r.start, Rate: r.rate,
+			Requests: r.requests, Errors: r.errors, Connections: r.conns}
+		if r.unsent >= 0 {
+			n := r.unsentIn(a.opts.From, a.opts.To)
+			rs.Unsent = &n
+			if s.Unsent == nil {
+				s.Unsent = new(uint64)
+			}
+			*s.Unsent += n
+			s.TargetRPS += r.rate
+		}
+		s.Runs = append(s.Runs, rs)
 		s.PerfectConnections += r.connections
 	}
 
 	// The window spans from its start (or the first request) to the end of
-	// the last request, cut at To.
+	// the last request or of the runs, cut at To.
 	var end time.Duration // the window's real end
 	if a.seen {
 		from := a.opts.From
@@ -214,6 +236,13 @@ func (a *Aggregator) Summary() *Summary {
 			from = min(0, a.minOff)
 		}
 		end = a.maxEnd
+		// A run that stopped sending (every slot held by a stalled server)
+		// still lasted until it ended.
+		for _, r := range a.runs {
+			if r.end >= 0 {
+				end = max(end, r.end+r.shift)
+			}
+		}
 		if a.opts.To > 0 && (end > a.opts.To || a.pastTo) {
 			end = a.opts.To
 		}
@@ -392,6 +421,20 @@ func (a *Aggregator) timeline(bs []*backendAgg, end time.Duration) Timeline {
 	for _, b := range a.backends {
 		n = max(n, len(b.tl))
 	}
+	// The timeline runs to the end of the last run, even where nothing was
+	// sent (a stalled server holding every connection slot).
+	for _, r := range a.runs {
+		if r.end < 0 {
+			continue
+		}
+		end := r.end + r.shift
+		if a.opts.To > 0 {
+			end = min(end, a.opts.To)
+		}
+		if d := end - a.opts.From; d > 0 {
+			n = max(n, int(min((d+a.opts.Interval-1)/a.opts.Interval, maxIntervals)))
+		}
+	}
 	for i, b := range bs {
 		t.Backends[i] = b.name
 	}
@@ -424,7 +467,46 @@ func (a *Aggregator) timeline(bs []*backendAgg, end time.Duration) Timeline {
 		if k < len(a.tlErrors) {
 			iv.Errors = a.tlErrors[k]
 		}
+		from := a.opts.From + time.Duration(k)*a.opts.Interval
+		for _, r := range a.runs {
+			if r.unsent >= 0 {
+				to := from + a.opts.Interval
+				if a.opts.To > 0 {
+					to = min(to, a.opts.To)
+				}
+				iv.Due += r.dueIn(from, to)
+				iv.Unsent += r.unsentIn(from, to)
+			}
+		}
 		t.Intervals = append(t.Intervals, iv)
 	}
 	return t
+}
+
+// unsentIn counts the run's unsent requests whose intended time lies in
+// [from, to) of the aggregation's clock (to 0: no end). The engine sends in
+// seq order, so they are seqs total..total+unsent-1, due at seq/rate.
+func (r *runAgg) unsentIn(from, to time.Duration) uint64 {
+	if r.unsent <= 0 {
+		return 0
+	}
+	lo, hi := r.total, r.total+r.unsent
+	if from > r.shift {
+		lo = max(lo, client.Due(r.rate, from-r.shift))
+	}
+	if to > 0 {
+		hi = min(hi, client.Due(r.rate, to-r.shift))
+	}
+	return uint64(max(hi-lo, 0))
+}
+
+// dueIn counts the run's requests due in [from, to) of the aggregation's
+// clock, up to the run's end.
+func (r *runAgg) dueIn(from, to time.Duration) uint64 {
+	if r.end < 0 {
+		return 0
+	}
+	lo := client.Due(r.rate, min(from-r.shift, r.end))
+	hi := client.Due(r.rate, min(to-r.shift, r.end))
+	return uint64(max(hi-lo, 0))
 }
