@@ -353,8 +353,12 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		}
 		return namedByFlags("hammer", runErr, nil)
 	}
+	run.Finish(stats.Elapsed, stats.Unsent)
 	var fileErr error
 	if out != nil {
+		if o.Client.Rate > 0 {
+			out.SetUnsent(stats.Unsent)
+		}
 		written := rec.written
 		if err := out.Close(); err != nil && rec.writeErr == nil {
 			rec.writeErr = err

@@ -106,6 +106,9 @@ func (c *cluster) Scale(ctx context.Context, n int) error {
 	if n == from {
 		return nil
 	}
+	// The event is when the Service starts to change: no request can reach
+	// a new pod before it (reports place requests by when they were sent).
+	at := time.Since(c.start)
 	for i := from; i < n; i++ {
 		if _, err := c.addPod(ctx); err != nil {
 			return err
@@ -123,7 +126,7 @@ func (c *cluster) Scale(ctx context.Context, n int) error {
 		}
 	}
 	c.mu.Lock()
-	c.events = append(c.events, ScaleEvent{At: time.Since(c.start), From: from, To: n})
+	c.events = append(c.events, ScaleEvent{At: at, From: from, To: n})
 	c.mu.Unlock()
 	return nil
 }

@@ -180,11 +180,16 @@ type ScenarioResult struct {
 	// the end of the run (Protocol "ws"); SocketsHeld is how many were held.
 	NewPodsSocketShare *float64 `json:"new_pods_socket_share,omitempty"`
 	SocketsHeld        uint64   `json:"sockets_held,omitempty"`
-	Outcome            Outcome  `json:"outcome"`
-	Verdict            string   `json:"verdict"`
-	ResultsFile        string   `json:"results_file,omitempty"`
-	Interrupted        bool     `json:"interrupted,omitempty"` // cut short by cancellation
-	ExpectOK           bool     `json:"expect_ok"`
+	// Due counts the requests the rate called for during the scenario;
+	// Unsent the part of them never sent because every connection slot was
+	// waiting for an answer (Due = Run.Requests + Unsent).
+	Due         uint64  `json:"due"`
+	Unsent      uint64  `json:"unsent"`
+	Outcome     Outcome `json:"outcome"`
+	Verdict     string  `json:"verdict"`
+	ResultsFile string  `json:"results_file,omitempty"`
+	Interrupted bool    `json:"interrupted,omitempty"` // cut short by cancellation
+	ExpectOK    bool    `json:"expect_ok"`
 
 	// AfterScale is the window after the last scale event, with the
 	// expectations checked against it.
@@ -295,8 +300,21 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 		}
 	}
 
-	// Offset zero is when the load starts; the scaler runs beside the load
-	// and stops with it.
+	// Results stream to a file, as kaload hammer's do: memory stays bounded
+	// however long the run, and the window after the last scale event, known
+	// only at the end, is read back from it.
+	path, results, err := createResults(cfg, sc, time.Now())
+	if err != nil {
+		return nil, errors.Join(err, teardown())
+	}
+	if cfg.ResultsDir == "" {
+		defer os.Remove(path)
+	}
+
+	// Offset zero is when the load starts, right before the engine's own
+	// clock: scale events and requests share it (the file was created
+	// first so that its I/O does not shift one against the other). The
+	// scaler runs beside the load and stops with it.
 	cl.start = time.Now()
 	scaleCtx, stopScaler := context.WithCancel(ctx)
 	if cfg.HPA != nil {
@@ -333,18 +351,6 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 		scaleErr = RunHPA(scaleCtx, a, cl, cfg.HPA.Sync, func(d Decision) { decisions = append(decisions, d) })
 	}()
 
-	// Results stream to a file, as kaload hammer's do: memory stays bounded
-	// however long the run, and the window after the last scale event, known
-	// only at the end, is read back from it.
-	path, results, err := createResults(cfg, sc, cl.start)
-	if err != nil {
-		stopScaler()
-		wg.Wait()
-		return nil, errors.Join(err, teardown())
-	}
-	if cfg.ResultsDir == "" {
-		defer os.Remove(path)
-	}
 	var writeErr error
 	url := "http://" + ln.Addr().String() + "/"
 	switch cfg.Protocol {
@@ -353,7 +359,7 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	case "grpc":
 		url = "grpc://" + ln.Addr().String()
 	}
-	_, err = client.Run(ctx, client.Config{
+	stats, err := client.Run(ctx, client.Config{
 		URL:         url,
 		Connections: cfg.Connections,
 		Duration:    cfg.Duration,
@@ -367,6 +373,7 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	stopScaler()
 	wg.Wait()
 	terr := teardown()
+	results.SetUnsent(stats.Unsent)
 	if cerr := results.Close(); writeErr == nil {
 		writeErr = cerr
 	}
@@ -445,6 +452,10 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 		Run:         run,
 		ExpectOK:    true,
 	}
+	if run.Unsent != nil {
+		sr.Unsent = *run.Unsent
+	}
+	sr.Due = run.Requests + sr.Unsent
 	for _, e := range events {
 		sr.ScaleEvents = append(sr.ScaleEvents, ScaleEventJS{AtSeconds: round3(e.At.Seconds()), From: e.From, To: e.To})
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -312,6 +313,59 @@ func TestScenarioName(t *testing.T) {
 	}
 }
 
+// Pods overloaded before the scale-up hold every connection slot, so
+// requests due before it are sent after it, some to the new pods. A new pod
+// must not seem to receive traffic before it existed: reports place
+// requests by when they were sent, and the scale event is when the Service
+// started to change. The requests the rate called for are all accounted:
+// sent or unsent.
+func TestLabNewPodsNotBeforeScaleEvent(t *testing.T) {
+	cfg := labConfig()
+	cfg.Scenarios = []Scenario{{Name: "max-requests=3", MaxRequests: 3}}
+	cfg.PodCapacity = 50 // one pod serves 50/s of the 150/s: requests queue
+	cfg.Connections = 4
+	cfg.ScaleAt = 1500 * time.Millisecond
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Scenarios[0]
+	at := s.ScaleEvents[0].AtSeconds
+	late := 0
+	for _, b := range s.Run.Backends {
+		if b.Name == "pod-1" {
+			continue
+		}
+		// AtSeconds is rounded to the millisecond.
+		if b.Requests > 0 && *b.FirstSeenSeconds < at-0.0005 {
+			t.Errorf("%s first seen at %.3fs, before the scale event at %.3fs", b.Name, *b.FirstSeenSeconds, at)
+		}
+		late += int(b.Requests)
+	}
+	if late == 0 {
+		t.Fatalf("no request reached a new pod: %s", s.Verdict)
+	}
+	for _, r := range s.Run.Rebalance {
+		if r.AppearedSeconds < at-0.0005 {
+			t.Errorf("%s appeared at %.3fs, before the scale event at %.3fs", r.Backend, r.AppearedSeconds, at)
+		}
+	}
+	// 150/s for 3 s: 450 due, sent or not.
+	if s.Due != 450 || s.Run.Requests+s.Unsent != 450 || s.Run.Unsent == nil || *s.Run.Unsent != s.Unsent {
+		t.Errorf("due %d = %d sent + %d unsent (summary %v); want 450", s.Due, s.Run.Requests, s.Unsent, s.Run.Unsent)
+	}
+	var buf bytes.Buffer
+	if err := RenderTable(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "when a request was due") {
+		t.Errorf("the table still needs a footnote:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), fmt.Sprintf("due, not sent (all slots busy)  %d of 450", s.Unsent)) {
+		t.Errorf("the comparison lacks the unsent row:\n%s", buf.String())
+	}
+}
+
 // Pods that got nothing are invisible to the client; the lab's summaries,
 // read back from the results file, still count them.
 func TestSummaryOfCountsIdlePods(t *testing.T) {
@@ -360,11 +414,11 @@ func goldenResult() *Result {
 		Mode: "hpa", Balancer: PolicyRandom, Seed: 1, Rate: 200, Conns: 10, Duration: 12, Capacity: 150, Target: 100,
 		Scenarios: []ScenarioResult{
 			{Name: "max-requests=0", PodsBefore: 1, PodsAfter: 2, NewPodsShare: 0, FairShare: 0.5, JainAfter: ptr(0.5),
-				BusiestPod: "pod-1", BusiestP99: ptr(2990.1), Connections: 10, Outcome: OutcomeStuck,
+				BusiestPod: "pod-1", BusiestP99: ptr(2990.1), Connections: 10, Due: 2400, Unsent: 589, Outcome: OutcomeStuck,
 				Verdict: "new pods got 0% of requests (fair 50%): keep-alive connections stayed on the old pods",
 				Run:     sum(1811, 0), AfterScale: &report.Report{Summary: sum(1500, 0)}},
 			{Name: "max-requests=5", PodsBefore: 1, PodsAfter: 3, NewPodsShare: 0.678, FairShare: 0.667, JainAfter: ptr(0.998),
-				BusiestPod: "pod-2", BusiestP99: ptr(40.2), Connections: 484, Outcome: OutcomeRebalanced,
+				BusiestPod: "pod-2", BusiestP99: ptr(40.2), Connections: 484, Due: 2400, Outcome: OutcomeRebalanced,
 				Verdict: "new pods got 68% of requests (fair 67%): the scale-up took effect", ResultsFile: "out/max-requests-5.kld",
 				Run: sum(2400, 0), AfterScale: &report.Report{Summary: sum(2000, 0)}},
 		},

@@ -108,24 +108,15 @@ func renderRebalance(w io.Writer, s *ScenarioResult) {
 		case b.Requests == 0:
 			fmt.Fprintf(w, "  %s: never received a request\n", b.Name)
 		case ok && rb.FairShareAfterSeconds != nil:
-			fmt.Fprintf(w, "  %s: first request at %.1fs, fair share after %.1fs\n", b.Name, rb.AppearedSeconds, *rb.FairShareAfterSeconds)
+			fmt.Fprintf(w, "  %s: first request sent at %.1fs, fair share after %.1fs\n", b.Name, rb.AppearedSeconds, *rb.FairShareAfterSeconds)
 		case ok:
-			fmt.Fprintf(w, "  %s: first request at %.1fs, never reached its fair share (%.1f%% vs %.1f%%)\n", b.Name, rb.AppearedSeconds, 100*rb.ShareAfter, 100*rb.FairShare)
+			fmt.Fprintf(w, "  %s: first request sent at %.1fs, never reached its fair share (%.1f%% vs %.1f%%)\n", b.Name, rb.AppearedSeconds, 100*rb.ShareAfter, 100*rb.FairShare)
 		default:
-			fmt.Fprintf(w, "  %s: %d requests from %.1fs\n", b.Name, b.Requests, *b.FirstSeenSeconds)
+			fmt.Fprintf(w, "  %s: %d requests, the first sent at %.1fs\n", b.Name, b.Requests, *b.FirstSeenSeconds)
 		}
 	}
 	if !any {
 		fmt.Fprintln(w, "  none")
-	}
-	if len(s.ScaleEvents) > 0 {
-		for _, b := range s.Run.Backends[min(s.PodsBefore, len(s.Run.Backends)):] {
-			if b.Requests > 0 && *b.FirstSeenSeconds < s.ScaleEvents[0].AtSeconds {
-				fmt.Fprintln(w, "  (times are when a request was due: requests that waited in the client behind an\n"+
-					"   overloaded pod were sent after the scale-up and count from their due time)")
-				break
-			}
-		}
 	}
 }
 
@@ -180,6 +171,9 @@ func renderComparison(ew *bytes.Buffer, r *Result) {
 	}
 	row("connections used", func(s *ScenarioResult) string { return fmt.Sprintf("%d", s.Connections) })
 	row("requests (errors)", func(s *ScenarioResult) string { return fmt.Sprintf("%d (%d)", s.Run.Requests, s.Run.Errors) })
+	row("due, not sent (all slots busy)", func(s *ScenarioResult) string {
+		return fmt.Sprintf("%d of %d", s.Unsent, s.Due)
+	})
 	row("outcome", func(s *ScenarioResult) string { return string(s.Outcome) })
 	tw.Flush()
 	fmt.Fprintln(ew)
