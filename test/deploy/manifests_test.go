@@ -194,6 +194,7 @@ var stacks = []struct {
 	{deployDir + "/overlays/no-recycling", 0},
 	{deployDir + "/overlays/recycling", 5},
 	{deployDir + "/overlays/websocket", 0},
+	{deployDir + "/overlays/grpc", 100},
 }
 
 func TestManifestsRender(t *testing.T) {
@@ -322,11 +323,25 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 	if !ok {
 		fail("Deployment %s: kaload serve listens on %s but the container declares no such port", dep.Name, opts.Listen)
 	}
+	grpcPort := int32(0)
+	if opts.GRPCListen != "" {
+		_, gp, _ := strings.Cut(opts.GRPCListen, ":")
+		if grpcPort, ok = containerPort(c, intstr.FromString(gp)); !ok {
+			fail("Deployment %s: kaload serve serves gRPC on %s but the container declares no such port", dep.Name, opts.GRPCListen)
+		}
+	}
 	for _, p := range []struct {
 		name  string
 		probe *corev1.Probe
 		path  string
 	}{{"readinessProbe", c.ReadinessProbe, "/readyz"}, {"livenessProbe", c.LivenessProbe, "/healthz"}} {
+		if g := p.probe; p.name == "readinessProbe" && g != nil && g.GRPC != nil {
+			// The gRPC variant: grpc.health.v1 on the gRPC port.
+			if grpcPort == 0 || g.GRPC.Port != grpcPort {
+				fail("Deployment %s: gRPC readinessProbe on port %d, but kaload serve serves gRPC on %q", dep.Name, g.GRPC.Port, opts.GRPCListen)
+			}
+			continue
+		}
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			fail("Deployment %s: %s must be an httpGet probe", dep.Name, p.name)
 			continue
@@ -374,9 +389,16 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 	if len(svc.Spec.Selector) == 0 || !subset(svc.Spec.Selector, dep.Spec.Template.Labels) {
 		fail("Service %s: selector %v does not select the Deployment's pods %v", svc.Name, svc.Spec.Selector, dep.Spec.Template.Labels)
 	}
-	svcPort := int32(0)
-	if len(svc.Spec.Ports) != 1 {
-		fail("Service %s: want one port", svc.Name)
+	svcPort, svcGRPCPort := int32(0), int32(0)
+	if len(svc.Spec.Ports) == 2 && svc.Spec.Ports[1].Name == "grpc" {
+		gp := svc.Spec.Ports[1]
+		if p, ok := containerPort(c, gp.TargetPort); !ok || p != grpcPort || grpcPort == 0 {
+			fail("Service %s: port grpc targets %s, not kaload serve's gRPC port (%q)", svc.Name, gp.TargetPort.String(), opts.GRPCListen)
+		}
+		svcGRPCPort = gp.Port
+	}
+	if len(svc.Spec.Ports) != 1 && svcGRPCPort == 0 {
+		fail("Service %s: want one port (and a second named grpc)", svc.Name)
 	} else {
 		svcPort = svc.Spec.Ports[0].Port
 		tp := svc.Spec.Ports[0].TargetPort
@@ -444,6 +466,9 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 		wantURL := fmt.Sprintf("http://%s:%d/", svc.Name, svcPort)
 		if strings.HasPrefix(url, "ws://") {
 			wantURL = fmt.Sprintf("ws://%s:%d/ws", svc.Name, svcPort) // the WebSocket variant
+		}
+		if strings.HasPrefix(url, "grpc://") {
+			wantURL = fmt.Sprintf("grpc://%s:%d", svc.Name, svcGRPCPort) // the gRPC variant
 		}
 		if url != wantURL {
 			fail("Job %s: --url %q, want the Service %q", job.Name, url, wantURL)
@@ -655,6 +680,7 @@ func TestDecodeObjectIsStrict(t *testing.T) {
 // running binary's startup line.
 type served struct {
 	Listen        string // as configured (flag, variable or default)
+	GRPCListen    string // --grpc-listen as configured; "" = no gRPC
 	Addr          string // where the test instance listens: 127.0.0.1:port
 	MaxRequests   int
 	MaxConnAge    time.Duration
@@ -770,12 +796,20 @@ func serveContainer(t *testing.T, c *corev1.Container) (*served, error) {
 	if v := env["KALOAD_LISTEN"]; v != "" && !fs.Changed("listen") {
 		listen = v
 	}
+	grpcListen, _ := fs.GetString("grpc-listen")
+	if v := env["KALOAD_GRPC_LISTEN"]; v != "" && !fs.Changed("grpc-listen") {
+		grpcListen = v
+	}
 	// A later flag wins: the test instance listens on loopback.
-	addr, err := startServe(t, environ, append(args, "--listen=127.0.0.1:0"))
+	testArgs := append(args, "--listen=127.0.0.1:0")
+	if grpcListen != "" {
+		testArgs = append(testArgs, "--grpc-listen=127.0.0.1:0")
+	}
+	addr, err := startServe(t, environ, testArgs)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: kaload %q rejects its configuration: %w", c.Name, args, err)
 	}
-	return &served{Listen: listen, Addr: addr.addr, MaxRequests: addr.maxRequests, MaxConnAge: addr.maxConnAge,
+	return &served{Listen: listen, GRPCListen: grpcListen, Addr: addr.addr, MaxRequests: addr.maxRequests, MaxConnAge: addr.maxConnAge,
 		DrainDelay: addr.drainDelay, ShutdownGrace: addr.shutdownGrace}, nil
 }
 
