@@ -210,7 +210,7 @@ func TestManifestsRender(t *testing.T) {
 				}
 			}
 			if len(st.Pods) != 0 {
-				t.Errorf("%s renders a bare Pod; the report Pod belongs in report/", tt.dir)
+				t.Errorf("%s renders a bare Pod", tt.dir)
 			}
 			if t.Failed() {
 				return
@@ -234,7 +234,7 @@ func TestManifestsMatchKubectl(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, dir := range []string{deployDir, deployDir + "/overlays/no-recycling", deployDir + "/overlays/recycling", deployDir + "/overlays/websocket", deployDir + "/report"} {
+	for _, dir := range []string{deployDir, deployDir + "/overlays/no-recycling", deployDir + "/overlays/recycling", deployDir + "/overlays/websocket", deployDir + "/overlays/small-no-recycling", deployDir + "/overlays/small-recycling", deployDir + "/report"} {
 		want := render(t, dir).raw
 		got, err := kubectlRender(ctx, dir)
 		if err != nil {
@@ -501,49 +501,56 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 	return errs
 }
 
-// checkReportPod checks the report Pod against the stack's Job: it reads
-// exactly the files the hammers write, from the same claim, with the real
-// `kaload report` flags.
-func checkReportPod(t *testing.T, st *stack, rp *corev1.Pod) []error {
+// checkReportJob checks the report Job against the stack's hammer Job: it
+// reads the directory every hammer writes to, from the same claim, with the
+// real `kaload report` flags, and ends as a Job (Complete or Failed, never
+// retried).
+func checkReportJob(t *testing.T, st *stack, rj *batchv1.Job) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	job := &st.Jobs[0]
 	hc := &job.Spec.Template.Spec.Containers[0]
-	if rp.Namespace != job.Namespace {
-		fail("Pod %s is in namespace %q, the Job in %q", rp.Name, rp.Namespace, job.Namespace)
+	rp := &rj.Spec.Template.Spec
+	if rj.Namespace != job.Namespace {
+		fail("Job %s is in namespace %q, the hammers in %q", rj.Name, rj.Namespace, job.Namespace)
 	}
-	if rp.Spec.RestartPolicy != corev1.RestartPolicyNever {
-		fail("Pod %s: restartPolicy %q, want Never", rp.Name, rp.Spec.RestartPolicy)
+	if rp.RestartPolicy != corev1.RestartPolicyNever {
+		fail("Job %s: restartPolicy %q, want Never", rj.Name, rp.RestartPolicy)
 	}
-	if len(rp.Spec.Containers) != 1 {
-		return append(errs, fmt.Errorf("Pod %s: want one container", rp.Name))
+	if rj.Spec.BackoffLimit == nil || *rj.Spec.BackoffLimit != 0 {
+		fail("Job %s: want backoffLimit 0 (the exit code is the verdict; a retry says the same)", rj.Name)
 	}
-	rc := &rp.Spec.Containers[0]
+	if rj.Spec.Suspend != nil && *rj.Spec.Suspend {
+		fail("Job %s is suspended: it should run once applied", rj.Name)
+	}
+	if len(rp.Containers) != 1 {
+		return append(errs, fmt.Errorf("Job %s: want one container", rj.Name))
+	}
+	rc := &rp.Containers[0]
 	if rc.Image != hc.Image {
-		fail("Pod %s runs image %q, the Job %q", rp.Name, rc.Image, hc.Image)
+		fail("Job %s runs image %q, the hammers %q", rj.Name, rc.Image, hc.Image)
 	}
 	fs, err := parseContainerArgs(t, rc, "report", nil)
 	if err != nil {
-		return append(errs, fmt.Errorf("Pod %s: %v", rp.Name, err))
+		return append(errs, fmt.Errorf("Job %s: %v", rj.Name, err))
 	}
-	var want []string
+	reads := fs.Args()
 	for i := range *job.Spec.Completions {
 		hfs, err := parseContainerArgs(t, hc, "hammer", map[string]string{"JOB_COMPLETION_INDEX": strconv.Itoa(int(i))})
 		if err != nil {
 			return append(errs, err)
 		}
 		out, _ := hfs.GetString("output")
-		want = append(want, out)
+		if !slices.Contains(reads, out) && !slices.Contains(reads, filepath.Dir(out)) {
+			fail("Job %s reads %q, which holds neither hammer %d's file %s nor its directory", rj.Name, reads, i, out)
+		}
 		jobClaim := volumeClaimFor(&job.Spec.Template.Spec, hc, out)
-		if got := volumeClaimFor(&rp.Spec, rc, out); got == "" || got != jobClaim {
-			fail("Pod %s: %s is not on the Job's claim %q (got %q)", rp.Name, out, jobClaim, got)
+		if got := volumeClaimFor(rp, rc, out); got == "" || got != jobClaim {
+			fail("Job %s: %s is not on the hammers' claim %q (got %q)", rj.Name, out, jobClaim, got)
 		}
 	}
-	if got := fs.Args(); !slices.Equal(got, want) {
-		fail("Pod %s reads %q, but the Job's %d hammers write %q", rp.Name, got, len(want), want)
-	}
-	for _, err := range checkPodSecurity(&rp.Spec) {
-		fail("Pod %s: %v", rp.Name, err)
+	for _, err := range checkPodSecurity(rp) {
+		fail("Job %s: %v", rj.Name, err)
 	}
 	return errs
 }
@@ -551,10 +558,10 @@ func checkReportPod(t *testing.T, st *stack, rp *corev1.Pod) []error {
 func TestManifestReportPodMatchesJob(t *testing.T) {
 	st := render(t, deployDir)
 	rs := render(t, deployDir+"/report")
-	if len(rs.Pods) != 1 || len(rs.raw) != 1 {
+	if len(rs.Jobs) != 1 || len(rs.raw) != 1 {
 		t.Fatalf("report/ renders %d objects, want the one Pod", len(rs.raw))
 	}
-	for _, err := range checkReportPod(t, st, &rs.Pods[0]) {
+	for _, err := range checkReportJob(t, st, &rs.Jobs[0]) {
 		t.Error(err)
 	}
 }
@@ -636,12 +643,16 @@ func TestManifestChecksCatchMistakes(t *testing.T) {
 		})
 	}
 
-	// The report Pod must list one file per completion.
+	// The report must read where the hammers write.
 	st, rs := render(t, deployDir), render(t, deployDir+"/report")
-	rp := &rs.Pods[0]
-	rp.Spec.Containers[0].Args = rp.Spec.Containers[0].Args[:len(rp.Spec.Containers[0].Args)-1]
-	if errs := checkReportPod(t, st, rp); len(errs) == 0 || !strings.Contains(errors.Join(errs...).Error(), "hammers write") {
-		t.Errorf("a report Pod missing a file: checks returned %v", errs)
+	rj := &rs.Jobs[0]
+	rj.Spec.Template.Spec.Containers[0].Args = []string{"report", "/results/hammer-0.kld", "/results/hammer-1.kld"}
+	if errs := checkReportJob(t, st, rj); len(errs) == 0 || !strings.Contains(errors.Join(errs...).Error(), "hammer 2's file") {
+		t.Errorf("a report missing a hammer's file: checks returned %v", errs)
+	}
+	rj.Spec.BackoffLimit = nil
+	if errs := checkReportJob(t, st, rj); !strings.Contains(errors.Join(errs...).Error(), "backoffLimit 0") {
+		t.Errorf("a retried report: checks returned %v", errs)
 	}
 }
 
@@ -1088,11 +1099,11 @@ func runKaload(ctx context.Context, args ...string) (code int, stdout, stderr st
 // TestJobHammersMergeInOneReport runs the Job's hammer command, as rendered,
 // once per completion index against a real kaload server on loopback (only
 // the URL, the duration and the results directory changed), then the report
-// Pod's command over the files: one merged run, each hammer's label kept.
+// Job's command over their directory: one merged run, each hammer's label kept.
 func TestJobHammersMergeInOneReport(t *testing.T) {
 	st, rs := render(t, deployDir), render(t, deployDir+"/report")
-	job, rp := &st.Jobs[0], &rs.Pods[0]
-	hc, rc := &job.Spec.Template.Spec.Containers[0], &rp.Spec.Containers[0]
+	job, rj := &st.Jobs[0], &rs.Jobs[0]
+	hc, rc := &job.Spec.Template.Spec.Containers[0], &rj.Spec.Template.Spec.Containers[0]
 	srv, err := startServe(t, nil, []string{"serve", "--listen=127.0.0.1:0", "--hostname=pod-a", "--max-requests=5"})
 	if err != nil {
 		t.Fatalf("kaload serve: %v", err)
@@ -1137,6 +1148,9 @@ func TestJobHammersMergeInOneReport(t *testing.T) {
 
 	args := []string{}
 	for _, a := range rc.Args {
+		if a == mount {
+			a = dir
+		}
 		args = append(args, strings.Replace(a, mount+"/", dir+"/", 1))
 	}
 	args = append(args, "--format=json")
