@@ -7,6 +7,7 @@ package abuse
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -40,8 +41,25 @@ type H2Conn struct {
 // DialH2C dials addr and speaks the HTTP/2 preface. keep records every
 // frame the server sends, per stream (for tests that read answers).
 func DialH2C(ctx context.Context, addr string, keep bool) (*H2Conn, error) {
+	return DialH2(ctx, addr, nil, keep)
+}
+
+// DialH2 is DialH2C over TLS when tc is not nil (ALPN h2 is added).
+func DialH2(ctx context.Context, addr string, tc *tls.Config, keep bool) (*H2Conn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	var c net.Conn
+	var err error
+	if tc != nil {
+		tc = tc.Clone()
+		tc.NextProtos = []string{"h2"}
+		c, err = (&tls.Dialer{NetDialer: &d, Config: tc}).DialContext(ctx, "tcp", addr)
+		if err == nil && c.(*tls.Conn).ConnectionState().NegotiatedProtocol != "h2" {
+			c.Close()
+			return nil, fmt.Errorf("%s did not negotiate h2", addr)
+		}
+	} else {
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -182,13 +200,18 @@ type RapidReset struct {
 // were used, maxDur passed or ctx ended. A connection the server ends is
 // replaced by a new one.
 func RapidResetAttack(ctx context.Context, addr, path string, maxStreams, maxConns int, maxDur time.Duration) (RapidReset, error) {
+	return RapidResetAttackTLS(ctx, addr, nil, path, maxStreams, maxConns, maxDur)
+}
+
+// RapidResetAttackTLS is RapidResetAttack over TLS when tc is not nil.
+func RapidResetAttackTLS(ctx context.Context, addr string, tc *tls.Config, path string, maxStreams, maxConns int, maxDur time.Duration) (RapidReset, error) {
 	const batch = 50
 	res := RapidReset{GoAways: map[string]int{}}
 	start := time.Now()
 	deadline := start.Add(maxDur)
 	for res.Conns < maxConns && res.Streams < maxStreams && time.Now().Before(deadline) && ctx.Err() == nil {
 		dctx, cancel := context.WithDeadline(ctx, deadline)
-		h, err := DialH2C(dctx, addr, false)
+		h, err := DialH2(dctx, addr, tc, false)
 		cancel()
 		if err != nil {
 			if res.Conns == 0 {

@@ -20,8 +20,8 @@ func (s *Server) register() error {
 	cs := []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "kaload_requests_total",
-			Help: "Load requests served on / (the Total-Request header).",
-		}, func() float64 { return float64(s.requests.Load()) }),
+			Help: "Load requests answered on / (the Total-Request numbers that went out; one a client reset before its answer left is in kaload_requests_abandoned_total).",
+		}, func() float64 { return float64(s.answered()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "kaload_http_requests_total",
 			Help: "HTTP requests on every path, including health checks and scrapes.",
@@ -34,6 +34,26 @@ func (s *Server) register() error {
 			Name: "kaload_connections_total",
 			Help: "Client connections accepted.",
 		}, stats(func(r recycle.Stats) float64 { return float64(r.TotalConns) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_requests_abandoned_total",
+			Help: "Load requests on / the client reset or left before the answer (HTTP/2 rapid reset among them); not in kaload_requests_total.",
+		}, func() float64 { return float64(s.abandoned.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_request_body_timeouts_total",
+			Help: "Load requests whose body did not arrive within --read-timeout (or stalled during the drain); answered 408.",
+		}, func() float64 { return float64(s.bodyTimeouts.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_request_body_errors_total",
+			Help: "Load requests whose body was malformed or cut; answered 400.",
+		}, func() float64 { return float64(s.bodyErrors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_http2_streams_reset_total",
+			Help: "HTTP/2 streams the client reset (RST_STREAM frames received).",
+		}, func() float64 { return float64(s.h2Resets.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kaload_http2_reset_flood_connections_total",
+			Help: "HTTP/2 connections closed because the client reset more than half of its streams, at least 200 (rapid reset, CVE-2023-44487).",
+		}, func() float64 { return float64(s.resetFloods.Load()) }),
 		s.perConn,
 	}
 	for _, r := range recycle.Reasons() {

@@ -31,7 +31,7 @@ import (
 // Header names the server sends on every response.
 const (
 	DefaultBackendHeader = "Accept-Request-hostname" // the backend's name (contract: docs/design.md)
-	TotalHeader          = "Total-Request"           // server-wide count of load requests
+	TotalHeader          = "Total-Request"           // server-wide sequence number of load answers
 	PositionHeader       = "X-Kaload-Conn-Requests"  // the request's position on its connection
 )
 
@@ -115,10 +115,12 @@ type Config struct {
 
 // Stats is a cheap snapshot of a Server's counters.
 type Stats struct {
-	Requests            uint64 // load requests served on "/" (the Total-Request count)
+	Requests            uint64 // load requests answered on "/" (Total-Request numbers that went out)
 	Abandoned           uint64 // load requests the client reset or left before the answer (not in Requests)
 	BodyTimeouts        uint64 // load requests whose body did not arrive in time (answered 408)
 	BodyErrors          uint64 // load requests whose body was malformed or cut (answered 400)
+	H2Resets            uint64 // HTTP/2 streams the client reset (RST_STREAM)
+	ResetFloods         uint64 // HTTP/2 connections closed for resetting most of their streams (rapid reset)
 	ActiveConns         int64
 	TotalConns          uint64
 	RecycledMaxRequests uint64
@@ -168,10 +170,13 @@ type Server struct {
 	servingGRPC atomic.Bool
 
 	ready        atomic.Bool
-	requests     atomic.Uint64
+	requests     atomic.Uint64 // answers prepared: the Total-Request sequence
+	unsent       atomic.Uint64 // prepared answers dropped because the client reset the stream first
 	abandoned    atomic.Uint64
 	bodyTimeouts atomic.Uint64
 	bodyErrors   atomic.Uint64
+	h2Resets     atomic.Uint64 // RST_STREAM frames from clients
+	resetFloods  atomic.Uint64 // connections closed for rapid reset
 	serving      atomic.Bool
 	// stopping is set, and stopCtx cancelled, when the listeners close.
 	stopping atomic.Bool
@@ -287,6 +292,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// answered is the number of load requests answered: every Total-Request
+// number handed out but those whose answer the client reset before it went
+// out (they leave gaps in the sequence).
+func (s *Server) answered() uint64 {
+	u := s.unsent.Load() // first: an answer is prepared before it can be unsent
+	return s.requests.Load() - u
+}
+
 // Hostname returns the backend name the server reports.
 func (s *Server) Hostname() string { return s.hostname }
 
@@ -298,10 +311,12 @@ func (s *Server) Stats() Stats {
 	rs := s.rc.Stats()
 	gs := s.grc.Stats()
 	st := Stats{
-		Requests:            s.requests.Load(),
+		Requests:            s.answered(),
 		Abandoned:           s.abandoned.Load(),
 		BodyTimeouts:        s.bodyTimeouts.Load(),
 		BodyErrors:          s.bodyErrors.Load(),
+		H2Resets:            s.h2Resets.Load(),
+		ResetFloods:         s.resetFloods.Load(),
 		ActiveConns:         rs.ActiveConns,
 		TotalConns:          rs.TotalConns,
 		RecycledMaxRequests: rs.Recycled[recycle.ReasonMaxRequests],
@@ -345,7 +360,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
 	}
-	return s.run(ctx, []service{s.newHTTPService(ctx, ln)})
+	hs, err := s.newHTTPService(ctx, ln)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	return s.run(ctx, []service{hs})
 }
 
 // service is one protocol's server on its own listener. Serve runs every
@@ -455,7 +475,7 @@ var done = func() context.Context {
 	return ctx
 }()
 
-func (s *Server) newHTTPService(ctx context.Context, ln net.Listener) *httpService {
+func (s *Server) newHTTPService(ctx context.Context, ln net.Listener) (*httpService, error) {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: min(readHeaderTimeout, s.cfg.ReadTimeout),
@@ -489,7 +509,13 @@ func (s *Server) newHTTPService(ctx context.Context, ln net.Listener) *httpServi
 		p.SetUnencryptedHTTP2(true)
 	}
 	srv.Protocols = &p
-	return &httpService{s: s, srv: srv, ln: ln, tls: s.tls != nil}
+	if p.HTTP2() || p.UnencryptedHTTP2() {
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams}
+		if err := s.serveHTTP2(srv); err != nil {
+			return nil, err
+		}
+	}
+	return &httpService{s: s, srv: srv, ln: ln, tls: s.tls != nil}, nil
 }
 
 func (h *httpService) serve() error {
@@ -541,13 +567,13 @@ func (s *Server) buildHandler() http.Handler {
 	wrapped := s.rc.Wrap(h)
 	// WebSockets bypass the HTTP recycler: their limits count messages,
 	// and a close frame, not a response header, ends them.
-	return s.guardBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return endFlood(s.guardBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == WebSocketPath {
 			s.serveWS(w, r)
 			return
 		}
 		wrapped.ServeHTTP(w, r)
-	}))
+	})))
 }
 
 // guardBody lets the drain cut request bodies that stall: once the
@@ -557,7 +583,7 @@ func (s *Server) buildHandler() http.Handler {
 // still applies.
 func (s *Server) guardBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
+		if !hasBody(r) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -570,6 +596,12 @@ func (s *Server) guardBody(h http.Handler) http.Handler {
 			io.CopyN(io.Discard, b, maxPostHandlerRead)
 		}
 	})
+}
+
+// hasBody reports whether r may carry body bytes. HTTP/2 requests always
+// have a Body; one that ended with its headers has ContentLength 0.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
 // stallCut is a request body whose reads get a bodyStall deadline, renewed
@@ -614,7 +646,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 // Total-Request; one its client reset or left (an HTTP/2 rapid reset) is
 // counted apart.
 func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
-	if r.Body != nil && r.Body != http.NoBody {
+	if hasBody(r) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			s.bodyFailed(w, r, err)
 			return
@@ -625,6 +657,17 @@ func (s *Server) serveLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	total := s.requests.Add(1)
+	// On an HTTP/2 connection whose client resets streams, an answer only
+	// counts once it went out: the reset may have arrived after the checks
+	// above (the stream is then closed and its answer dropped).
+	if r.ProtoMajor == 2 && resetting(r.Context()) {
+		defer func() {
+			if http.NewResponseController(w).Flush() != nil {
+				s.unsent.Add(1)
+				s.abandoned.Add(1)
+			}
+		}()
+	}
 	pos := recycle.ConnRequests(r.Context())
 	h := w.Header()
 	h[s.backend] = s.hostValue
