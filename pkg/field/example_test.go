@@ -11,7 +11,7 @@ import (
 // A program that sets client.Config from its own inputs finds the field
 // behind each problem and says it in its users' words.
 func Example() {
-	cfg := client.Config{URL: "ftp://example.com/", Duration: -1}
+	cfg := client.Config{Duration: -1}
 	err := cfg.Validate()
 	var fe *field.Error
 	if errors.As(err, &fe) {
@@ -20,6 +20,6 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// first bad field: URL
-	// URL: scheme "ftp" is not http, https, ws, wss, grpc or grpcs
+	// URL: required
 	// Duration: must not be negative, got -1ns
 }
