@@ -6,9 +6,12 @@
 #   bench/ws-scale.sh                  # 18,000 sockets
 #   SOCKETS=5000 RATE=1000 bench/ws-scale.sh
 #
-# Memory per socket is the slope between two points of the same run, so the
-# processes' fixed cost drops out: RSS (and, for the server, Go heap+stacks
-# from its /metrics) when SMALL sockets are open, and when all are.
+# Two figures per side: RSS / sockets at the end (everything included), and
+# the slope between two points of the same run (SMALL sockets open, then all),
+# from which the fixed cost drops out -- but the hammer starts every slot's
+# goroutine at once, so its slope leaves out what a slot costs while it waits
+# for its turn to connect. For the server the Go heap+stacks slope comes from
+# its /metrics.
 set -euo pipefail
 
 SOCKETS=${SOCKETS:-18000}
@@ -90,7 +93,8 @@ s = json.load(open(path))
 sk = s.get("sockets") or {}
 print(f"sockets held: {int(n2)} (server gauge); hammer summary: {sk.get('opened')} opened, "
       f"{sk.get('held_at_end')} held at the end, {sk.get('failed_handshakes')} failed handshakes, closed {sk.get('closed')}")
-print(f"server:  RSS {int(s2)/1024:.0f} MiB at {int(n2)} sockets; {(int(s2)-int(s1))*1024/d:,.0f} bytes RSS per socket, "
-      f"{(int(g2)-int(g1))/d:,.0f} bytes Go heap+stacks per socket; {gor} goroutines")
-print(f"hammer:  RSS {int(h2)/1024:.0f} MiB at {int(n2)} sockets; {(int(h2)-int(h1))*1024/d:,.0f} bytes RSS per socket")
+print(f"server:  RSS {int(s2)/1024:.0f} MiB at {int(n2)} sockets = {int(s2)*1024/n2:,.0f} bytes per socket all in; "
+      f"slope {(int(s2)-int(s1))*1024/d:,.0f} bytes RSS and {(int(g2)-int(g1))/d:,.0f} bytes Go heap+stacks per socket; {gor} goroutines")
+print(f"hammer:  RSS {int(h2)/1024:.0f} MiB at {int(n2)} sockets = {int(h2)*1024/n2:,.0f} bytes per socket all in; "
+      f"slope {(int(h2)-int(h1))*1024/d:,.0f} bytes RSS per socket")
 EOF

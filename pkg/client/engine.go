@@ -110,6 +110,7 @@ type run struct {
 	wsMsg    []byte
 	wsType   int
 	pacer    *pacer // ConnectRate; nil = unpaced
+	idle     *idlePinger
 
 	sinkMu sync.Mutex
 	sink   Sink
@@ -239,6 +240,9 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	wg.Wait()
 	close(done)
 	stopperDone.Wait()
+	if r.idle != nil {
+		r.idle.wait()
+	}
 
 	var total Stats
 	for i := range stats {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -86,6 +85,10 @@ func (r *run) wsSetup() {
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: r.cfg.Compression,
 	}
+	if r.cfg.Idle {
+		// Pings, pongs and close frames only: 125 bytes at most each.
+		d.ReadBufferSize = 512
+	}
 	if r.cfg.Subprotocol != "" {
 		d.Subprotocols = []string{r.cfg.Subprotocol}
 	}
@@ -107,6 +110,9 @@ func (r *run) wsSetup() {
 	r.wsType = websocket.BinaryMessage
 	if utf8.Valid(r.wsMsg) {
 		r.wsType = websocket.TextMessage
+	}
+	if r.cfg.Idle {
+		r.startIdlePinger()
 	}
 	if r.cfg.ConnectRate > 0 {
 		r.pacer = &pacer{interval: time.Duration(float64(time.Second) / r.cfg.ConnectRate)}
@@ -134,6 +140,11 @@ func (r *run) openWS(cn *wsConn, st *Stats, timer *time.Timer) (status int, err 
 	if !r.pacer.wait(r.stop, timer) {
 		return 0, errStopped
 	}
+	return r.dialWS(cn, st)
+}
+
+// dialWS is openWS without the pacing.
+func (r *run) dialWS(cn *wsConn, st *Stats) (status int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
 	c, resp, err := r.wsDialer.DialContext(ctx, r.cfg.URL, r.wsHeader)
@@ -370,11 +381,21 @@ func (r *run) workIdle(st *Stats) {
 	defer timer.Stop()
 	var cn wsConn
 	for !r.stopped.Load() {
-		began := time.Since(r.start)
-		status, err := r.openWS(&cn, st, timer)
-		if err == errStopped {
+		if !r.pacer.wait(r.stop, timer) {
 			return
 		}
+		began := time.Since(r.start)
+		// The handshake runs on a goroutine of its own: its deep stack dies
+		// with it, and the slot's goroutine, which holds the socket for the
+		// rest of its life, stays small (bench/ws-scale.sh).
+		var status int
+		var err error
+		opened := make(chan struct{})
+		go func() {
+			defer close(opened)
+			status, err = r.dialWS(&cn, st)
+		}()
+		<-opened
 		if err != nil {
 			res := Result{Kind: KindSocket, Start: began, Latency: time.Since(r.start) - began, Status: status, Err: err.Error(), ServerTotal: -1}
 			r.record(&res, st)
@@ -394,44 +415,98 @@ func (r *run) workIdle(st *Stats) {
 	}
 }
 
-// holdIdle reads (answering the server's pings, receiving its close) while
-// a helper pings every PingInterval and, when the run ends, sends our close;
-// it returns when the socket ended, after the helper.
-func (r *run) holdIdle(cn *wsConn) wsEnd {
-	c := cn.c
-	done := make(chan struct{})
-	var byUs atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
+// idlePinger is one goroutine per idle run that pings every held socket
+// each PingInterval and, when the run ends, sends each our close: a helper
+// goroutine per socket would cost a stack per socket, and idle runs hold
+// tens of thousands.
+type idlePinger struct {
+	mu       sync.Mutex
+	socks    map[*websocket.Conn]struct{}
+	stopping bool
+	done     sync.WaitGroup
+}
+
+func (r *run) startIdlePinger() {
+	p := &idlePinger{socks: map[*websocket.Conn]struct{}{}}
+	r.idle = p
+	p.done.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.done.Done()
 		t := time.NewTicker(r.cfg.PingInterval)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				c.WriteControl(websocket.PingMessage, nil, time.Now().Add(r.cfg.Timeout))
+				for _, c := range p.snapshot(false) {
+					c.WriteControl(websocket.PingMessage, nil, time.Now().Add(r.cfg.Timeout))
+				}
 			case <-r.stop:
-				byUs.Store(true)
-				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-				c.SetReadDeadline(time.Now().Add(wsCloseGrace))
-				return
-			case <-done:
+				for _, c := range p.snapshot(true) {
+					sayGoodbye(c)
+				}
 				return
 			}
 		}
 	}()
-	defer wg.Wait()
-	defer close(done)
+}
+
+func (p *idlePinger) wait() { p.done.Wait() }
+
+// snapshot copies the held sockets; stopping marks the run's end, after
+// which add says goodbye itself.
+func (p *idlePinger) snapshot(stopping bool) []*websocket.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if stopping {
+		p.stopping = true
+	}
+	out := make([]*websocket.Conn, 0, len(p.socks))
+	for c := range p.socks {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (p *idlePinger) add(c *websocket.Conn) {
+	p.mu.Lock()
+	stopping := p.stopping
+	if !stopping {
+		p.socks[c] = struct{}{}
+	}
+	p.mu.Unlock()
+	if stopping {
+		sayGoodbye(c)
+	}
+}
+
+func (p *idlePinger) remove(c *websocket.Conn) (runEnded bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.socks, c)
+	return p.stopping
+}
+
+// sayGoodbye sends our close (1000); the peer's answer ends the socket's read.
+func sayGoodbye(c *websocket.Conn) {
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	c.SetReadDeadline(time.Now().Add(wsCloseGrace))
+}
+
+// holdIdle reads (answering the server's pings, receiving its close) until
+// the server closes the socket or the run ends (the pinger sends our close).
+func (r *run) holdIdle(cn *wsConn) wsEnd {
+	c := cn.c
 	c.SetReadDeadline(time.Time{})
+	r.idle.add(c)
 	for {
 		_, _, err := c.ReadMessage()
 		if err == nil {
 			continue
 		}
+		byUs := r.idle.remove(c)
 		e, ok := peerClose(err)
 		switch {
-		case byUs.Load() && (!ok || e.code == websocket.CloseNormalClosure):
+		case byUs && (!ok || e.code == websocket.CloseNormalClosure):
 			return wsEnd{reason: CloseNone}
 		case ok:
 			return e
