@@ -116,7 +116,7 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 {{end}}
 <li>{{.Latency}}</li>
 <li>{{.Fairness}}</li>
-{{range .ServerNotes}}<li>Server count delta, {{.}}</li>
+{{range .ServerNotes}}<li>Server count delta of {{.}}</li>
 {{end}}
 {{range .Rebalance}}<li>Rebalance: {{.}}</li>{{end}}
 </ul>

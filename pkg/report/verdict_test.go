@@ -188,14 +188,14 @@ func TestErrorHints(t *testing.T) {
 func TestServerCountNotes(t *testing.T) {
 	d := func(v int64) *int64 { return &v }
 	s := &Summary{PerfectConnections: 4, Backends: []BackendSummary{
-		{Name: "alone", ServerTotalDelta: d(237), ServerTotalSeen: 240},  // 239 expected, 2 off: in flight
+		{Name: "alone", ServerTotalDelta: d(232), ServerTotalSeen: 240},  // 239 expected, 7 off: in flight (slack 2 x 4)
 		{Name: "shared", ServerTotalDelta: d(500), ServerTotalSeen: 240}, // 261 more than this run
 		{Name: "restarted", ServerTotalDelta: d(-40), ServerTotalSeen: 240, Restarted: true},
 		{Name: "no-header"},
 	}}
 	got := serverCountNotes(s)
 	want := []string{
-		"shared: the server counted 261 more requests than this run sent it between its first and last response: other clients used it",
+		"shared: the server counted 261 more requests than this run sent it between its first and last response: other clients used it, or requests were sent again",
 		"restarted: the server's count went down by 40: it restarted during the run",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
