@@ -65,6 +65,8 @@ for f in json table; do
 	echo "report --format $f peak RSS, default cap: $(peak "$new" report "$work/crafted.jsonl" --format "$f")"
 	[ -n "$old" ] && echo "report --format $f peak RSS, before      : $(peak timeout 60 "$old" report "$work/crafted.jsonl" --format "$f") "
 done
+"$work/hostile" -mode unique-kld -n 200000 -o "$work/crafted.kld"
+echo "binary file of the same: $(($(stat -c %s "$work/crafted.kld") / 1024)) KB; report --format json peak RSS: $(peak "$new" report "$work/crafted.kld" --format json)"
 printf '{"kaload_results":1,"header":{}}\n{"seq":0,"start_ns":0,"latency_ns":1,"backend":"%s"}\n{"kaload_trailer":{"records":1}}\n' \
 	"$(head -c 15000000 /dev/zero | tr '\0' n)" >"$work/longname.jsonl"
 echo "report of a 15 MB backend name: $(peak "$new" report "$work/longname.jsonl"); $(tail -1 "$work/err")"
@@ -93,6 +95,13 @@ set +o pipefail
 code=${PIPESTATUS[0]}
 set -o pipefail
 echo "exit $code; $(grep -c Verdict "$work/err") summary on stderr; $(grep -m1 -o 'output closed[^;]*' "$work/err" || echo 'no message')"
+if [ -n "$old" ]; then
+	set +o pipefail
+	"$old" hammer --url "$url" -c 2 -d 10s -o - --quiet 2>"$work/err" | head -c 100 >/dev/null
+	code=${PIPESTATUS[0]}
+	set -o pipefail
+	echo "before the fix: exit $code; $(grep -c Verdict "$work/err") summary on stderr"
+fi
 
 echo "== 5. -o on a full filesystem (1 MiB tmpfs)"
 if [ "$(id -u)" = 0 ] && mkdir -p "$work/full" && mount -t tmpfs -o size=1m tmpfs "$work/full" 2>/dev/null; then
@@ -109,24 +118,16 @@ else
 fi
 
 echo "== 6. a second Ctrl-C against a server that never answers (--timeout 10s)"
-p=$(port)
-python3 -c "
-import socket, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $p)); s.listen(64)
-conns = []
-end = time.time() + 30
-s.settimeout(1)
-while time.time() < end:
-    try: conns.append(s.accept()[0])
-    except socket.timeout: pass
-" &
-pids+=($!)
-sleep 0.5
-began=$(date +%s.%N)
-"$new" hammer --url "http://127.0.0.1:$p/" -c 4 -d 1m --timeout 10s --quiet -o "$work/abort.kld" >/dev/null 2>"$work/err" &
-h=$!
-sleep 1; kill -INT $h; sleep 1; kill -INT $h
-code=0
-wait $h || code=$?
-took=$(python3 -c "import time; print('%.1f' % (time.time() - $began))")
-echo "exit $code ${took}s after start (Ctrl-C at 1 s and 2 s); $("$new" report "$work/abort.kld" --format json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["requests"], "requests,", s["error_kinds"])')"
+start_hostile silent
+abort_run() { # binary label
+	local began code=0 h took
+	began=$(date +%s.%N)
+	"$1" hammer --url "$url" -c 4 -d 1m --timeout 10s --quiet -o "$work/abort.kld" >/dev/null 2>"$work/err" &
+	h=$!
+	sleep 1; kill -INT $h; sleep 1; kill -INT $h
+	wait $h || code=$?
+	took=$(python3 -c "import time; print('%.1f' % (time.time() - $began))")
+	echo "$2: exit $code ${took}s after start (Ctrl-C at 1 s and 2 s); $("$new" report "$work/abort.kld" --format json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["requests"], "requests,", s["error_kinds"])')"
+}
+abort_run "$new" now
+[ -n "$old" ] && abort_run "$old" "before the fix"

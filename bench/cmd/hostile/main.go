@@ -4,7 +4,9 @@
 //	hostile -listen 127.0.0.1:9000 -mode unique-backend       # HTTP/1: a new backend name in every response
 //	hostile -mode unique-backend -name-len 8000               # ... of 8,000 bytes
 //	hostile -listen 127.0.0.1:9000 -mode continuation-flood   # h2c: header CONTINUATION frames without end
+//	hostile -listen 127.0.0.1:9000 -mode silent               # reads requests, never answers
 //	hostile -mode unique-jsonl -n 200000 -o crafted.jsonl     # a results file naming 200,000 backends
+//	hostile -mode unique-kld -n 200000 -o crafted.kld         # the same in the binary form (this kaload's version)
 //
 // It runs until killed (the servers) or the file is written.
 package main
@@ -23,11 +25,12 @@ import (
 
 	"github.com/kaload/kaload/internal/hostile"
 	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report/results"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9000", "address to serve on")
-	mode := flag.String("mode", "unique-backend", "unique-backend, continuation-flood or unique-jsonl")
+	mode := flag.String("mode", "unique-backend", "unique-backend, continuation-flood, silent, unique-jsonl or unique-kld")
 	nameLen := flag.Int("name-len", 0, "unique-backend: pad names to about this many bytes")
 	n := flag.Int("n", 200_000, "unique-jsonl: records (one backend name each)")
 	out := flag.String("o", "crafted.jsonl", "unique-jsonl: the file to write")
@@ -42,8 +45,16 @@ func main() {
 		}))
 	case "continuation-flood":
 		err = flood(*listen)
+	case "silent":
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", *listen); err == nil {
+			hostile.Serve(ln, hostile.Silent)
+			select {} // until killed
+		}
 	case "unique-jsonl":
 		err = uniqueJSONL(*out, *n)
+	case "unique-kld":
+		err = uniqueKLD(*out, *n)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -97,4 +108,22 @@ func uniqueJSONL(path string, n int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// uniqueKLD writes the same records as uniqueJSONL in the binary form, with
+// this tree's Writer (older binaries may not read its version).
+func uniqueKLD(path string, n int) error {
+	w, err := results.CreateFile(path, results.Header{Kaload: "hostile", URL: "http://hostile/", Start: time.Now(), Connections: 1})
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		r := client.Result{Seq: uint64(i), Start: time.Duration(i) * time.Microsecond, Latency: 50 * time.Microsecond,
+			Status: 200, Backend: "pod-" + strconv.Itoa(i), Conn: 1, ConnReq: uint32(i + 1), ServerTotal: -1}
+		if err := w.Write(&r); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	return w.Close()
 }
