@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"crypto/x509"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -242,5 +245,40 @@ func TestGRPCAgainstGRPCGoMaxConnectionAge(t *testing.T) {
 	}
 	if goaway == 0 {
 		t.Errorf("no RPC carries the GOAWAY close reason")
+	}
+}
+
+// TestGRPCS: grpcs:// verifies the server with RootCAs, or skips the check
+// with Insecure; an unknown authority fails every RPC (Unavailable).
+func TestGRPCS(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS() // only for its certificate (127.0.0.1, example.com)
+	cert := ts.TLS.Certificates[0]
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	ts.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	reflection.Register(gs)
+	go gs.Serve(ln)
+	defer gs.Stop()
+	url := "grpcs://" + ln.Addr().String()
+	for _, cfg := range []Config{{RootCAs: pool}, {Insecure: true}} {
+		cfg.URL, cfg.Call, cfg.Requests, cfg.Connections = url, "grpc.health.v1.Health/Check", 5, 1
+		st, err := Run(context.Background(), cfg, nil)
+		if err != nil || st.Errors != 0 || st.Requests != 5 {
+			t.Errorf("RootCAs %v Insecure %v: %+v %v", cfg.RootCAs != nil, cfg.Insecure, st, err)
+		}
+	}
+	// (grpc.health.v1 is linked into this test binary: no reflection call.)
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Call: "grpc.health.v1.Health/Check", Requests: 1}, &c)
+	if err != nil || st.Errors != 1 || !strings.Contains(c.res[0].Err, "certificate") || GRPCCodeName(c.res[0].GRPCCode) != "Unavailable" {
+		t.Errorf("unknown authority: %v, %+v", err, c.res)
 	}
 }

@@ -276,6 +276,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.mu.Unlock()
 	if draining {
 		c.limit = 1
+		c.reason.Store(int32(ReasonShutdown))
 	}
 	s.active.Add(1)
 	s.total.Add(1)
