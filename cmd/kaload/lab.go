@@ -242,6 +242,16 @@ func runLab(ctx context.Context, s *streams, o *labOptions) error {
 		return err
 	}
 	if !res.ExpectOK() {
+		// In JSON the verdicts are in the object; still tell the person, as report does.
+		if o.Format == "json" {
+			for _, sc := range res.Scenarios {
+				for _, e := range sc.AfterScale.Expectations {
+					if !e.OK {
+						fmt.Fprintf(s.Err, "kaload: %s: %s %s (actual %s)\n", sc.Name, e.Status, e.Expr, e.Actual)
+					}
+				}
+			}
+		}
 		return errExpectFailed
 	}
 	return nil

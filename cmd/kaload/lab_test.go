@@ -148,6 +148,9 @@ func TestLabEndToEnd(t *testing.T) {
 	if len(res.Scenarios) != 2 {
 		t.Fatalf("got %d scenarios", len(res.Scenarios))
 	}
+	if !strings.Contains(errb.String(), "kaload: max-requests=0: FAIL min_share>=0.15 (actual 0)") {
+		t.Errorf("stderr does not name the failed expectation: %q", errb.String())
+	}
 	keep, recycle := res.Scenarios[0], res.Scenarios[1]
 	if keep.Name != "max-requests=0" || keep.Outcome != lab.OutcomeStuck || keep.NewPodsShare != 0 || keep.ExpectOK {
 		t.Errorf("no recycling: %s %s share %v expect ok %v", keep.Name, keep.Outcome, keep.NewPodsShare, keep.ExpectOK)

@@ -296,7 +296,7 @@ func emitReport(sum *report.Summary, exps []report.Expectation, out reportOutput
 		if out.File != "" || out.Format != "table" {
 			for _, e := range checked {
 				if !e.OK {
-					fmt.Fprintf(s.Err, "kaload: expectation failed: %s (actual %s)\n", e.Expr, e.Actual)
+					fmt.Fprintf(s.Err, "kaload: expectation not met: %s %s (actual %s)\n", e.Status, e.Expr, e.Actual)
 				}
 			}
 		}

@@ -136,6 +136,7 @@ type backendAgg struct {
 	first, last           time.Duration
 	firstTotal, lastTotal int64  // Total-Request at the first and last request, -1 if none
 	withTotal             uint64 // results that carried Total-Request
+	minTotal, maxTotal    int64  // its extremes: the count's growth whatever the order of answers
 	firstTotalOff         time.Duration
 	lastTotalOff          time.Duration
 	maxLatency            time.Duration
@@ -208,6 +209,10 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		b.last = off
 	}
 	if r.ServerTotal >= 0 {
+		if b.withTotal == 0 || r.ServerTotal < b.minTotal {
+			b.minTotal = r.ServerTotal
+		}
+		b.maxTotal = max(b.maxTotal, r.ServerTotal)
 		b.withTotal++
 		if b.firstTotal < 0 || off < b.firstTotalOff {
 			b.firstTotal, b.firstTotalOff = r.ServerTotal, off

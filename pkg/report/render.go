@@ -191,8 +191,8 @@ func errorHint(msg string) string {
 
 // ServerCountHelp explains the "Server count delta" column.
 const ServerCountHelp = `Server count delta: how much a backend's Total-Request header (its own count
-of requests from every client) grew between the first and the last response
-this run got from it. With this run as its only client it is one less than
+of requests from every client) grew over the run: the highest value this run
+saw minus the lowest. With this run as its only client it is one less than
 the responses that carried the header; more means other clients used the
 backend meanwhile, a negative value that it restarted.`
 

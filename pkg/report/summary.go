@@ -90,8 +90,9 @@ type BackendSummary struct {
 	FirstSeenSeconds *float64 `json:"first_seen_seconds"`
 	LastSeenSeconds  *float64 `json:"last_seen_seconds"`
 	Latency          *Latency `json:"latency"`
-	// ServerTotalDelta is the change of the backend's Total-Request header:
-	// its traffic from all clients. Negative means the server restarted.
+	// ServerTotalDelta is the growth of the backend's Total-Request header
+	// (highest seen minus lowest): its traffic from all clients. Negative
+	// means the server restarted (the last count is below the first).
 	ServerTotalDelta *int64 `json:"server_total_delta,omitempty"`
 	// ServerTotalSeen counts this backend's responses that carried the
 	// header: the delta equals ServerTotalSeen-1 when this run was the
@@ -302,7 +303,13 @@ func (a *Aggregator) Summary() *Summary {
 			bsum.FirstSeenSeconds, bsum.LastSeenSeconds = &first, &last
 		}
 		if b.firstTotal >= 0 {
-			d := b.lastTotal - b.firstTotal
+			// The count's growth is max - min: the first request by start
+			// time need not be the first answered. A last count below the
+			// first says the server restarted: then the drop is shown.
+			d := b.maxTotal - b.minTotal
+			if b.lastTotal < b.firstTotal {
+				d = b.lastTotal - b.firstTotal
+			}
 			bsum.ServerTotalDelta = &d
 			bsum.ServerTotalSeen = b.withTotal
 			bsum.Restarted = d < 0
