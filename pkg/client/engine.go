@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 
 	stats := make([]Stats, workers)
 	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
+	launch := func(i int, paced bool) {
 		quota := int64(-1)
 		if cfg.Requests > 0 && cfg.Rate == 0 {
 			quota = cfg.Requests / int64(workers)
@@ -227,15 +227,35 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			case r.grpc != nil:
 				r.workGRPC(st, quota)
 			case cfg.Idle:
-				r.workIdle(st)
+				r.workIdle(st, paced)
 			case tgt.isWebSocket():
-				r.workWS(st, quota)
+				r.workWS(st, quota, paced)
 			case cfg.HTTP2 || cfg.H2C:
 				r.workH2(st, quota)
 			default:
 				r.workH1(st, quota)
 			}
 		}(&stats[i], quota)
+	}
+	if r.pacer != nil {
+		// Slots start when their first socket may open: 18,000 slots
+		// waiting for their turn would each hold a goroutine for nothing.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			for i := 0; i < workers; i++ {
+				if !r.pacer.wait(r.stop, timer) {
+					return
+				}
+				launch(i, true)
+			}
+		}()
+	} else {
+		for i := 0; i < workers; i++ {
+			launch(i, false)
+		}
 	}
 	wg.Wait()
 	close(done)

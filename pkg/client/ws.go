@@ -249,7 +249,9 @@ func (r *run) reconnectDelay() time.Duration {
 // of Rate. A socket the server closes ends with its last message's Result
 // carrying the close (CloseServer + status, or CloseEOF + 1006); a message
 // sent into a closing socket is sent again on a new one, once.
-func (r *run) workWS(st *Stats, quota int64) {
+//
+// paced says the slot's first socket already had its ConnectRate turn.
+func (r *run) workWS(st *Stats, quota int64, paced bool) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -295,7 +297,13 @@ func (r *run) workWS(st *Stats, quota int64) {
 					break
 				}
 				waitFor = 0
-				if status, err = r.openWS(&cn, st, timer); err != nil {
+				if paced {
+					paced = false
+					status, err = r.dialWS(&cn, st)
+				} else {
+					status, err = r.openWS(&cn, st, timer)
+				}
+				if err != nil {
 					if err == errStopped {
 						err = errors.New("run ended before the socket reopened")
 					}
@@ -375,15 +383,17 @@ func (r *run) roundTripWS(cn *wsConn) (n int, end wsEnd, closed bool, err error)
 // workIdle holds one socket open with pings only, reopening it when the
 // server closes it, until the run ends. Each socket yields a KindSocket
 // record; a failed handshake is a KindSocket record with Err.
-func (r *run) workIdle(st *Stats) {
+// paced says the slot's first socket already had its ConnectRate turn.
+func (r *run) workIdle(st *Stats, paced bool) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	var cn wsConn
 	for !r.stopped.Load() {
-		if !r.pacer.wait(r.stop, timer) {
+		if !paced && !r.pacer.wait(r.stop, timer) {
 			return
 		}
+		paced = false
 		began := time.Since(r.start)
 		// The handshake runs on a goroutine of its own: its deep stack dies
 		// with it, and the slot's goroutine, which holds the socket for the

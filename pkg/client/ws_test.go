@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -321,4 +323,55 @@ func pythonWebsockets(t *testing.T) string {
 	}
 	t.Skip("python3 with the websockets library (python3-websockets) not installed")
 	return ""
+}
+
+// TestWebSocketTLSHeadersWhoami: wss:// with --insecure, handshake headers
+// and the subprotocol reach the server; a server that names itself under
+// another header is asked whoami.
+func TestWebSocketTLSHeadersWhoami(t *testing.T) {
+	srv, err := server.New(server.Config{Hostname: "pod-tls", BackendHeader: "X-Other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotAuth, gotProto atomic.Value
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		gotProto.Store(r.Header.Get("Sec-Websocket-Protocol"))
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused certificates below
+	ts.StartTLS()
+	defer ts.Close()
+	url := "wss" + strings.TrimPrefix(ts.URL, "https") + "/ws"
+	cfg := Config{URL: url, Connections: 2, Requests: 10, Insecure: true, Subprotocol: "kaload.v1",
+		Header: http.Header{"Authorization": {"Bearer t0ken"}}}
+	var c collector
+	st, err := Run(context.Background(), cfg, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := split(c.res)
+	checkResults(t, st, msgs, 10)
+	if st.Errors != 0 {
+		t.Fatalf("%d errors: %q", st.Errors, firstErr(msgs))
+	}
+	for _, r := range msgs {
+		if r.Backend != "pod-tls" {
+			t.Fatalf("backend %q, want the whoami answer pod-tls", r.Backend)
+		}
+	}
+	if gotAuth.Load() != "Bearer t0ken" || gotProto.Load() != "kaload.v1" {
+		t.Errorf("server saw Authorization %q, subprotocol %q", gotAuth.Load(), gotProto.Load())
+	}
+	// Without --insecure the test certificate is refused: a handshake error.
+	cfg.Insecure = false
+	c = collector{}
+	st, err = Run(context.Background(), cfg, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Errors != 10 || !strings.Contains(firstErr(c.res), "certificate") {
+		t.Errorf("without --insecure: %d errors, first %q", st.Errors, firstErr(c.res))
+	}
+	waitFor(t, "sockets closed", func() bool { return srv.Stats().SocketsOpen == 0 })
 }
