@@ -238,6 +238,9 @@ func (r *run) workGRPC(st *Stats, quota int64) {
 		hdr     metadata.MD
 		trl     metadata.MD
 		pr      peer.Peer
+		// the connection of the last RPC, by the address grpc-go reported
+		lastAddr net.Addr
+		lastConn *gConn
 	)
 	callOpts := []grpc.CallOption{grpc.Header(&hdr), grpc.Trailer(&trl), grpc.Peer(&pr)}
 	base := context.Background()
@@ -260,7 +263,13 @@ func (r *run) workGRPC(st *Stats, quota int64) {
 		err := cc.Invoke(ctx, g.method, &g.req, &resp, callOpts...)
 		cancel()
 		res.Latency = time.Since(r.start) - intended
-		gc := slot.lookup(pr.LocalAddr)
+		// The transport hands the same net.Addr to every RPC on it: no
+		// String() and map lookup per RPC while the connection lasts.
+		gc := lastConn
+		if pr.LocalAddr != lastAddr || gc == nil {
+			gc, lastAddr = slot.lookup(pr.LocalAddr), pr.LocalAddr
+			lastConn = gc
+		}
 		if pending.ok && heldOn != gc {
 			// This RPC went on another connection: the held one's was its last.
 			pending.flush(r, st, heldOn.endReason())

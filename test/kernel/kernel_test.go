@@ -59,6 +59,7 @@ func TestKeepAliveScaleUpWithKernelNAT(t *testing.T) {
 	tests := []struct {
 		name        string
 		maxRequests int
+		grpc        bool
 		verdict     func(t *testing.T, window summary, newConns map[string]uint64)
 	}{
 		{
@@ -97,10 +98,17 @@ func TestKeepAliveScaleUpWithKernelNAT(t *testing.T) {
 			},
 		},
 	}
+	// The same two scenarios over gRPC: the pods serve kaload.v1.Kaload on
+	// the published port, the hammer calls Ping over one HTTP/2 connection
+	// per slot, and --max-requests ends connections with a GOAWAY.
+	for _, tt := range tests[:2] {
+		tt.name, tt.grpc = "grpc-"+tt.name, true
+		tests = append(tests, tt)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			window, newConns := runScaleUp(t, ipt, bin, tt.maxRequests)
+			window, newConns := runScaleUp(t, ipt, bin, tt.maxRequests, tt.grpc)
 			tt.verdict(t, window, newConns)
 		})
 	}
@@ -109,7 +117,7 @@ func TestKeepAliveScaleUpWithKernelNAT(t *testing.T) {
 // runScaleUp runs one scenario and returns the report of the window after
 // the scale-up and, per pod, the connections the kernel DNAT-ed to it after
 // the rules were rewritten.
-func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summary, map[string]uint64) {
+func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int, grpc bool) (summary, map[string]uint64) {
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
 	l := newLab(t, ipt)
@@ -117,8 +125,17 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 	mac := l.bridgeAddr()
 	// No --hostname: each pod is named by the OS hostname of its UTS namespace.
 	serve := func(p *pod) {
+		if grpc { // gRPC on the published port, HTTP aside
+			l.start(ctx, p, helperEnv(), bin, "serve", "--listen", fmt.Sprintf(":%d", podPort+1),
+				"--grpc-listen", fmt.Sprintf(":%d", podPort), "--max-requests", strconv.Itoa(maxRequests))
+			return
+		}
 		l.start(ctx, p, helperEnv(), bin, "serve", "--listen", fmt.Sprintf(":%d", podPort),
 			"--max-requests", strconv.Itoa(maxRequests))
+	}
+	url := "http://" + vip.String() + "/"
+	if grpc {
+		url = "grpc://" + vip.String()
 	}
 	a, b := l.addPod("pod-a"), l.addPod("pod-b")
 	serve(a)
@@ -130,7 +147,7 @@ func runScaleUp(t *testing.T, ipt iptables, bin string, maxRequests int) (summar
 	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	start := time.Now()
 	hammer := l.command(ctx, out, errOut, helperEnv(), "netns", "exec", l.node, bin, "hammer",
-		"--url", "http://"+vip.String()+"/", "-c", strconv.Itoa(hammerConns),
+		"--url", url, "-c", strconv.Itoa(hammerConns),
 		"-d", hammerDuration.String(), "--rate", strconv.Itoa(hammerRate),
 		"-o", results, "--format", "json", "--quiet")
 	select {
