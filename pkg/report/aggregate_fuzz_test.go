@@ -45,6 +45,13 @@ func FuzzAggregate(f *testing.F) {
 		if sum+s.Unattributed != s.Requests || (len(s.Backends) > 0 && math.Abs(shares-1) > 1e-5) {
 			t.Fatalf("backends hold %d + %d unattributed of %d requests, shares sum to %v", sum, s.Unattributed, s.Requests, shares)
 		}
+		// Every metric evaluates without a placeholder: a value or NO DATA with a reason.
+		for _, m := range metrics {
+			r := Expectation{Expr: m.name, Metric: m.name, Arg: backend, Op: ">", Value: 0.5}.Evaluate(s)
+			if (r.Status == StatusNoData) != (r.Reason != "") || r.Status == StatusNoData && (r.OK || r.Value != nil) {
+				t.Fatalf("%s: %+v", m.name, r)
+			}
+		}
 		formats := Formats
 		if len(s.Timeline.Intervals) > 5000 {
 			// A huge timeline (tiny interval) is correct but slow to print
