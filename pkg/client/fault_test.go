@@ -8,11 +8,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/kaload/kaload/internal/hostile"
 	"github.com/kaload/kaload/pkg/server"
@@ -328,12 +334,36 @@ func TestAbortEndsRequestsInFlight(t *testing.T) {
 	h2.Config.Protocols.SetUnencryptedHTTP2(true)
 	h2.Start()
 	defer h2.Close()
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for { // reads every message, answers none
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer ws.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, stuckHealth{})
+	reflection.Register(gs)
+	go gs.Serve(ln)
+	defer gs.Stop()
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 	}{
 		{"http1", Config{URL: silent}},
 		{"h2c", Config{URL: h2.URL, H2C: true}},
+		{"websocket", Config{URL: "ws" + strings.TrimPrefix(ws.URL, "http")}},
+		{"grpc", Config{URL: "grpc://" + ln.Addr().String(), Call: "grpc.health.v1.Health/Check"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -355,8 +385,9 @@ func TestAbortEndsRequestsInFlight(t *testing.T) {
 			if el := time.Since(began); el > 5*time.Second {
 				t.Errorf("Run returned after %v; the abort came at 400ms", el)
 			}
-			checkResults(t, st, c.res, 3)
-			for _, r := range c.res {
+			reqs := slices.DeleteFunc(slices.Clone(c.res), func(r Result) bool { return r.Kind == KindSocket })
+			checkResults(t, st, reqs, 3)
+			for _, r := range reqs {
 				if r.Err != ErrInterrupted || r.Latency > 5*time.Second {
 					t.Errorf("result %+v, want %q", r, ErrInterrupted)
 				}
@@ -370,4 +401,14 @@ func TestAbortEndsRequestsInFlight(t *testing.T) {
 	if err != nil || st.Requests > 2 {
 		t.Errorf("pre-closed abort: %+v %v", st, err)
 	}
+}
+
+// stuckHealth answers no health check: each waits for the client to give up.
+type stuckHealth struct {
+	healthpb.UnimplementedHealthServer
+}
+
+func (stuckHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }

@@ -243,7 +243,7 @@ func (r *run) workGRPC(st *Stats, quota int64) {
 		lastConn *gConn
 	)
 	callOpts := []grpc.CallOption{grpc.Header(&hdr), grpc.Trailer(&trl), grpc.Peer(&pr)}
-	base := context.Background()
+	base := r.abort // an abort cancels the RPC in flight; the run's stop does not
 	if len(g.md) > 0 {
 		base = metadata.NewOutgoingContext(base, g.md)
 	}

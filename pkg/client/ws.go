@@ -145,7 +145,7 @@ func (r *run) openWS(cn *wsConn, st *Stats, timer *time.Timer) (status int, err 
 
 // dialWS is openWS without the pacing.
 func (r *run) dialWS(cn *wsConn, st *Stats) (status int, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.abort, r.cfg.Timeout)
 	defer cancel()
 	c, resp, err := r.wsDialer.DialContext(ctx, r.cfg.URL, r.wsHeader)
 	if err != nil {
@@ -172,10 +172,14 @@ func (r *run) dialWS(cn *wsConn, st *Stats) (status int, err error) {
 // which the next message will show).
 func (r *run) askWhoAmI(c *websocket.Conn) string {
 	c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+	c.SetReadDeadline(time.Now().Add(r.cfg.Timeout))
+	defer r.watchAbort(c)()
+	if r.abort.Err() != nil {
+		return ""
+	}
 	if err := c.WriteMessage(websocket.TextMessage, []byte(whoAmI)); err != nil {
 		return ""
 	}
-	c.SetReadDeadline(time.Now().Add(r.cfg.Timeout))
 	typ, b, err := c.ReadMessage()
 	if err != nil || typ != websocket.TextMessage || string(b) == whoAmI || !utf8.Valid(b) {
 		return ""
@@ -362,13 +366,17 @@ func (r *run) workWS(st *Stats, quota int64, paced bool) {
 func (r *run) roundTripWS(cn *wsConn) (n int, end wsEnd, closed bool, err error) {
 	deadline := time.Now().Add(r.cfg.Timeout)
 	cn.c.SetWriteDeadline(deadline)
+	cn.c.SetReadDeadline(deadline)
+	defer r.watchAbort(cn.c)()
+	if r.abort.Err() != nil {
+		return 0, wsEnd{}, false, errAborted
+	}
 	if err := cn.c.WriteMessage(r.wsType, r.wsMsg); err != nil {
 		if e, ok := peerClose(err); ok {
 			return 0, e, true, nil
 		}
 		return 0, wsEnd{}, false, err
 	}
-	cn.c.SetReadDeadline(deadline)
 	_, b, err := cn.c.ReadMessage()
 	if err != nil {
 		if e, ok := peerClose(err); ok {
@@ -555,4 +563,11 @@ func (c *Config) validateWS(add func(name, format string, a ...any)) {
 	if len(c.Body) > 0 {
 		add("Body", "WebSocket payloads come from Message")
 	}
+}
+
+// watchAbort makes an abort end c's I/O at once with a deadline in the past.
+// Call it after setting the call's own deadlines, then check r.abort (an
+// abort before the watch is not undone by them); call the result when done.
+func (r *run) watchAbort(c *websocket.Conn) (stop func() bool) {
+	return context.AfterFunc(r.abort, func() { c.NetConn().SetDeadline(time.Unix(1, 0)) })
 }
