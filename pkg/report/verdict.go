@@ -42,10 +42,12 @@ func RulesHelp() string {
 	return fmt.Sprintf(`Verdict rules (the same in report, hammer and lab):
   fair share    a backend's fair share of a stretch of time is what it gets
                 if every interval's requests go evenly to the backends active
-                in that interval (first to last request; --backends count always)
+                in that interval: from first to last request; an idle pod
+                named by --backends from the start, one seen Ready from then
   rebalanced    every backend that appeared mid-run got at least %.0f%% of its
-                fair share from some interval to the end, and over the last
-                half of the time after it appeared (it stayed there)
+                fair share over the time after it appeared, over the last half
+                of that time (it stayed there), and from some interval on
+                (the time it took is the rebalance time)
   partial       a new backend got less than that, but at least %.0f%%
   stuck         a new backend got under %.0f%%, or a known backend got nothing
   even/uneven   without a scale-up: every backend has at least %.0f%% of an
