@@ -115,7 +115,7 @@ when it ends.
   kaload hammer --url grpc://svc:9090 -c 50 -d 30s
   kaload hammer --url grpc://svc:9090 --call helloworld.Greeter/SayHello --data '{"name":"k"}' --proto helloworld.proto
   kaload hammer --url grpc://svc:9090 --call kaload.v1.Kaload/Stream --stream server -c 20 -d 1m`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.apply(cmd.Flags(), &opts.Client, &body); err != nil {
 				return err

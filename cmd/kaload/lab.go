@@ -82,7 +82,7 @@ expectation exits with code 3 after the report is printed.
 
   # CI: fail unless recycling gives the new pods a fair part
   kaload lab --format json --expect 'max-requests=5:min_share>=0.25'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("max-requests") && cmd.Flags().Changed("max-conn-age") {
 				// --max-conn-age alone compares against no recycling only.
@@ -99,8 +99,8 @@ expectation exits with code 3 after the report is printed.
 		},
 	}
 	f := cmd.Flags()
-	f.IntSliceVar(&o.MaxRequests, "max-requests", []int{0, 5}, "scenarios: pods close a connection after N responses (0 = never); a comma-separated list")
-	f.DurationSliceVar(&o.MaxConnAge, "max-conn-age", nil, "more scenarios: pods close connections older than D; a comma-separated list")
+	f.Var(newIntList(&o.MaxRequests, []int{0, 5}), "max-requests", "scenarios: pods close a connection after N responses (0 = never); a comma-separated list")
+	f.Var(newDurationList(&o.MaxConnAge, nil), "max-conn-age", "more scenarios: pods close connections older than D; a comma-separated list")
 	f.StringVar(&o.Pods, "pods", "1:3", "pod count START:END for the fixed scale event (with --hpa: START is minReplicas)")
 	f.DurationVar(&o.ScaleAt, "scale-at", 5*time.Second, "when the fixed scale event happens, from the start of each scenario")
 	f.BoolVar(&o.HPA, "hpa", false, "scale with an emulated HorizontalPodAutoscaler instead of the fixed event")

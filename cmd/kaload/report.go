@@ -76,7 +76,13 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
   kaload report run.kld --format html -o report.html
   kaload report run.kld --backends web-7d4f-abcde,web-7d4f-fghij,web-7d4f-klmno
   kaload hammer --url http://svc:8080/ -d 1m -o - --quiet | kaload report -`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("no results file given: name the files 'kaload hammer -o' wrote, a directory of them, or - for standard input\nUsage: %s\nSee '%s --help'.",
+					cmd.UseLine(), cmd.CommandPath())
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
 			if i := slices.Index(args, "-"); i >= 0 && slices.Contains(args[i+1:], "-") {

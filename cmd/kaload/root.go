@@ -71,6 +71,8 @@ request, plus a report with CI assertions.`,
 		SilenceErrors: true,
 		Version:       versionString(),
 	}
+	// --version prints what 'kaload version' does (the line has no template actions).
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetIn(s.In)

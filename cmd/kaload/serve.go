@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,7 +109,7 @@ HTTP/1 connection closes, so stalled uploads cannot pile up.`,
   kaload serve --max-conn-age 5m --drain-delay 20s   # WebSockets on /ws rebalance every ~5m
   kaload serve --grpc-listen :9090 --max-requests 100 --max-conn-age 5m --max-conn-age-grace 30s
   KALOAD_READ_TIMEOUT=5s kaload serve --drain-delay 5s --shutdown-grace 20s`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyServeEnv(cmd.Flags(), opts); err != nil {
 				return err
@@ -220,6 +222,14 @@ func (o *serveOptions) validate() error {
 	if o.Listen == "" {
 		return usageErrorf("%s: must not be empty", o.shown("listen"))
 	}
+	if err := checkListen(o.Listen); err != nil {
+		return usageErrorf("%s: %v", o.shown("listen"), err)
+	}
+	if o.GRPCListen != "" {
+		if err := checkListen(o.GRPCListen); err != nil {
+			return usageErrorf("%s: %v", o.shown("grpc-listen"), err)
+		}
+	}
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -267,13 +277,13 @@ func (o *serveOptions) config(s *streams) server.Config {
 func runServe(ctx context.Context, s *streams, opts *serveOptions, srv *server.Server) error {
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", opts.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
+		return listenError(opts.Listen, "--listen", err)
 	}
 	var gln net.Listener
 	if opts.GRPCListen != "" {
 		if gln, err = new(net.ListenConfig).Listen(ctx, "tcp", opts.GRPCListen); err != nil {
 			ln.Close()
-			return fmt.Errorf("listen on %s (--grpc-listen): %w", opts.GRPCListen, err)
+			return listenError(opts.GRPCListen, "--grpc-listen", err)
 		}
 	}
 	fmt.Fprintf(s.Err, "kaload serve: listening on %s (%s) hostname=%s %s\n",
@@ -354,4 +364,34 @@ func limitsLabel(o *serveOptions) string {
 	}
 	fmt.Fprintf(&b, " read-timeout=%v shutdown-grace=%v", o.ReadTimeout, o.ShutdownGrace)
 	return b.String()
+}
+
+// checkListen refuses a listen address that is wrong whatever the machine:
+// no HOST:PORT shape, or a port outside 0..65535 (0 picks a free one).
+// Whether the host is local and the port free is for Listen to say.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT or :PORT (e.g. :8080, 127.0.0.1:9000)", addr)
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return fmt.Errorf("port %d in %q is outside 0..65535", n, addr)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %q in %q is not a number or a known service name", port, addr)
+	}
+	return nil
+}
+
+// listenError words a failed Listen: a port another process holds is the
+// common case, and the runtime error (exit 1) names it.
+func listenError(addr, flag string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(addr)
+		return fmt.Errorf("listen on %s (%s): port %s is already in use by another process: %w", addr, flag, port, err)
+	}
+	return fmt.Errorf("listen on %s (%s): %w", addr, flag, err)
 }

@@ -156,7 +156,7 @@ func TestServeBadInput(t *testing.T) {
 		{"drain delay", map[string]string{"KALOAD_DRAIN_DELAY": "-1s"}, nil, "KALOAD_DRAIN_DELAY (--drain-delay): must not be negative, got -1s"},
 		{"tls half", nil, []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key"},
 		{"unknown flag", nil, []string{"--max-request", "5"}, "unknown flag"},
-		{"args", nil, []string{"extra"}, "unknown command"},
+		{"args", nil, []string{"extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

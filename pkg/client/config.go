@@ -226,7 +226,14 @@ func parseTarget(raw string, h2, h2c bool) (target, error) {
 	var t target
 	u, err := url.Parse(raw)
 	if err != nil {
+		if s := suggestURL(raw); s != "" {
+			return t, field.Errorf("URL", "%q has no scheme; did you mean %q?", raw, s)
+		}
 		return t, field.Errorf("URL", "%w", err)
+	}
+	if s := suggestURL(raw); s != "" {
+		// "localhost:9100/" parses with the scheme "localhost".
+		return t, field.Errorf("URL", "%q has no scheme; did you mean %q?", raw, s)
 	}
 	switch u.Scheme {
 	case "http":
@@ -318,4 +325,35 @@ func buildRequest(c *Config, t target) []byte {
 	b.WriteString("\r\n")
 	b.Write(c.Body)
 	return []byte(b.String())
+}
+
+// suggestURL returns the http:// URL someone who wrote raw most likely
+// meant ("127.0.0.1:9100" -> "http://127.0.0.1:9100/"), or "" when raw has a
+// scheme or does not start with a plain HOST or HOST:PORT.
+func suggestURL(raw string) string {
+	if raw == "" || strings.Contains(raw, "://") {
+		return ""
+	}
+	hostport, rest, _ := strings.Cut(raw, "/")
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, ""
+		if strings.Contains(hostport, ":") {
+			return ""
+		}
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return ""
+	}
+	switch host {
+	case "", "http", "https", "ws", "wss", "grpc", "grpcs":
+		return "" // "http//host": a typo in the scheme, not a host named http
+	}
+	if strings.ContainsAny(host, "@?#% ") {
+		return ""
+	}
+	u, err := url.Parse("http://" + hostport + "/" + rest)
+	if err != nil || u.Hostname() != strings.Trim(host, "[]") {
+		return ""
+	}
+	return u.String()
 }

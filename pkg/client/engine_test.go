@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -497,4 +498,50 @@ func TestDue(t *testing.T) {
 			t.Errorf("rate %v duration %v stopped at %v -n %d: due %d, want %d", tc.rate, tc.duration, tc.stopAt, tc.requests, got, tc.want)
 		}
 	}
+}
+
+// A URL without a scheme gets the http:// one suggested; what cannot be a
+// plain HOST[:PORT] gets none.
+func TestSuggestURL(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"127.0.0.1:9100", "http://127.0.0.1:9100/"},
+		{"localhost:9100/", "http://localhost:9100/"},
+		{"localhost:9100", "http://localhost:9100/"},
+		{"svc.ns.svc:8080/path?q=1", "http://svc.ns.svc:8080/path?q=1"},
+		{"[::1]:80", "http://[::1]:80/"},
+		{"web", "http://web/"},
+		{"http://x:1/", ""},
+		{"http//x:1", ""},
+		{"x:99999", ""},
+		{"x:abc", ""},
+		{"user@x:1", ""},
+		{"", ""},
+	} {
+		if got := suggestURL(tc.raw); got != tc.want {
+			t.Errorf("suggestURL(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+		if tc.want == "" {
+			continue
+		}
+		cfg := Config{URL: tc.raw, Requests: 1}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "did you mean \""+tc.want+"\"?") {
+			t.Errorf("Validate(%q) = %v; want the suggestion %s", tc.raw, err, tc.want)
+		}
+	}
+}
+
+// A suggested URL is one the engine accepts.
+func FuzzSuggestURL(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9100", "localhost:9100/", "web", "[::1]:80/x", "http//x", "a:b:c", "x/%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		s := suggestURL(raw)
+		if s == "" {
+			return
+		}
+		if _, err := parseTarget(s, false, false); err != nil {
+			t.Fatalf("suggestURL(%q) = %q, which the engine refuses: %v", raw, s, err)
+		}
+	})
 }
