@@ -23,6 +23,7 @@ type reportOptions struct {
 	Output   reportOutput
 	Expects  []report.Expectation
 	Warnings io.Writer // where a truncated file is reported
+	Merge    bool      // merge files of different experiments all the same
 }
 
 // reportOutput is how a summary leaves the program; hammer uses it too, so
@@ -48,10 +49,10 @@ share; and a verdict in plain words.
 Several files are merged (one per hammer pod of a distributed run), aligned
 on their start times. Files whose headers say they are different experiments
 (lab scenarios, labels other than an index like hammer-0 and hammer-1, other
-URLs) are refused with the list of each experiment's files. FILE "-" reads
-standard input; a directory stands for the *.kld and *.jsonl files in it.
---from and --to restrict every figure to a window of the run, in offsets
-from its start.
+URLs) are refused with the list of each experiment's files (--merge merges
+them all the same). FILE "-" reads standard input; a directory stands for
+the *.kld and *.jsonl files in it. --from and --to restrict every figure to
+a window of the run, in offsets from its start.
 
 --expect checks a metric; every check prints PASS, FAIL or NO DATA with the
 actual value, and any failure makes the exit code 3 after the report is
@@ -112,6 +113,7 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 	f.DurationVar(&opts.Window.From, "from", 0, "only count requests that started at or after this offset from the run's start")
 	f.DurationVar(&opts.Window.To, "to", 0, "only count requests that started before this offset (0: until the end)")
 	f.DurationVar(&opts.Window.Interval, "interval", time.Second, "width of one timeline interval")
+	f.BoolVar(&opts.Merge, "merge", false, "merge files even when their headers say they are different experiments")
 	f.StringSliceVar(&opts.Window.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
 	f.IntVar(&opts.Window.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	addReportOutputFlags(cmd, &opts.Output)
@@ -204,8 +206,10 @@ func runReport(ctx context.Context, opts *reportOptions, s *streams) error {
 		}
 		runs = append(runs, run)
 	}
-	if err := checkFamilies(files, families); err != nil {
-		return err
+	if !opts.Merge {
+		if err := checkFamilies(files, families); err != nil {
+			return err
+		}
 	}
 	for i, rd := range readers {
 		// A truncated file is a warning: every whole record before the cut counts.
@@ -255,6 +259,7 @@ func checkFamilies(files, families []string) error {
 		}
 		fmt.Fprintf(&b, "\n  %s: kaload report %s", name, strings.Join(byFamily[f], " "))
 	}
+	b.WriteString("\n(--merge merges them all the same)")
 	return usageErrorf("%s", b.String())
 }
 

@@ -472,6 +472,9 @@ func TestReportRefusesDifferentExperiments(t *testing.T) {
 	if code != exitOK {
 		t.Errorf("shards of one run: exit %d: %s", code, errs)
 	}
+	if code, _, errs := runReportCmd(t, "report", shards, "--merge"); code != exitOK {
+		t.Errorf("--merge: exit %d: %s", code, errs)
+	}
 	code, _, errs = runReportCmd(t, "report", shards)
 	if code != exitUsage || !strings.Contains(errs, "hammer http://svc/: kaload report "+filepath.Join(shards, "hammer-0.kld")+" "+filepath.Join(shards, "hammer-1.kld")) {
 		t.Errorf("a differently labelled run among shards: exit %d: %s", code, errs)
