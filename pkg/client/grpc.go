@@ -387,6 +387,33 @@ func goAwayKey(ga *h2frame.GoAway) string {
 	return k
 }
 
+// recordStream emits a stream's life as a KindSocket record, so that the
+// report shows how long each backend held streams: Start is when it
+// opened, Latency how long it lasted, ConnReq its messages, Close how its
+// connection ended (CloseNone: open when the run ended, or ended cleanly).
+// A stream that failed before its first message carries the error.
+func (r *run) recordStream(opened time.Duration, gc *gConn, hdr metadata.MD, pr *peer.Peer, msgs uint32, err error, runEnded bool, intern *interner) {
+	res := Result{Kind: KindSocket, Start: opened, Latency: time.Since(r.start) - opened, ServerTotal: -1}
+	var failed error
+	if msgs == 0 && err != nil && err != io.EOF && !runEnded {
+		failed = err
+	}
+	if msgs == 0 && failed == nil {
+		return // opened as the run ended, or an empty stream: nothing was held
+	}
+	r.fillGRPC(&res, failed, gc, hdr, nil, pr, intern)
+	if gc != nil {
+		gc.reqs-- // fillGRPC counted the record as a message
+	}
+	res.ConnReq, res.ServerTotal = msgs, -1
+	if !runEnded && err != nil && err != io.EOF && gc.ended() {
+		res.Close = gc.endReason()
+	}
+	r.sinkMu.Lock()
+	r.sink.Record(&res)
+	r.sinkMu.Unlock()
+}
+
 // streamGRPC keeps one server-streaming RPC open on the slot's connection
 // and records every message: its latency is the time since the previous
 // message (or since the stream opened). A stream the server ends is
@@ -426,6 +453,7 @@ func (r *run) streamGRPC(cc *grpc.ClientConn, slot *gSlot, st *Stats, quota int6
 		var hdr metadata.MD
 		var gc *gConn
 		prev := opened
+		var msgs uint32
 		for err == nil {
 			var n int64
 			if err = s.RecvMsg(&n); err != nil {
@@ -446,17 +474,19 @@ func (r *run) streamGRPC(cc *grpc.ClientConn, slot *gSlot, st *Stats, quota int6
 			now := time.Since(r.start)
 			res := Result{Seq: uint64(seq), Start: prev, Latency: now - prev, ServerTotal: -1, Bytes: n}
 			r.fillGRPC(&res, nil, gc, hdr, nil, &pr, &intern)
-			if prev != opened {
-				res.ServerTotal = -1 // the header's count is the stream's first message's
-			}
+			// The header's server count is the stream's, not the message's.
+			res.ServerTotal = -1
 			r.record(&res, st)
+			msgs++
 			prev = now
-		}
-		if r.stopped.Load() || quota == 0 || err == io.EOF {
-			continue // ended by the run or, cleanly, by the server
 		}
 		if gc == nil {
 			gc = slot.lookup(pr.LocalAddr)
+		}
+		runEnded := r.stopped.Load() || quota == 0
+		r.recordStream(opened, gc, hdr, &pr, msgs, err, runEnded, &intern)
+		if runEnded || err == io.EOF {
+			continue // ended by the run, or cleanly by the server
 		}
 		seq, _, ok := r.claim(nil, &quota)
 		if !ok {

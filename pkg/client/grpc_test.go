@@ -92,9 +92,16 @@ func TestGRPCStreamMaxConnAge(t *testing.T) {
 	if ust.Errors != 0 || ust.Requests < 10 || ust.Closes[CloseGoAway] < 2 {
 		t.Errorf("unary: %d RPCs, %d failed, closes %v; want none failed across GOAWAYs", ust.Requests, ust.Errors, ust.Closes)
 	}
-	var msgs, ended int
+	var msgs, ended, lives, livesEnded int
 	conns := map[uint64]bool{}
 	for _, r := range streams.res {
+		if r.Kind == KindSocket { // a stream's life: how long pod-s held it
+			lives++
+			if r.Close == CloseGoAway && r.Latency > 300*time.Millisecond && r.ConnReq > 0 {
+				livesEnded++
+			}
+			continue
+		}
 		if r.Err == "" {
 			msgs++
 			conns[r.Conn] = true
@@ -111,6 +118,9 @@ func TestGRPCStreamMaxConnAge(t *testing.T) {
 	// A stream ends after age (~0.3s) + grace (0.2s) + up to the 1s grpc-go's
 	// server waits before closing a connection whose writer stopped: in 3.5s
 	// each slot's stream ends at least twice.
+	if lives != ended+2 || livesEnded != ended {
+		t.Errorf("%d stream records, %d ended by GOAWAY after their messages; want one per stream (%d ended + 2 open at the end)", lives, livesEnded, ended)
+	}
 	if msgs < 50 || ended < 4 || len(conns) < 4 || st.Errors != int64(ended) {
 		t.Errorf("%d messages, %d streams ended over %d connections (stats %+v)", msgs, ended, len(conns), st)
 	}

@@ -52,7 +52,7 @@ type Kind uint8
 
 const (
 	KindRequest Kind = iota // a request, RPC or WebSocket message round trip
-	// KindSocket is one WebSocket's life: Start is when it opened, Latency
+	// KindSocket is one WebSocket's (or gRPC server stream's) life: Start is when it opened, Latency
 	// how long it was held, Close and CloseCode how it ended (CloseNone when
 	// the run ended with it open). It is not a request: reports count
 	// sockets with it, never requests.
