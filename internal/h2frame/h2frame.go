@@ -2,7 +2,9 @@
 // connection's byte stream to see GOAWAY frames go by, without buffering or
 // changing the bytes. grpc-go tells neither a server nor a client when a
 // GOAWAY was sent or received; kaload needs both (to order a per-connection
-// drain before the RPC's answer, and to name why a connection ended).
+// drain before the RPC's answer, and to name why a connection ended). The
+// HTTP/2 server also counts the streams a client opens and resets with it
+// (rapid reset).
 package h2frame
 
 import "encoding/binary"
@@ -12,6 +14,14 @@ const (
 	typeGoAway  = 0x7
 	maxDebugLen = 256 // debug data kept per GOAWAY; the rest is skipped
 )
+
+// Header is a frame's 9-byte header.
+type Header struct {
+	Length   uint32
+	Type     byte
+	Flags    byte
+	StreamID uint32
+}
 
 // GoAway is one GOAWAY frame seen on the stream.
 type GoAway struct {
@@ -32,9 +42,11 @@ func CodeName(code uint32) string {
 }
 
 // Scanner follows frames. Feed it every byte of one direction, in order,
-// after any connection preface; it calls OnGoAway for each GOAWAY frame.
+// after any connection preface; it calls OnFrame with each frame's header as
+// soon as the header is complete, and OnGoAway for each GOAWAY frame.
 // It is not safe for concurrent use (one direction has one reader or writer).
 type Scanner struct {
+	OnFrame  func(Header)
 	OnGoAway func(GoAway)
 
 	hdr     [headerLen]byte
@@ -56,6 +68,10 @@ func (s *Scanner) Scan(p []byte) {
 				return
 			}
 			length := uint32(s.hdr[0])<<16 | uint32(s.hdr[1])<<8 | uint32(s.hdr[2])
+			if s.OnFrame != nil {
+				s.OnFrame(Header{Length: length, Type: s.hdr[3], Flags: s.hdr[4],
+					StreamID: binary.BigEndian.Uint32(s.hdr[5:9]) & 0x7fffffff})
+			}
 			s.goaway = s.hdr[3] == typeGoAway
 			s.payload = s.payload[:0]
 			s.left = length

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/kaload/kaload/internal/h2frame"
 )
 
 // HTTP/2 limits against hostile clients.
@@ -168,17 +170,16 @@ type watchedTLSConn struct {
 
 func (w *watchedTLSConn) ConnectionState() tls.ConnectionState { return w.tc.ConnectionState() }
 
-// frameScan follows the HTTP/2 frames a client sends, header by header,
-// counting the streams it opens (HEADERS on a new stream) and resets
-// (RST_STREAM). It never looks inside a payload.
+// frameScan counts the streams a client opens (HEADERS on a new stream) and
+// resets (RST_STREAM) from the frame headers it sends. It never looks inside
+// a payload.
 type frameScan struct {
-	preface int     // preface bytes still to skip
-	hdr     [9]byte // a frame header split across reads
-	have    int     // bytes of hdr collected
-	skip    int     // payload bytes still to skip
-	maxID   uint32  // highest stream the client opened
+	preface int // preface bytes still to skip
+	sc      h2frame.Scanner
+	maxID   uint32 // highest stream the client opened
 	streams uint32
 	resets  uint32
+	flood   bool // at least resetFloodMin resets, more than half of the streams
 }
 
 // Frame types this scan counts (RFC 9113 section 6).
@@ -187,43 +188,33 @@ const (
 	frameRSTStream = 0x3
 )
 
-// feed scans p and reports false once the client reset at least
-// resetFloodMin streams and more than half of the streams it opened.
-func (f *frameScan) feed(p []byte) bool {
-	for len(p) > 0 {
-		switch {
-		case f.preface > 0:
-			n := min(f.preface, len(p))
-			f.preface -= n
-			p = p[n:]
-		case f.skip > 0:
-			n := min(f.skip, len(p))
-			f.skip -= n
-			p = p[n:]
-		default:
-			n := copy(f.hdr[f.have:], p)
-			f.have += n
-			p = p[n:]
-			if f.have < len(f.hdr) {
-				return true
-			}
-			f.have = 0
-			h := f.hdr
-			f.skip = int(h[0])<<16 | int(h[1])<<8 | int(h[2])
-			id := (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & (1<<31 - 1)
-			switch h[3] {
-			case frameHeaders:
-				if id > f.maxID {
-					f.maxID = id
-					f.streams++
-				}
-			case frameRSTStream:
-				f.resets++
-				if f.resets >= resetFloodMin && f.resets > f.streams/2 {
-					return false
-				}
-			}
+func (f *frameScan) onFrame(h h2frame.Header) {
+	switch h.Type {
+	case frameHeaders:
+		if h.StreamID > f.maxID {
+			f.maxID = h.StreamID
+			f.streams++
+		}
+	case frameRSTStream:
+		f.resets++
+		if f.resets >= resetFloodMin && f.resets > f.streams/2 {
+			f.flood = true
 		}
 	}
-	return true
+}
+
+// feed scans p and reports false once the client reset at least
+// resetFloodMin streams and more than half of the streams it opened (and
+// from then on).
+func (f *frameScan) feed(p []byte) bool {
+	if f.sc.OnFrame == nil {
+		f.sc.OnFrame = f.onFrame
+	}
+	if f.preface > 0 {
+		n := min(f.preface, len(p))
+		f.preface -= n
+		p = p[n:]
+	}
+	f.sc.Scan(p)
+	return !f.flood
 }
