@@ -63,6 +63,12 @@ func DialH2(ctx context.Context, addr string, tc *tls.Config, keep bool) (*H2Con
 	if err != nil {
 		return nil, err
 	}
+	return WrapH2C(c, keep)
+}
+
+// WrapH2C speaks the HTTP/2 preface on c, already connected, and takes it
+// over.
+func WrapH2C(c net.Conn, keep bool) (*H2Conn, error) {
 	h := &H2Conn{c: c, next: 1, ended: make(chan struct{}), frames: map[uint32][]http2.Frame{}, keep: keep, pong: make(chan struct{}, 1)}
 	h.fr = http2.NewFramer(c, c)
 	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

@@ -115,3 +115,42 @@ func TestDrainCutsStalledBodies(t *testing.T) {
 		t.Errorf("BodyTimeouts %d, want 6", s.BodyTimeouts)
 	}
 }
+
+// TestLateHTTP2ConnGetsGoAway: a connection accepted just before the
+// listener closed whose HTTP/2 preface arrives after Shutdown began missed
+// Shutdown's GOAWAY; it must get one (and close) instead of holding the
+// drain until the grace runs out.
+func TestLateHTTP2ConnGetsGoAway(t *testing.T) {
+	ts := start(t, Config{H2C: true, Delay: 1500 * time.Millisecond, ShutdownGrace: 5 * time.Second})
+	// A slow request keeps Shutdown polling, so the late connection's
+	// preface arrives while it runs.
+	slow := dialRaw(t, ts.addr)
+	fmt.Fprintf(slow.c, "GET / HTTP/1.1\r\nHost: kaload\r\n\r\n")
+	late, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	waitFor(t, "both connections accepted", func() bool { return ts.ln.n.Load() == 2 && ts.rc.Stats().Requests == 1 })
+	stopped := make(chan error, 1)
+	began := time.Now()
+	go func() { stopped <- ts.stop(t) }()
+	waitFor(t, "the listener to close", func() bool { return ts.stopping.Load() })
+	time.Sleep(100 * time.Millisecond)
+	h, err := abuse.WrapH2C(late, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.Ended():
+	case <-time.After(4 * time.Second):
+		t.Fatal("late HTTP/2 connection still open 4s into the drain")
+	}
+	if g := h.GoAway(); g == nil {
+		t.Error("late HTTP/2 connection closed without GOAWAY")
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("drain: %v", err)
+	}
+	t.Logf("drain took %v", time.Since(began))
+}
