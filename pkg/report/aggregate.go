@@ -118,10 +118,11 @@ type runAgg struct {
 	// end is when the run stopped, from its own start; -1 until Finish.
 	end time.Duration
 	// unsent counts requests due but never sent (open model); -1: not
-	// counted. total counts every result of the run, in the window or not:
-	// the unsent requests are seqs total..total+unsent-1.
+	// counted. sent is one past the highest seq of the run, in the window
+	// or not: the engine sends seqs in order, so the unsent requests are
+	// seqs sent..sent+unsent-1 (a gRPC stream's messages share its seq).
 	unsent   int64
-	total    int64
+	sent     int64
 	requests uint64
 	errors   uint64
 	conns    uint64
@@ -168,7 +169,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	// A request counts at the time it was sent (Start+Delay: under --rate,
 	// when a connection slot took it) for the window, the timeline and
 	// first/last seen; its latency runs from Start, its intended time.
-	run.total++
+	run.sent = max(run.sent, int64(min(r.Seq, math.MaxInt64-1))+1)
 	due := r.Start + run.shift
 	off := due + r.Delay
 	if off < a.opts.From {

@@ -491,13 +491,13 @@ func (a *Aggregator) timeline(bs []*backendAgg, end time.Duration) Timeline {
 }
 
 // unsentIn counts the run's unsent requests whose intended time lies in
-// [from, to) of the aggregation's clock (to 0: no end). The engine sends in
-// seq order, so they are seqs total..total+unsent-1, due at seq/rate.
+// [from, to) of the aggregation's clock (to 0: no end): seqs
+// sent..sent+unsent-1, due at seq/rate.
 func (r *runAgg) unsentIn(from, to time.Duration) uint64 {
 	if r.unsent <= 0 {
 		return 0
 	}
-	lo, hi := r.total, r.total+r.unsent
+	lo, hi := r.sent, r.sent+r.unsent
 	if from > r.shift {
 		lo = max(lo, client.Due(r.rate, from-r.shift))
 	}

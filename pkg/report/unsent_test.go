@@ -229,3 +229,22 @@ func TestFinishBoundsTheTimeline(t *testing.T) {
 		})
 	}
 }
+
+// Messages of one gRPC stream share its seq, and results arrive out of
+// order: the unsent requests follow the highest seq sent, not the count of
+// results. Seqs 0 and 1 were sent (five messages); 2..4 were due at
+// 0.2, 0.3 and 0.4 s but never sent.
+func TestUnsentFollowsHighestSeq(t *testing.T) {
+	a := NewAggregator(Options{From: 300 * time.Millisecond})
+	run, err := a.AddRun(results.Header{Start: t0, Rate: 10, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{1, 0, 0, 1, 0} {
+		run.Add(&client.Result{Seq: seq, Start: client.Intended(int64(seq), 10), Status: 200, Backend: "a", ServerTotal: -1})
+	}
+	run.Finish(time.Second, 3)
+	if s := a.Summary(); s.Unsent == nil || *s.Unsent != 2 {
+		t.Errorf("unsent from 0.3s: %v, want 2 (seqs 3 and 4)", s.Unsent)
+	}
+}
