@@ -212,6 +212,15 @@ func (a *Aggregator) socketSummary() *SocketSummary {
 	if len(bs) == 0 {
 		n = 0
 	}
+	// A last interval the data covers for less than MinCoverage (the run
+	// ended just after it began) is not shown on its own: the held counts
+	// at the end are in the totals.
+	if n > 0 {
+		startLast := a.opts.From + time.Duration(n-1)*a.opts.Interval
+		if float64(s.maxEnd-startLast) < MinCoverage*float64(a.opts.Interval) {
+			n--
+		}
+	}
 	// held[i][k]: sockets backend i held at the end of interval k.
 	held := make([][]uint64, len(bs))
 	for i, b := range bs {

@@ -145,3 +145,18 @@ func TestSocketMetricsNoData(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketTimelineDropsPartialInterval: a run that ends 0.2s into an
+// interval shows no row for it; the sockets held at the end still count.
+func TestSocketTimelineDropsPartialInterval(t *testing.T) {
+	a := NewAggregator(Options{})
+	a.addT(socket("pod-a", 0.1, 3.2, 0))
+	a.addT(socket("pod-a", 0.1, 3.1, 1012))
+	s := a.Summary().Sockets
+	if len(s.Timeline.Intervals) != 3 || s.HeldAtEnd != 1 || s.Closed["1012"] != 1 {
+		t.Errorf("%d intervals, %d held at the end, closed %v; want 3, 1, 1012: 1", len(s.Timeline.Intervals), s.HeldAtEnd, s.Closed)
+	}
+	if got := s.Timeline.Intervals[2].Held[0]; got != 2 {
+		t.Errorf("held at 3.0s: %d, want 2", got)
+	}
+}
