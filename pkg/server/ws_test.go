@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -259,6 +260,55 @@ asyncio.run(main(sys.argv[1]))
 	want := "backend test-backend\nextensions permessage-deflate\necho hello\nbinary 0001\nwhoami test-backend\necho four\nclosed 1012 kaload: max requests per connection\n"
 	if string(out) != want {
 		t.Errorf("python said\n%s\nwant\n%s", out, want)
+	}
+	waitFor(t, "socket closed", func() bool { return ts.Stats().SocketsOpen == 0 })
+	if st := ts.Stats(); st.SocketsClosed[SocketMaxRequests] != 1 {
+		t.Errorf("the close handshake did not complete: %+v", st)
+	}
+}
+
+// TestNodeWsClient drives /ws with Node's ws library, a second client nobody
+// here wrote: handshake header, echo, whoami, permessage-deflate and the
+// 1012 close after --max-requests messages.
+func TestNodeWsClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	env := append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs:/usr/local/lib/node_modules")
+	probe := exec.Command(node, "-e", "require('ws')")
+	probe.Env = env
+	if probe.Run() != nil {
+		t.Skip("node's ws module (node-ws) not installed")
+	}
+	ts := start(t, Config{MaxRequests: 3})
+	script := `
+const WebSocket = require('ws');
+const ws = new WebSocket(process.argv[1], {perMessageDeflate: true});
+const out = [];
+let n = 0;
+ws.on('upgrade', res => out.push('backend ' + res.headers['accept-request-hostname']));
+ws.on('open', () => { out.push('extensions ' + ws.extensions); ws.send('hello'); });
+ws.on('message', (data, isBinary) => {
+  n++;
+  out.push('got ' + data.toString());
+  if (n === 1) ws.send('whoami');
+  if (n === 2) ws.send('three');
+});
+ws.on('close', (code, reason) => { out.push('closed ' + code + ' ' + reason.toString()); console.log(out.join('\n')); });
+ws.on('error', e => { console.log('error ' + e.message); process.exit(1); });
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "-e", script, "ws://"+ts.addr+WebSocketPath)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	want := "backend test-backend\nextensions permessage-deflate\ngot hello\ngot test-backend\ngot three\nclosed 1012 kaload: max requests per connection\n"
+	if string(out) != want {
+		t.Errorf("node said\n%s\nwant\n%s", out, want)
 	}
 	waitFor(t, "socket closed", func() bool { return ts.Stats().SocketsOpen == 0 })
 	if st := ts.Stats(); st.SocketsClosed[SocketMaxRequests] != 1 {
