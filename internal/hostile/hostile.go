@@ -109,3 +109,27 @@ func Serve(ln net.Listener, handle func(c net.Conn)) (stop func()) {
 
 // Silent reads whatever the client sends and never answers.
 func Silent(c net.Conn) { io.Copy(io.Discard, c) }
+
+// GoAwayAtOnce speaks h2c on c: after the preface and SETTINGS it sends a
+// graceful GOAWAY that admits no stream (last stream id 0), as a server
+// draining when the connection arrived may, then reads until c closes.
+func GoAwayAtOnce(c net.Conn) {
+	br := bufio.NewReader(c)
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
+		return
+	}
+	fr := http2.NewFramer(c, br)
+	if fr.WriteSettings() != nil || fr.WriteGoAway(0, http2.ErrCodeNo, []byte("draining")) != nil {
+		return
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() && fr.WriteSettingsAck() != nil {
+			return
+		}
+	}
+}

@@ -133,7 +133,6 @@ func (r *run) workH2(st *Stats, quota int64) {
 					break
 				}
 			}
-			reused := cn.reqs > 0
 			cn.reqs++
 			req := base.WithContext(ctx)
 			if len(r.cfg.Body) > 0 {
@@ -142,9 +141,11 @@ func (r *run) workH2(st *Stats, quota int64) {
 				req.ContentLength = int64(len(r.cfg.Body))
 			}
 			resp, err = cn.cc.RoundTrip(req)
-			if err != nil && attempt == 0 && reused && goingAway() && unsentH2(err) {
+			if err != nil && attempt == 0 && goingAway() && unsentH2(err) {
 				// The server's GOAWAY raced our request, which it did not
-				// process: the previous one was the connection's last.
+				// process: the previous one, if any, was the connection's
+				// last. A fresh connection may get one too (the server
+				// began draining as it arrived): sending again is as safe.
 				flush(CloseGoAway)
 				closeConn(CloseGoAway)
 				st.Retries++

@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/kaload/kaload/internal/hostile"
 )
 
 func TestHTTP2OverTLS(t *testing.T) {
@@ -78,5 +84,33 @@ func TestH2CAgainstHTTP1Server(t *testing.T) {
 	checkResults(t, st, c.res, 4)
 	if st.Errors != 4 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A graceful GOAWAY on a fresh connection (the server began draining as it
+// arrived) refuses the first request unprocessed: it is sent again on a new
+// connection, as one refused on a reused connection is, and does not fail.
+func TestH2GoAwayOnFreshConnRetried(t *testing.T) {
+	var conns atomic.Int64
+	h2s := &http2.Server{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Accept-Request-hostname", "pod-b")
+	})
+	url := rawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if conns.Add(1) == 1 {
+			hostile.GoAwayAtOnce(c)
+			return
+		}
+		h2s.ServeConn(c, &http2.ServeConnOpts{Handler: handler})
+	})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, H2C: true, Connections: 1, Requests: 3, Timeout: 5 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3)
+	if st.Errors != 0 || st.Retries != 1 {
+		t.Fatalf("stats %+v; first error %s", st, firstErr(c.res))
 	}
 }
