@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -319,6 +320,11 @@ func verdict(s *Summary) (Outcome, string) {
 	}
 	if s.FoldedBackends > 0 {
 		parts = append(parts, FoldedLine(s))
+	}
+	if s.Unsent != nil && *s.Unsent > 0 {
+		// The load judged was less than asked for: say so with the verdict.
+		parts = append(parts, fmt.Sprintf("%s requests were due but never sent (target %s/s not reached)",
+			thousands(*s.Unsent), strconv.FormatFloat(s.TargetRPS, 'f', -1, 64)))
 	}
 	return o, strings.Join(parts, "; ")
 }

@@ -263,3 +263,20 @@ func TestKnownPodCountsFromReady(t *testing.T) {
 		t.Errorf("rebalance %+v, %d backends", s.Rebalance, len(s.Backends))
 	}
 }
+
+// An open-model run that could not keep its rate says so in the verdict.
+func TestVerdictSaysUnsent(t *testing.T) {
+	a := NewAggregator(Options{})
+	run, err := a.AddRun(results.Header{Rate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSinkFeeder(run.Add, 0)
+	f.add("pod-a", 0, 2*time.Second, 150)
+	f.add("pod-b", 0, 2*time.Second, 150)
+	run.Finish(2*time.Second, 50)
+	s := a.Summary()
+	if s.Unsent == nil || *s.Unsent != 50 || !strings.HasSuffix(s.Verdict, "; 50 requests were due but never sent (target 100/s not reached)") {
+		t.Errorf("unsent %v, verdict %q", s.Unsent, s.Verdict)
+	}
+}
