@@ -465,8 +465,9 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 		return
 	}
 	n := t.whole() // a partial last interval is not drawn: one late request would fill it
-	defer partialNote(ew, t)
 	if n == 0 {
+		partialNote(ew, t)
+		ew.printf("\n")
 		return
 	}
 	per := (n + width - 1) / width // intervals per column
@@ -514,13 +515,15 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 	startL := secs(t.StartSeconds)
 	endL := secs(t.Intervals[n-1].EndSeconds)
 	gap := max(1, cols+2-len(startL)-len(endL))
-	ew.printf("  %-*s %s%s%s\n\n", nameW, "", startL, strings.Repeat(" ", gap), endL)
+	ew.printf("  %-*s %s%s%s\n", nameW, "", startL, strings.Repeat(" ", gap), endL)
+	partialNote(ew, t)
+	ew.printf("\n")
 }
 
 // partialNote says what a chart leaves out: the partial last interval.
 func partialNote(ew *errWriter, t Timeline) {
 	if l := partialText(t); l != "" {
-		ew.printf("  (%s)\n\n", l)
+		ew.printf("  (%s)\n", l)
 	}
 }
 

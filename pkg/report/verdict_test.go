@@ -148,7 +148,7 @@ func TestRunEndingMidInterval(t *testing.T) {
 		"  pod-a │▄▄▃▃│\n" +
 		"  pod-b │▄▄▃▃│\n" +
 		"  pod-c │  ▃▃│\n" +
-		"        0.0s 4.0s\n\n" +
+		"        0.0s 4.0s\n" +
 		"  (not drawn: 4.0s–4.06s, the last 0.06s of the window, 1 request: shorter than half an interval)\n\n"
 	if buf.String() != want {
 		t.Errorf("timeline:\n%s\nwant:\n%s", buf.String(), want)
