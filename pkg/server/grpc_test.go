@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -321,5 +322,55 @@ func TestGRPCHealthReflectionDrain(t *testing.T) {
 	}
 	if s := g.Stats(); s.GRPCRecycledShutdown != 1 {
 		t.Errorf("%d connections ended by the drain, want 1", s.GRPCRecycledShutdown)
+	}
+}
+
+// TestGRPCMetricsAndShaping: /metrics counts RPCs, connections and GOAWAY
+// recycling by reason; --delay and --response-size shape RPCs.
+func TestGRPCMetricsAndShaping(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := startGRPC(t, Config{MaxRequests: 2, Delay: 30 * time.Millisecond, ResponseSize: 10, Registerer: reg})
+	c := kaloadpb.NewKaloadClient(dialGRPC(t, g.addr, nil))
+	for range 4 {
+		start := time.Now()
+		r, err := c.Ping(context.Background(), &kaloadpb.PingRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 30*time.Millisecond || len(r.Payload) != 10 {
+			t.Errorf("Ping took %v with %d payload bytes; want >= 30ms and 10", d, len(r.Payload))
+		}
+	}
+	waitFor(t, "both connections to close", func() bool { return g.Stats().GRPCRecycledMaxRequests == 2 })
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.Metric {
+			name := f.GetName()
+			for _, l := range m.Label {
+				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				got[name] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				got[name] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				got[name] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"kaload_requests_total": 4, "kaload_grpc_rpcs_total": 4, "kaload_grpc_connections_total": 2,
+		"kaload_grpc_connections_active": 0, "kaload_grpc_rpcs_per_connection": 2,
+		"kaload_grpc_connections_recycled_total{reason=max_requests}": 2,
+		"kaload_grpc_connections_recycled_total{reason=max_age}":      0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
 	}
 }
