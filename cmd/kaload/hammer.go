@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kaload/kaload/internal/kubewatch"
 	"github.com/kaload/kaload/pkg/client"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
@@ -41,6 +42,7 @@ type hammerOptions struct {
 	// Backends are pods known to exist: one that got nothing counts in the
 	// summary with zero requests (report.Options.Backends).
 	Backends []string
+	Kube     watchOptions // --watch, --namespace, --kubeconfig
 
 	// Set by the command from the flags that were given.
 	Args         []string
@@ -101,6 +103,7 @@ are counted by status code. --stream server keeps one server-streaming RPC
 open per slot and records every message it receives, reopening the stream
 when it ends.
 
+` + watchHelp + `
 
 ` + report.RulesHelp() + `
 
@@ -114,7 +117,8 @@ when it ends.
 
   kaload hammer --url grpc://svc:9090 -c 50 -d 30s
   kaload hammer --url grpc://svc:9090 --call helloworld.Greeter/SayHello --data '{"name":"k"}' --proto helloworld.proto
-  kaload hammer --url grpc://svc:9090 --call kaload.v1.Kaload/Stream --stream server -c 20 -d 1m`,
+  kaload hammer --url grpc://svc:9090 --call kaload.v1.Kaload/Stream --stream server -c 20 -d 1m
+  kaload hammer --url http://web:8080/ -d 5m --watch deployment/web --namespace shop --expect 'endpoint_to_first_request<5s'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.apply(cmd.Flags(), &opts.Client, &body); err != nil {
@@ -124,6 +128,9 @@ when it ends.
 				return err
 			}
 			if err := opts.completeWS(message, messageSize); err != nil {
+				return err
+			}
+			if err := opts.Kube.complete(); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -168,6 +175,7 @@ when it ends.
 	f.StringSliceVar(&opts.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
 	f.IntVar(&opts.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); leaves the rest to a server on the same machine")
+	opts.Kube.addFlags(f)
 	return cmd
 }
 
@@ -296,6 +304,15 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	// The progress bar, the recorder's warnings and the signal notices write
 	// to stderr from their own goroutines.
 	errw := &lockedWriter{w: s.Err}
+	var watcher *kubewatch.Watcher
+	var events *eventSink
+	if len(o.Kube.Targets) > 0 {
+		var err error
+		if watcher, events, err = startWatch(ctx, &o.Kube, errw); err != nil {
+			return err
+		}
+		defer watcher.Stop()
+	}
 	h := results.Header{
 		Kaload:      versionString(),
 		Label:       o.Label,
@@ -322,6 +339,9 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	if err != nil {
 		return outputError("--output", o.Output, outputClosed(err))
 	}
+	if events != nil {
+		events.start(h.Start, out)
+	}
 
 	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends, Backends: o.Backends})
 	run, err := agg.AddRun(h)
@@ -347,6 +367,11 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	stats, runErr := client.Run(runCtx, cfg, rec)
 	unwatch()
 	bar.stop()
+	var eventsErr error
+	if watcher != nil {
+		watcher.Stop() // no event after this: the results file can close
+		eventsErr = events.finish(run)
+	}
 	if runErr != nil {
 		if out != nil {
 			out.Close()
@@ -363,6 +388,9 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		if err := out.Close(); err != nil && rec.writeErr == nil {
 			rec.writeErr = err
 			written = out.Count() // the writer failed at its last flush or trailer
+		}
+		if rec.writeErr == nil && eventsErr != nil {
+			fileErr = eventsErr
 		}
 		if rec.writeErr != nil {
 			fileErr = fmt.Errorf("results file: %w; it holds at most the first %d of %d requests, readable by 'kaload report'",

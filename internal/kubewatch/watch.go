@@ -57,9 +57,9 @@ type Watcher struct {
 	deployments map[string]int32 // spec.replicas of watched Deployments
 	hpas        map[string]hpaState
 	pods        map[string]*podState
-	slices      map[string]sliceState        // by slice name
+	slices      map[string]sliceState         // by slice name
 	views       map[string]map[string]epState // service -> IP -> merged state
-	pending     map[string][]pendingEndpoint // endpoints of pods not seen yet
+	pending     map[string][]pendingEndpoint  // endpoints of pods not seen yet
 	npending    int
 	lost        map[string]lostWatch // resource -> when its watch was lost
 	informers   map[string]cache.SharedIndexInformer
@@ -453,7 +453,11 @@ func (w *Watcher) podLocked(p *corev1.Pod, initial bool) {
 		if initial {
 			t = w.at(ts)
 		}
-		w.emit(t, results.EventPodScheduled, obj, fmt.Sprintf("backend=%s node=%s", st.backend, p.Spec.NodeName))
+		detail := "backend=" + st.backend
+		if p.Spec.NodeName != "" {
+			detail += " node=" + p.Spec.NodeName
+		}
+		w.emit(t, results.EventPodScheduled, obj, detail)
 	}
 	if p.Status.PodIP != "" {
 		st.ip = p.Status.PodIP

@@ -61,11 +61,12 @@ func (a *Aggregator) eventOffsets() []results.Event {
 	return kept
 }
 
-// eventSummary lists the events inside the window [From, To).
+// eventSummary lists the events inside the window [From, To); a window that
+// starts with the run keeps the state recorded before it (negative offsets).
 func (a *Aggregator) eventSummary(evs []results.Event) []Event {
 	var out []Event
 	for _, e := range evs {
-		if e.T < a.opts.From || a.opts.To > 0 && e.T >= a.opts.To {
+		if a.opts.From > 0 && e.T < a.opts.From || a.opts.To > 0 && e.T >= a.opts.To {
 			continue
 		}
 		out = append(out, Event{TSeconds: round(seconds(e.T), 6), Kind: e.Kind, Object: e.Object, Detail: e.Detail})
