@@ -25,6 +25,7 @@ type htmlData struct {
 	Partial     string
 	Errors      []string
 	Latency     string
+	Unsent      string
 	Fairness    string
 	ServerNotes []string
 	Legend      []svgRect
@@ -48,7 +49,7 @@ func renderHTML(w io.Writer, r *Report) error {
 	s := r.Summary
 	d := htmlData{S: r, Window: windowLine(s), Conns: connectionsLine(s), Backends: backendHeader(),
 		BackendRow: backendRows(s), ChartW: chartW, ChartH: chartH,
-		Latency: latencyLine(s), Fairness: fairnessLine(s), ServerNotes: serverCountNotes(s)}
+		Latency: latencyLine(s), Unsent: unsentLine(s), Fairness: fairnessLine(s), ServerNotes: serverCountNotes(s)}
 	if s.Errors > 0 {
 		d.Errors = s.ErrorCauses()
 	}
@@ -111,7 +112,8 @@ th{background:#f4f4f4}td:first-child{text-align:left}.verdict{font-size:1.2em;fo
 {{if .Window}}<p>{{.Window}}</p>{{end}}
 <ul>
 <li>Requests: {{.S.Requests}} in {{printf "%.2f" .S.DurationSeconds}}s ({{printf "%.1f" .S.RPS}}/s), errors: {{.S.Errors}} ({{pct .S.ErrorRate}})</li>
-<li>{{.Conns}}</li>
+{{if .Unsent}}<li>Rate: {{.Unsent}}</li>
+{{end}}<li>{{.Conns}}</li>
 {{range .Errors}}<li>Errors: {{.}}</li>
 {{end}}
 <li>{{.Latency}}</li>

@@ -195,6 +195,15 @@ func TestRenderUnsent(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	for _, f := range []string{"markdown", "html"} {
+		var b strings.Builder
+		if err := Render(&b, &Report{Summary: s}, f); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "Rate: target 100/s not reached: 70 requests due but not sent; raise -c") {
+			t.Errorf("%s lacks the rate line:\n%s", f, b.String())
+		}
+	}
 	for n, want := range map[uint64]string{0: "0", 999: "999", 1000: "1,000", 13267: "13,267", 1234567: "1,234,567"} {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
