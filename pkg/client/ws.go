@@ -357,6 +357,19 @@ func (r *run) workWS(st *Stats, quota int64, paced bool) {
 		res.Backend = cn.backend
 		res.Conn, res.ConnReq = cn.id, cn.msgs
 		res.Bytes = int64(n)
+		if lim := r.cfg.MaxRequestsPerConn; lim > 0 && cn.msgs >= uint32(lim) {
+			// Client-side recycling: we close (1000) and reopen.
+			e := r.closeWS(&cn, true)
+			reason, code := CloseClientLimit, uint16(websocket.CloseNormalClosure)
+			if e.reason != CloseNone {
+				reason, code = e.reason, e.code // the server had closed first
+			}
+			res.Close, res.CloseCode = reason, code
+			r.record(&res, st)
+			st.Closes[reason]++
+			r.recordSocket(&cn, wsEnd{reason, code})
+			continue
+		}
 		pending.hold(&res)
 	}
 }

@@ -375,3 +375,25 @@ func TestWebSocketTLSHeadersWhoami(t *testing.T) {
 	}
 	waitFor(t, "sockets closed", func() bool { return srv.Stats().SocketsOpen == 0 })
 }
+
+// TestWebSocketClientLimit: --max-requests-per-conn closes each socket
+// from the client side (1000) after N messages and opens another.
+func TestWebSocketClientLimit(t *testing.T) {
+	s := servertest.Start(t, server.Config{Hostname: "pod-a"})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "ws://" + s.Addr + "/ws", Connections: 2, Requests: 40, MaxRequestsPerConn: 4}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, socks := split(c.res)
+	checkResults(t, st, msgs, 40)
+	if st.Errors != 0 || st.Connections != 10 || len(socks) != 10 || st.Closes[CloseClientLimit] != 10 {
+		t.Fatalf("stats %+v, %d socket records", st, len(socks))
+	}
+	for _, r := range msgs {
+		if (r.ConnReq == 4) != (r.Close == CloseClientLimit && r.CloseCode == 1000) {
+			t.Errorf("message %d on its socket: close %v %d", r.ConnReq, r.Close, r.CloseCode)
+		}
+	}
+	waitFor(t, "server sockets closed", func() bool { return s.Server.Stats().SocketsClosed[server.SocketClient] == 10 })
+}
