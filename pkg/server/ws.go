@@ -101,8 +101,10 @@ type socket struct {
 
 func (s *Server) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		// 0 reuses the HTTP server's buffers; writes borrow from a pool so
-		// an idle socket holds no write buffer.
+		// Not the HTTP server's 4 KiB reader: an idle socket keeps its read
+		// buffer for life; writes borrow from a pool, so it holds no write
+		// buffer. Messages of any size still pass (bench/ws-scale.sh).
+		ReadBufferSize:    1024,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: true,
 		// A load-test server answers every origin: browsers may be clients.
