@@ -424,7 +424,7 @@ func (r *run) streamGRPC(cc *grpc.ClientConn, slot *gSlot, st *Stats, quota int6
 	g := r.grpc
 	intern := newInterner()
 	desc := &grpc.StreamDesc{ServerStreams: true}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(r.abort)
 	watched := make(chan struct{})
 	go func() { // the run's stop ends the open stream
 		defer close(watched)
