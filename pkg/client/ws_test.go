@@ -397,3 +397,24 @@ func TestWebSocketClientLimit(t *testing.T) {
 	}
 	waitFor(t, "server sockets closed", func() bool { return s.Server.Stats().SocketsClosed[server.SocketClient] == 10 })
 }
+
+// TestWebSocketReconnectDelay: a socket the server closed is reopened only
+// after --reconnect-delay, and the wait is no error.
+func TestWebSocketReconnectDelay(t *testing.T) {
+	s := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 1})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "ws://" + s.Addr + "/ws", Connections: 1, Requests: 4, ReconnectDelay: 150 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, socks := split(c.res)
+	checkResults(t, st, msgs, 4)
+	if st.Errors != 0 || len(socks) != 4 {
+		t.Fatalf("stats %+v, %d sockets", st, len(socks))
+	}
+	for i := 1; i < len(socks); i++ {
+		if gap := socks[i].Start - (socks[i-1].Start + socks[i-1].Latency); gap < 150*time.Millisecond {
+			t.Errorf("socket %d opened %v after the previous one closed, before the 150ms reconnect delay", i+1, gap)
+		}
+	}
+}
