@@ -267,6 +267,25 @@ func TestHammerWatchAPIServer(t *testing.T) {
 	if len(fileEvents) < len(s.Events) {
 		t.Errorf("the file holds %d events, the summary %d", len(fileEvents), len(s.Events))
 	}
+	// The stages of the new pod, in order on one clock.
+	var st *report.PodStages
+	for i := range s.Stages {
+		if s.Stages[i].Pod == "web-abc-3" {
+			st = &s.Stages[i]
+		}
+	}
+	if st == nil {
+		t.Fatalf("no stages for web-abc-3: %+v", s.Stages)
+	}
+	prev := -1.0
+	for i, name := range []string{"decision", "created", "ready", "endpoint ready", "first request"} {
+		v := []*float64{st.DecisionSeconds, &st.CreatedSeconds, st.ReadySeconds, st.EndpointReadySeconds, st.FirstRequestSeconds}[i]
+		if v == nil || *v < prev {
+			t.Errorf("stage %s: %v after %v (%+v)", name, v, prev, st)
+			continue
+		}
+		prev = *v
+	}
 	if !bytes.Contains([]byte(out), []byte(`"events"`)) {
 		t.Error("no events in the JSON summary")
 	}

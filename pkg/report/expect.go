@@ -183,6 +183,11 @@ var metrics = []metric{
 	{"p90", kindDuration, "90th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P90 })},
 	{"p99", kindDuration, "99th percentile latency", 0, inf, needLatency(func(l *Latency) float64 { return l.P99 })},
 	{"max", kindDuration, "largest latency", 0, inf, needLatency(func(l *Latency) float64 { return l.Max })},
+	{"decision_to_ready", kindDuration, "slowest new pod from the scale decision to Ready (needs events)", 0, inf, stageMetric(0, 2, "scale decision")},
+	{"ready_to_endpoint", kindDuration, "slowest new pod from Ready to its endpoint ready", 0, inf, stageMetric(2, 3, "Ready")},
+	{"endpoint_to_first_request", kindDuration, "slowest new pod from endpoint ready to its first request", 0, inf, stageMetric(3, 4, "endpoint ready")},
+	{"ready_to_fair_share", kindDuration, "slowest new pod from Ready to its fair share", 0, inf, stageMetric(2, 5, "Ready")},
+	{"decision_to_fair_share", kindDuration, "slowest new pod from the scale decision to its fair share", 0, inf, stageMetric(0, 5, "scale decision")},
 	{"rebalance", kindDuration, "slowest time for a new backend to reach its fair share", 0, inf, func(s *Summary, _ string) (float64, string) {
 		if len(s.Rebalance) == 0 {
 			if s.Requests == 0 {

@@ -234,6 +234,10 @@ func TestEveryMetricNeedsData(t *testing.T) {
 	}
 	// The socket metrics have their own hand-computed tests (sockets_test.go).
 	covered["sockets"], covered["socket_share"], covered["min_socket_share"] = true, true, true
+	// The stage metrics too (stages_test.go).
+	for _, m := range []string{"decision_to_ready", "ready_to_endpoint", "endpoint_to_first_request", "ready_to_fair_share", "decision_to_fair_share"} {
+		covered[m] = true
+	}
 	for _, m := range metrics {
 		if !covered[m.name] {
 			t.Errorf("metric %s has no row in this table", m.name)

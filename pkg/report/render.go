@@ -423,10 +423,11 @@ func renderTable(w io.Writer, r *Report) error {
 		ew.printf("Server count delta of %s\n", l)
 	}
 	ew.printf("%s\n\n", fairnessLine(s))
-	writeChart(ew, s.Timeline, 60)
+	writeChart(ew, s.Timeline, 60, s.Events...)
 	if d := s.Timeline.Dropped; d > 0 {
 		ew.printf("Timeline: %d requests after its last interval are not drawn (use a larger --interval)\n", d)
 	}
+	writeEvents(ew, s)
 	for _, r := range s.Rebalance {
 		ew.printf("Rebalance: %s\n", rebalanceLine(r))
 	}
@@ -460,7 +461,9 @@ func renderTimeline(w io.Writer, t Timeline, width int) error {
 	return ew.err
 }
 
-func writeChart(ew *errWriter, t Timeline, width int) {
+// writeChart draws the timeline; events, when given, add a row of markers
+// (see eventMarker) under the backends.
+func writeChart(ew *errWriter, t Timeline, width int, evs ...Event) {
 	if len(t.Intervals) == 0 || len(t.Backends) == 0 {
 		return
 	}
@@ -486,6 +489,9 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 	for _, b := range t.Backends {
 		nameW = max(nameW, len([]rune(b)))
 	}
+	if len(evs) > 0 {
+		nameW = max(nameW, len("events"))
+	}
 	ew.printf("Share per %s (█ = 100%%, blank = none):\n", secs(t.IntervalSeconds*float64(per)))
 	// row draws part/whole of the intervals each column covers.
 	row := func(name string, part, whole func(iv *Interval) uint64) {
@@ -503,6 +509,9 @@ func writeChart(ew *errWriter, t Timeline, width int) {
 	requests := func(iv *Interval) uint64 { return iv.Requests }
 	for bi, name := range t.Backends {
 		row(name, func(iv *Interval) uint64 { return iv.Counts[bi] }, requests)
+	}
+	if len(evs) > 0 {
+		ew.printf("  %-*s │%s│\n", nameW, "events", markerRow(t, evs, n, per, cols))
 	}
 	if t.Errors() > 0 {
 		row("errors", func(iv *Interval) uint64 { return iv.Errors }, requests)

@@ -66,6 +66,9 @@ type Summary struct {
 	// Events are what the cluster or the lab did in the window (kaload
 	// hammer --watch, kaload lab); absent when nothing was watched.
 	Events []Event `json:"events,omitempty"`
+	// Stages follow each pod created during the run into traffic (from
+	// the events); absent without events.
+	Stages []PodStages `json:"stages,omitempty"`
 	// Sockets is the WebSocket view (sockets held per backend over time);
 	// absent when the results hold no socket records.
 	Sockets *SocketSummary `json:"sockets,omitempty"`
@@ -336,7 +339,11 @@ func (a *Aggregator) Summary() *Summary {
 		s.TrackedBackends = a.named
 	}
 	s.Events = a.eventSummary(evs)
+	s.Stages = podStages(evs, s)
 	s.Outcome, s.Verdict = verdict(s)
+	if len(s.Stages) > 0 {
+		s.Verdict += "; " + stagesVerdict(s.Stages)
+	}
 	if s.Sockets = a.socketSummary(); s.Sockets != nil {
 		sv, so := socketVerdict(s.Sockets, seconds(a.sockets.maxEnd)), socketOutcome(s.Sockets)
 		if s.Requests == 0 {
