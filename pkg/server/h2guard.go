@@ -29,6 +29,9 @@ const (
 	// floodAfter is how many new streams a flooding client may still open
 	// (the server ignores them once it sent GOAWAY) before it is closed.
 	floodAfter = 2 * maxConcurrentStreams
+	// floodPause is how long the reading stops before such a connection
+	// closes.
+	floodPause = 100 * time.Millisecond
 )
 
 // errResetFlood ends a connection whose client resets most of its streams.
@@ -143,6 +146,10 @@ func (w *watchedConn) Read(p []byte) (int, error) {
 	if !w.floodAt.IsZero() {
 		w.scan.feed(p[:n])
 		if w.scan.streams-w.floodN > floodAfter || time.Since(w.floodAt) > floodGrace {
+			// Stop reading a moment first, so that the streams already
+			// open end (their handlers see the resets or answer) and none
+			// is left when the connection closes.
+			time.Sleep(floodPause)
 			w.Conn.Close()
 			return 0, errResetFlood
 		}
