@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kaload/kaload/pkg/report/results"
 	"github.com/kaload/kaload/pkg/server"
 )
 
@@ -52,6 +53,33 @@ type cluster struct {
 	nextID int
 	events []ScaleEvent
 	gone   []*pod // scaled-down pods, still draining
+	// record, once set, receives the events a watched cluster would show
+	// (pods created and Ready, endpoints, scale decisions), on c.start's
+	// clock: the lab and kaload hammer --watch share one report.
+	record  func(results.Event)
+	desired int // the HPA's last desired count, for its events' was=
+}
+
+// emit records an event at the current offset; c.mu must not be held.
+func (c *cluster) emit(kind, object, detail string) {
+	c.mu.Lock()
+	rec, at := c.record, time.Since(c.start)
+	c.mu.Unlock()
+	if rec != nil {
+		rec(results.Event{T: at, Kind: kind, Object: object, Detail: detail})
+	}
+}
+
+// decided records an HPA decision that changes the desired count.
+func (c *cluster) decided(d Decision, target float64) {
+	c.mu.Lock()
+	was := c.desired
+	c.desired = d.Desired
+	c.mu.Unlock()
+	if d.Desired == was {
+		return
+	}
+	c.emit(results.EventHPA, "hpa/lab", fmt.Sprintf("desired=%d current=%d was=%d metric=rps:%.1f/%.1f", d.Desired, d.Current, was, d.Average, target))
 }
 
 func newCluster(spec PodSpec, bal *Balancer, start time.Time) *cluster {
@@ -92,7 +120,11 @@ func (c *cluster) addPod(ctx context.Context) (*pod, error) {
 	c.mu.Lock()
 	c.pods = append(c.pods, p)
 	c.mu.Unlock()
+	// A lab pod is Ready as it listens, and in the Service at once.
+	c.emit(results.EventPodCreated, "pod/"+name, "backend="+name)
+	c.emit(results.EventPodReady, "pod/"+name, "backend="+name+" ip="+p.addr)
 	c.bal.Add(p.addr)
+	c.emit(results.EventEndpointReady, "pod/"+name, "ip="+p.addr+" ready=true serving=true terminating=false service=lab backend="+name)
 	return p, nil
 }
 
@@ -109,6 +141,7 @@ func (c *cluster) Scale(ctx context.Context, n int) error {
 	// The event is when the Service starts to change: no request can reach
 	// a new pod before it (reports place requests by when they were sent).
 	at := time.Since(c.start)
+	c.emit(results.EventScale, "deployment/lab", fmt.Sprintf("replicas=%d was=%d", n, from))
 	for i := from; i < n; i++ {
 		if _, err := c.addPod(ctx); err != nil {
 			return err
@@ -121,7 +154,9 @@ func (c *cluster) Scale(ctx context.Context, n int) error {
 		c.gone = append(c.gone, removed...)
 		c.mu.Unlock()
 		for _, p := range removed {
+			c.emit(results.EventPodDeleted, "pod/"+p.name, "backend="+p.name)
 			c.bal.Remove(p.addr)
+			c.emit(results.EventEndpointRemoved, "pod/"+p.name, "ip="+p.addr+" ready=false serving=false terminating=true service=lab backend="+p.name)
 			p.stop()
 		}
 	}

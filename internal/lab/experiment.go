@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kaload/kaload/pkg/client"
@@ -303,7 +304,7 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	// Results stream to a file, as kaload hammer's do: memory stays bounded
 	// however long the run, and the window after the last scale event, known
 	// only at the end, is read back from it.
-	path, results, err := createResults(cfg, sc, time.Now())
+	path, rw, err := createResults(cfg, sc, time.Now())
 	if err != nil {
 		return nil, errors.Join(err, teardown())
 	}
@@ -315,7 +316,16 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 	// clock: scale events and requests share it (the file was created
 	// first so that its I/O does not shift one against the other). The
 	// scaler runs beside the load and stops with it.
+	var recordErr atomic.Pointer[error]
+	cl.mu.Lock()
 	cl.start = time.Now()
+	cl.desired = cfg.StartPods
+	cl.record = func(e results.Event) {
+		if err := rw.WriteEvent(e); err != nil {
+			recordErr.CompareAndSwap(nil, &err)
+		}
+	}
+	cl.mu.Unlock()
 	scaleCtx, stopScaler := context.WithCancel(ctx)
 	if cfg.HPA != nil {
 		// The HPA makes no decision in the last 3/4 of a sync period (and the
@@ -348,7 +358,10 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 			return
 		}
 		cl.Observe() // start the first metric window now
-		scaleErr = RunHPA(scaleCtx, a, cl, cfg.HPA.Sync, func(d Decision) { decisions = append(decisions, d) })
+		scaleErr = RunHPA(scaleCtx, a, cl, cfg.HPA.Sync, func(d Decision) {
+			decisions = append(decisions, d)
+			cl.decided(d, cfg.HPA.TargetRPSPerPod)
+		})
 	}()
 
 	var writeErr error
@@ -367,14 +380,20 @@ func runScenario(ctx context.Context, cfg *Config, sc Scenario) (*ScenarioResult
 		Timeout:     cfg.Timeout,
 	}, client.SinkFunc(func(r *client.Result) {
 		if writeErr == nil {
-			writeErr = results.Write(r)
+			writeErr = rw.Write(r)
 		}
 	}))
 	stopScaler()
 	wg.Wait()
 	terr := teardown()
-	results.SetUnsent(stats.Unsent)
-	if cerr := results.Close(); writeErr == nil {
+	cl.mu.Lock()
+	cl.record = nil
+	cl.mu.Unlock()
+	if e := recordErr.Load(); e != nil && writeErr == nil {
+		writeErr = *e
+	}
+	rw.SetUnsent(stats.Unsent)
+	if cerr := rw.Close(); writeErr == nil {
 		writeErr = cerr
 	}
 	if writeErr != nil {

@@ -229,6 +229,34 @@ func TestLabHPAReproducesTheFailure(t *testing.T) {
 	if recycle.PodsAfter < 2 || recycle.Outcome != OutcomeRebalanced {
 		t.Errorf("max-requests=5: %d pods, %s (%s); want >= 2 and rebalanced", recycle.PodsAfter, recycle.Outcome, recycle.Verdict)
 	}
+	// The lab's events go through the report as a watched cluster's do:
+	// every pod the HPA added has its stages, from the HPA's decision on.
+	for _, sc := range res.Scenarios {
+		added := sc.PodsAfter - sc.PodsBefore
+		if len(sc.Run.Stages) < added || added < 1 {
+			t.Fatalf("%s: %d pods added, stages %+v", sc.Name, added, sc.Run.Stages)
+		}
+		for _, st := range sc.Run.Stages {
+			if st.DecisionSeconds == nil || st.ReadySeconds == nil || st.EndpointReadySeconds == nil ||
+				*st.DecisionSeconds > st.CreatedSeconds || *st.ReadySeconds < st.CreatedSeconds || *st.EndpointReadySeconds < *st.ReadySeconds {
+				t.Errorf("%s: stages of %s out of order or missing: %+v", sc.Name, st.Pod, st)
+			}
+			// Without recycling a new pod is capacity that never arrives; with it, traffic comes.
+			if sc.MaxRequests == 0 && (!st.NeverArrived || st.SlowStage != "endpoint ready -> first request") {
+				t.Errorf("%s: %s got traffic or no verdict: %+v", sc.Name, st.Pod, st)
+			}
+			if sc.MaxRequests > 0 && st.FirstRequestSeconds == nil {
+				t.Errorf("%s: %s never got a request: %+v", sc.Name, st.Pod, st)
+			}
+		}
+	}
+	var b strings.Builder
+	if err := RenderTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Stages: pod-2: decision ") || !strings.Contains(b.String(), "capacity that never arrived") {
+		t.Errorf("the lab's text report lacks the stages:\n%s", b.String())
+	}
 }
 
 func TestLabCancelStopsCleanly(t *testing.T) {
