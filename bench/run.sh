@@ -18,7 +18,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
-TOOLS=${TOOLS:-"kaload kaload-1cpu wrk hey fortio bombardier vegeta"}
+TOOLS=${TOOLS:-"kaload kaload-allcpu kaload-1cpu wrk hey fortio bombardier vegeta"}
 TARGETS=${TARGETS:-"nginx kaload-serve"}
 PIN=${PIN:-0}
 
@@ -108,7 +108,7 @@ done
 tools=()
 for tool in $TOOLS; do
 	case $tool in
-	kaload | kaload-1cpu) tools+=("$tool") ;;
+	kaload | kaload-1cpu | kaload-allcpu) tools+=("$tool") ;;
 	*) if have "$tool"; then tools+=("$tool"); else echo "$tool not installed; skipped" >&2; fi ;;
 	esac
 done
@@ -117,11 +117,13 @@ done
 run_tool() {
 	local tool=$1 u=$2 d=${DURATION}
 	case $tool in
-	kaload | kaload-1cpu)
-		# kaload-1cpu gives kaload the thread budget of wrk -t1 (--cpus 1).
-		local cpus=0
-		[ "$tool" = kaload-1cpu ] && cpus=1
-		"${tool_cpu[@]}" "$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" --cpus "$cpus" -o "$work/run.kld" --quiet --format json >"$work/out"
+	kaload | kaload-1cpu | kaload-allcpu)
+		# kaload: default flags (a target on this host gets 1 CPU by itself);
+		# kaload-1cpu: --cpus 1 (wrk -t1's budget); kaload-allcpu: --cpus 0.
+		local cpus=()
+		[ "$tool" = kaload-1cpu ] && cpus=(--cpus 1)
+		[ "$tool" = kaload-allcpu ] && cpus=(--cpus 0)
+		"${tool_cpu[@]}" "$kaload" hammer --url "$u" -c "$CONNS" -d "${d}s" "${cpus[@]}" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err"
 		grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//'
 		;;
 	wrk)
@@ -149,6 +151,7 @@ run_tool() {
 
 
 tick=$(getconf CLK_TCK)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results
 : >"$results"
 n=${#tools[@]}
@@ -169,7 +172,8 @@ done
 
 # --- summary ---------------------------------------------------------------
 echo
-printf "%-13s %-11s %12s %14s %16s\n" target tool "req/s (med)" "CPU s/1k req" "kaload / tool"
+echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+printf "%-13s %-13s %12s %14s %16s\n" target tool "req/s (med)" "CPU s/1k req" "kaload / tool"
 for t in "${!url[@]}"; do
 	kmed=$(awk -v t="$t" '$1==t && $2=="kaload" {print $3}' "$results" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
 	for tool in "${tools[@]}"; do
@@ -182,7 +186,7 @@ for t in "${!url[@]}"; do
 			END {
 				if (!n) exit
 				rm = med(r, n); cm = med(c, n)
-				printf "%-13s %-11s %12.0f %14.4f %16s\n", t, tool, rm, cm, (rm > 0 ? sprintf("%.2fx", k/rm) : "-")
+				printf "%-13s %-13s %12.0f %14.4f %16s\n", t, tool, rm, cm, (rm > 0 ? sprintf("%.2fx", k/rm) : "-")
 			}' "$results"
 	done
 done

@@ -337,6 +337,32 @@ func TestHammerCPUs(t *testing.T) {
 	}
 }
 
+// Without --cpus a target on this host gets one CPU, said on stderr and in
+// the results file; --cpus 0 keeps every CPU and says nothing.
+func TestHammerAutoCPUs(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one CPU: there is nothing to leave to the server")
+	}
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
+	out := filepath.Join(t.TempDir(), "run.kld")
+	code, _, stderr := runKaload(context.Background(), "hammer", "--url", url, "-n", "20", "-c", "2", "-o", out)
+	if code != 0 || !strings.Contains(stderr, "the target is on this host: using 1 CPU") {
+		t.Errorf("default flags: exit %d, stderr:\n%s", code, stderr)
+	}
+	rd, err := results.OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if got := rd.Header().Meta["cpus"]; got != "1 (auto: target on this host)" {
+		t.Errorf("results header meta cpus = %q", got)
+	}
+	code, _, stderr = runKaload(context.Background(), "hammer", "--url", url, "-n", "20", "-c", "2", "--cpus", "0")
+	if code != 0 || strings.Contains(stderr, "on this host") {
+		t.Errorf("--cpus 0: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 // One server answering: fairness is NO DATA unless --backends names the
 // pods; named, the idle one counts and the gate fails on data.
 func TestHammerKnownBackends(t *testing.T) {
