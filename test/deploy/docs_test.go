@@ -99,9 +99,9 @@ func (e *labError) Error() string { return e.stderr }
 
 // TestDocsReportGate runs the report Job's CI gate as the guide writes it,
 // with the volume and the window replaced by recorded runs: it must fail on
-// the sticky half (one pod answered, four Ready pods idle) with the reason,
-// and pass on the recycled half; no fairness figure may claim an even spread
-// for the sticky run.
+// the sticky half (one pod answered, four Ready pods idle) and pass on the
+// recycled half; no fairness figure may claim an even spread for the sticky
+// run.
 func TestDocsReportGate(t *testing.T) {
 	m := regexp.MustCompile(`args: \[(report, [^\]]+)\]`).FindStringSubmatch(readDocs(t))
 	if m == nil {
@@ -155,12 +155,14 @@ func TestDocsReportGate(t *testing.T) {
 					t.Errorf("%s: %s ok=%v (actual %s)", half.name, e.Expr, e.OK, e.Actual)
 				}
 			}
+			// The sticky run either knows the idle pods (the lab's events name
+			// them: Jain 1/5) or says it cannot judge; never an even spread.
 			if half.name == "sticky" {
-				if sum.Fairness != nil {
-					t.Errorf("sticky run: fairness %+v claimed from one answering backend", *sum.Fairness)
-				}
-				if !strings.Contains(sum.FairnessNoData, "only 1 backend answered") {
-					t.Errorf("sticky run: fairness_no_data %q does not say why", sum.FairnessNoData)
+				switch {
+				case sum.Fairness != nil && sum.Fairness.Jain > 0.5:
+					t.Errorf("sticky run: Jain %v claims a spread that one answering pod of five does not have", sum.Fairness.Jain)
+				case sum.Fairness == nil && !strings.Contains(sum.FairnessNoData, "only 1 backend answered"):
+					t.Errorf("sticky run: no fairness and fairness_no_data %q does not say why", sum.FairnessNoData)
 				}
 			}
 		})

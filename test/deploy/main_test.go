@@ -4,7 +4,9 @@
 // strictly into the k8s.io/api types and run against the real kaload binary.
 //
 // It is a module of its own so that kustomize, k8s.io/api and the Dockerfile
-// parser stay out of kaload's go.mod: `cd test/deploy && go test ./...`.
+// parser stay out of kaload's go.mod: `cd test/deploy && go test ./...`. It
+// imports no kaload package (it runs the binary and reads its JSON), so a
+// dependency kaload adds never needs a go mod tidy here.
 package deploy
 
 import (
