@@ -46,6 +46,8 @@ type hammerOptions struct {
 	// summary with zero requests (report.Options.Backends).
 	Backends []string
 	Kube     watchOptions // --watch, --namespace, --kubeconfig
+	// TargetRebalance is the recommendation's goal (report.Options.TargetRebalance).
+	TargetRebalance time.Duration
 
 	// Set by the command from the flags that were given.
 	Args         []string
@@ -179,6 +181,7 @@ when it ends.
 	f.IntVar(&opts.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")
 	f.IntVar(&opts.CPUs, "cpus", 0, "use at most N CPUs, like wrk's -t (0 = all); unset: 1 when the URL resolves to this host (the server gets the rest), else all")
 	opts.Kube.addFlags(f)
+	f.DurationVar(&opts.TargetRebalance, "target-rebalance", report.DefaultTargetRebalance, "recommend recycling reaching fair share within `D`")
 	return cmd
 }
 
@@ -281,6 +284,9 @@ func (o *hammerOptions) complete(f *pflag.FlagSet, headers []string, body string
 		return usageErrorf("--cpus %d: must not be negative", o.CPUs)
 	}
 	o.CPUsSet = f.Changed("cpus")
+	if o.TargetRebalance <= 0 {
+		return usageErrorf("--target-rebalance %s: must be positive", o.TargetRebalance)
+	}
 	if o.Interval <= 0 {
 		return usageErrorf("--interval %s: must be positive", o.Interval)
 	}
@@ -358,7 +364,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		events.start(h.Start, out)
 	}
 
-	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends, Backends: o.Backends})
+	agg := report.NewAggregator(report.Options{Interval: o.Interval, MaxBackends: o.MaxBackends, Backends: o.Backends, TargetRebalance: o.TargetRebalance})
 	run, err := agg.AddRun(h)
 	if err != nil {
 		return err

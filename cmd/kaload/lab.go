@@ -32,6 +32,7 @@ type labOptions struct {
 	Balancer    string
 	Seed        uint64
 	Interval    time.Duration
+	Target      time.Duration // --target-rebalance
 	Format      string
 	OutDir      string
 	Expect      []string
@@ -116,6 +117,7 @@ expectation exits with code 3 after the report is printed.
 	f.StringVar(&o.Balancer, "balancer", "random", "how the Service picks a pod per connection: random (iptables, nftables) or roundrobin (IPVS)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the balancer's random choices")
 	f.DurationVar(&o.Interval, "interval", time.Second, "width of one timeline bucket")
+	f.DurationVar(&o.Target, "target-rebalance", report.DefaultTargetRebalance, "recommend recycling reaching fair share within `D`")
 	f.StringVar(&o.Format, "format", "table", "output format: table or json")
 	f.StringVarP(&o.OutDir, "output", "o", "", "directory to keep each scenario's results file in (for kaload report)")
 	f.StringArrayVar(&o.Expect, "expect", nil, "assertion on the window after the last scale event, [SCENARIO:]EXPR (repeatable)")
@@ -134,6 +136,7 @@ func (o *labOptions) labConfig() (lab.Config, error) {
 		Seed:        o.Seed,
 		ScaleAt:     o.ScaleAt,
 		Interval:    o.Interval,
+		Target:      o.Target,
 		ResultsDir:  o.OutDir,
 		Version:     versionString(),
 	}

@@ -113,6 +113,7 @@ Exit codes: 0 ok, 1 unreadable file, 2 bad flag or expression, 3 an --expect fai
 	f.DurationVar(&opts.Window.From, "from", 0, "only count requests that started at or after this offset from the run's start")
 	f.DurationVar(&opts.Window.To, "to", 0, "only count requests that started before this offset (0: until the end)")
 	f.DurationVar(&opts.Window.Interval, "interval", time.Second, "width of one timeline interval")
+	f.DurationVar(&opts.Window.TargetRebalance, "target-rebalance", report.DefaultTargetRebalance, "recommend recycling reaching fair share within `D`")
 	f.BoolVar(&opts.Merge, "merge", false, "merge files even when their headers say they are different experiments")
 	f.StringSliceVar(&opts.Window.Backends, "backends", nil, "pods known to exist: one that got nothing counts with 0 requests")
 	f.IntVar(&opts.Window.MaxBackends, "max-backends", report.DefaultMaxBackends, "backends shown one by one, the rest fold into "+report.OtherBackend+"; -1: all")

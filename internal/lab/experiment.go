@@ -72,9 +72,11 @@ type Config struct {
 	// HPA, when set, scales from StartPods instead of the fixed event.
 	HPA *HPAConfig
 
-	Interval   time.Duration // timeline bucket; 0 = 1s
-	ResultsDir string        // when set, each scenario's results file goes there
-	Version    string        // written into results files
+	Interval time.Duration // timeline bucket; 0 = 1s
+	// Target is the recommendation's rebalance target (report.Options.TargetRebalance).
+	Target     time.Duration
+	ResultsDir string // when set, each scenario's results file goes there
+	Version    string // written into results files
 
 	// OnScenario, when set, is called before each scenario starts (progress).
 	OnScenario func(i int, sc Scenario)
@@ -447,13 +449,13 @@ func summarize(cfg *Config, sc Scenario, cl *cluster, path string, decisions []D
 	for _, p := range pods {
 		alive = append(alive, p.Name)
 	}
-	run, err := summaryOf(path, report.Options{Interval: cfg.Interval, Backends: alive})
+	run, err := summaryOf(path, report.Options{Interval: cfg.Interval, Backends: alive, TargetRebalance: cfg.Target})
 	if err != nil {
 		return nil, err
 	}
 	win := run
 	if len(events) > 0 {
-		win, err = summaryOf(path, report.Options{From: events[len(events)-1].At, Interval: cfg.Interval, Backends: podsAt(pods, events)})
+		win, err = summaryOf(path, report.Options{From: events[len(events)-1].At, Interval: cfg.Interval, Backends: podsAt(pods, events), TargetRebalance: cfg.Target})
 		if err != nil {
 			return nil, err
 		}

@@ -550,3 +550,46 @@ func TestLabVerdictRules(t *testing.T) {
 		t.Errorf("no scale event: %s", o)
 	}
 }
+
+// TestLabRecommendationReachesTarget validates the recommendation: a run
+// without recycling recommends --max-requests for a 2s target from its own
+// figures; the same lab run with that setting brings every new pod to its
+// fair share within 2s of the scale decision.
+func TestLabRecommendationReachesTarget(t *testing.T) {
+	const target = 2 * time.Second
+	cfg := labConfig()
+	cfg.Scenarios = []Scenario{{Name: "max-requests=0"}}
+	cfg.Duration = 4 * time.Second
+	cfg.Interval = 250 * time.Millisecond
+	cfg.Target = target
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := res.Scenarios[0].Run.Recommendation
+	if rec == nil || rec.TargetRebalanceSeconds != target.Seconds() || rec.MaxRequests < 1 {
+		t.Fatalf("recommendation %+v (%s)", rec, res.Scenarios[0].Run.RecommendationNoData)
+	}
+	// 150 req/s over 6 connections is 25 req/s each: about 50 requests in 2s.
+	if rec.MaxRequests < 40 || rec.MaxRequests > 50 {
+		t.Errorf("recommended --max-requests %d, want about 2s x 25 req/s = 50 (%s)", rec.MaxRequests, rec.Arithmetic)
+	}
+	cfg.Scenarios = []Scenario{{Name: ScenarioName(rec.MaxRequests, 0), MaxRequests: rec.MaxRequests}}
+	res, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := res.Scenarios[0]
+	if len(sc.Run.Stages) != 2 {
+		t.Fatalf("stages %+v", sc.Run.Stages)
+	}
+	for _, st := range sc.Run.Stages {
+		if st.DecisionSeconds == nil || st.FairShareSeconds == nil || *st.FairShareSeconds-*st.DecisionSeconds > target.Seconds() {
+			t.Errorf("--max-requests %d: %s did not reach its fair share within %s of the decision: %+v (%s)", rec.MaxRequests, st.Pod, target, st, sc.Run.Verdict)
+		}
+	}
+	x := mustExpect(t, "decision_to_fair_share<=2s")
+	if r := x[0].Evaluate(sc.Run); !r.OK {
+		t.Errorf("decision_to_fair_share: %+v", r)
+	}
+}

@@ -30,6 +30,10 @@ type Options struct {
 	// cap (or beyond 4 MiB of names) are folded into one OtherBackend row; Summary.FoldedBackends says
 	// how many. Zero means DefaultMaxBackends; negative means no cap.
 	MaxBackends int
+	// TargetRebalance is the time within which the recommendation's
+	// recycling setting brings a new backend to its fair share; zero
+	// means DefaultTargetRebalance.
+	TargetRebalance time.Duration
 }
 
 // DefaultMaxBackends is the cap on backends tracked one by one: far more
@@ -94,8 +98,12 @@ type Aggregator struct {
 	errKinds         map[string]uint64
 	errExamples      map[string]string // kind -> the first message of that kind
 	minOff, maxEnd   time.Duration
-	seen             bool
-	pastTo           bool // traffic went on after To: the window ends at To
+	// Latency of answered requests that opened their connection (dial and
+	// any TLS handshake included) and of the others: the reconnect cost.
+	firstLat, restLat time.Duration
+	firstN, restN     uint64
+	seen              bool
+	pastTo            bool // traffic went on after To: the window ends at To
 
 	events []runEvent // in the order added; see eventOffsets
 
@@ -243,6 +251,13 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		_ = b.hist.RecordValue(us)
 		if r.Latency > b.maxLatency {
 			b.maxLatency = r.Latency
+		}
+		if r.ConnReq == 1 {
+			a.firstLat += r.Latency
+			a.firstN++
+		} else if r.ConnReq > 1 {
+			a.restLat += r.Latency
+			a.restN++
 		}
 	}
 

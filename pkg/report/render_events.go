@@ -84,6 +84,10 @@ func writeEvents(ew *errWriter, s *Summary) {
 	if len(s.Stages) > 0 {
 		ew.printf("\n")
 	}
+	// The recommendation matters once a backend was added.
+	if r := s.Recommendation; r != nil && (len(s.Stages) > 0 || len(s.Rebalance) > 0) {
+		ew.printf("Recommendation (kaload serve, fair share within %gs): %s\n\n", r.TargetRebalanceSeconds, r.Arithmetic)
+	}
 }
 
 // stagesLine is one pod's stages as offsets, the slow one named.

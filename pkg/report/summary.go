@@ -69,6 +69,10 @@ type Summary struct {
 	// Stages follow each pod created during the run into traffic (from
 	// the events); absent without events.
 	Stages []PodStages `json:"stages,omitempty"`
+	// Recommendation is the recycling setting for Options.TargetRebalance;
+	// nil with the reason in RecommendationNoData.
+	Recommendation       *Recommendation `json:"recommendation"`
+	RecommendationNoData string          `json:"recommendation_no_data,omitempty"`
 	// Sockets is the WebSocket view (sockets held per backend over time);
 	// absent when the results hold no socket records.
 	Sockets *SocketSummary `json:"sockets,omitempty"`
@@ -340,6 +344,7 @@ func (a *Aggregator) Summary() *Summary {
 	}
 	s.Events = a.eventSummary(evs)
 	s.Stages = podStages(evs, s)
+	s.Recommendation, s.RecommendationNoData = a.recommend(s)
 	s.Outcome, s.Verdict = verdict(s)
 	if len(s.Stages) > 0 {
 		s.Verdict += "; " + stagesVerdict(s.Stages)
