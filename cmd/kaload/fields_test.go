@@ -97,7 +97,7 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		// lab: lab.Config's fields
 		{args: []string{"lab", "--pods", "three"}, want: `--pods: want START:END pod counts such as 1:3, got "three"`},
 		{args: []string{"lab", "--pods", "3:1"}, want: "--pods: 3:1 does not scale up (want START:END with END > START)"},
-		{args: []string{"lab", "--format", "yaml"}, want: `--format: unknown format "yaml" (want table or json)`},
+		{args: []string{"lab", "--format", "yaml"}, want: `--format: unknown format "yaml" (want table, json or html)`},
 		{args: []string{"lab", "--balancer", "ipvs-sh"}, want: `--balancer: unknown balancer policy "ipvs-sh" (want random or roundrobin)`},
 		{args: []string{"lab", "--scale-at", "20s"}, want: "--scale-at and --duration: the scale event at 20s must lie inside the duration 12s"},
 		{args: []string{"lab", "--max-requests", "-1"}, want: "--max-requests: -1 is negative"},

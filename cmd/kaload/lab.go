@@ -81,6 +81,9 @@ expectation exits with code 3 after the report is printed.
   kaload lab --protocol ws --max-conn-age 2s
   kaload lab --protocol grpc --max-requests 0,50 --max-conn-age 2s
 
+  # One page to share: the scenarios side by side on the same axes
+  kaload lab --format html > lab.html
+
   # CI: fail unless recycling gives the new pods a fair part
   kaload lab --format json --expect 'max-requests=5:min_share>=0.25'`,
 		Args: noArgs,
@@ -118,7 +121,7 @@ expectation exits with code 3 after the report is printed.
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the balancer's random choices")
 	f.DurationVar(&o.Interval, "interval", time.Second, "width of one timeline bucket")
 	f.DurationVar(&o.Target, "target-rebalance", report.DefaultTargetRebalance, "recommend recycling reaching fair share within `D`")
-	f.StringVar(&o.Format, "format", "table", "output format: table or json")
+	f.StringVar(&o.Format, "format", "table", "output format: table, json or html (one self-contained page, the scenarios side by side on the same axes)")
 	f.StringVarP(&o.OutDir, "output", "o", "", "directory to keep each scenario's results file in (for kaload report)")
 	f.StringArrayVar(&o.Expect, "expect", nil, "assertion on the window after the last scale event, [SCENARIO:]EXPR (repeatable)")
 	return cmd
@@ -140,8 +143,8 @@ func (o *labOptions) labConfig() (lab.Config, error) {
 		ResultsDir:  o.OutDir,
 		Version:     versionString(),
 	}
-	if o.Format != "table" && o.Format != "json" {
-		return cfg, fmt.Errorf("--format: unknown format %q (want table or json)", o.Format)
+	if o.Format != "table" && o.Format != "json" && o.Format != "html" {
+		return cfg, fmt.Errorf("--format: unknown format %q (want table, json or html)", o.Format)
 	}
 	p, err := lab.ParsePolicy(o.Balancer)
 	if err != nil {
@@ -246,7 +249,7 @@ func runLab(ctx context.Context, s *streams, o *labOptions) error {
 	}
 	if !res.ExpectOK() {
 		// In JSON the verdicts are in the object; still tell the person, as report does.
-		if o.Format == "json" {
+		if o.Format != "table" {
 			for _, sc := range res.Scenarios {
 				for _, e := range sc.AfterScale.Expectations {
 					if !e.OK {
@@ -261,8 +264,11 @@ func runLab(ctx context.Context, s *streams, o *labOptions) error {
 }
 
 func renderLab(s *streams, format string, res *lab.Result) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return lab.RenderJSON(s.Out, res)
+	case "html":
+		return lab.RenderHTML(s.Out, res)
 	}
 	return lab.RenderTable(s.Out, res)
 }

@@ -208,3 +208,18 @@ func FuzzParseLabExpect(f *testing.F) {
 		}
 	})
 }
+
+// TestLabHTML: --format html writes one page with the scenarios side by side.
+func TestLabHTML(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"lab", "-d", "1s", "--scale-at", "400ms", "--rate", "50", "-c", "2", "--format", "html"},
+		&streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr %q", code, errb.String())
+	}
+	page := out.String()
+	if !strings.HasPrefix(page, "<!DOCTYPE html>") || strings.Count(page, `data-chart="rps"`) != 2 || !strings.Contains(page, `data-kind="scale"`) {
+		t.Errorf("not a two-scenario HTML page with scale markers:\n%.2000s", page)
+	}
+}

@@ -94,6 +94,8 @@ type Aggregator struct {
 	requests, errors uint64
 	tlErrors         []uint64
 	tlDropped        uint64
+	tlLat            []*intervalLat  // per interval, nil where nothing answered
+	tlConns          []intervalConns // connections opened and closed per interval
 	closeReasons     [8]uint64
 	errKinds         map[string]uint64
 	errExamples      map[string]string // kind -> the first message of that kind
@@ -118,6 +120,8 @@ type ptrEntry struct {
 
 type runAgg struct {
 	label, url  string
+	args        []string // the command line, from the header
+	version     string   // the kaload that wrote it
 	start       time.Time
 	connections int // the run's -c: the connections perfect keep-alive would use
 	shift       time.Duration
@@ -231,7 +235,8 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		}
 	}
 
-	if r.Conn != 0 && run.firstSight(r) {
+	newConn := r.Conn != 0 && run.firstSight(r)
+	if newConn {
 		b.conns++
 		run.conns++
 	}
@@ -274,6 +279,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		b.tl = grow(b.tl, i)
 	}
 	b.tl[i]++
+	a.addInterval(i, r, newConn)
 	if failed {
 		if i >= len(a.tlErrors) {
 			a.tlErrors = grow(a.tlErrors, i)

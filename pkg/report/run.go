@@ -33,6 +33,7 @@ func (a *Aggregator) AddRun(h results.Header) (*Run, error) {
 		return nil, err
 	}
 	r.rate, r.limit = h.Rate, h.Duration
+	r.args, r.version = h.Args, h.Kaload
 	if r.limit == 0 && h.Rate > 0 && h.Requests > 0 {
 		r.limit = client.Intended(h.Requests, h.Rate) // the open model's -n ends then
 	}

@@ -157,8 +157,10 @@ type RunSummary struct {
 	Requests    uint64    `json:"requests"`
 	Errors      uint64    `json:"errors"`
 	Connections uint64    `json:"connections"`
-	Rate        float64   `json:"rate,omitempty"` // open model: the target requests/s
-	Unsent      *uint64   `json:"unsent"`         // see Summary.Unsent
+	Rate        float64   `json:"rate,omitempty"`   // open model: the target requests/s
+	Unsent      *uint64   `json:"unsent"`           // see Summary.Unsent
+	Args        []string  `json:"args,omitempty"`   // the hammer's command line
+	Kaload      string    `json:"kaload,omitempty"` // the version that wrote the results
 }
 
 // Timeline counts requests per backend per interval, from the window's start.
@@ -187,6 +189,15 @@ type Interval struct {
 	// this interval (by intended time); Unsent the part never sent.
 	Due    uint64 `json:"due,omitempty"`
 	Unsent uint64 `json:"unsent,omitempty"`
+	// LatencyP50 and LatencyP99 (ms) of the interval's answered requests,
+	// from a compact per-interval histogram (within 6.25%); nil: none
+	// answered.
+	LatencyP50 *float64 `json:"p50_ms,omitempty"`
+	LatencyP99 *float64 `json:"p99_ms,omitempty"`
+	// Opened counts connections whose first request fell in the interval;
+	// Closed those that ended after a request of the interval, by reason.
+	Opened uint64            `json:"opened,omitempty"`
+	Closed map[string]uint64 `json:"closed,omitempty"`
 }
 
 // Summary computes the report of everything added so far. It does not
@@ -220,7 +231,7 @@ func (a *Aggregator) Summary() *Summary {
 	slices.Sort(schemes)
 	s.Protocol = strings.Join(schemes, ", ")
 	for _, r := range a.runs {
-		rs := RunSummary{Label: r.label, URL: r.url, Start: r.start, Rate: r.rate,
+		rs := RunSummary{Label: r.label, URL: r.url, Start: r.start, Rate: r.rate, Args: r.args, Kaload: r.version,
 			Requests: r.requests, Errors: r.errors, Connections: r.conns}
 		if r.unsent >= 0 {
 			n := r.unsentIn(a.opts.From, a.opts.To)
@@ -486,6 +497,7 @@ func (a *Aggregator) timeline(bs []*backendAgg, end time.Duration) Timeline {
 		if k < len(a.tlErrors) {
 			iv.Errors = a.tlErrors[k]
 		}
+		a.intervalFigures(k, &iv)
 		from := a.opts.From + time.Duration(k)*a.opts.Interval
 		for _, r := range a.runs {
 			if r.unsent >= 0 {
