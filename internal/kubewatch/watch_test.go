@@ -344,3 +344,24 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTarget: whatever --watch text comes in, ParseTarget errs or
+// returns a target that prints back to an equivalent KIND/NAME.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"deployment/web", "sts/db", "hpa/web-1.x", "pod/x", "/", "deployment//", "HPA/Web", "deploy/-x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		if !validName(tg.Name) || tg.Name == "" {
+			t.Fatalf("%q: invalid name %q accepted", s, tg.Name)
+		}
+		again, err := ParseTarget(tg.String())
+		if err != nil || again != tg {
+			t.Fatalf("%q -> %v -> %v, %v", s, tg, again, err)
+		}
+	})
+}
