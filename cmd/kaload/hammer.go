@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kaload/kaload/internal/kubewatch"
+	"github.com/kaload/kaload/internal/live"
 	"github.com/kaload/kaload/pkg/client"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
@@ -31,6 +33,7 @@ type hammerOptions struct {
 	Output   string // results file; "-" streams it to stdout
 	Label    string
 	Quiet    bool
+	Live     bool   // a line per --interval on stderr when it is not a terminal
 	Format   string // one of report.Formats
 	Expect   []string
 	JUnit    string
@@ -173,6 +176,7 @@ when it ends.
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
+	f.BoolVar(&opts.Live, "live", false, "when stderr is not a terminal (CI logs, kubectl logs): print one line per --interval with req/s, errors and the top backends' shares")
 	f.StringVar(&opts.Format, "format", "table", "summary format: "+report.FormatHelp())
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
 	f.StringVar(&opts.JUnit, "junit", "", "write the --expect results as JUnit XML to `FILE`")
@@ -377,8 +381,13 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	rec := &recorder{out: out, run: run, agg: agg, warn: errw, stopRun: stopRun}
 
 	var bar *progress
-	if s.ErrTTY && !o.Quiet {
-		bar = startProgress(errw, &o.Client, rec)
+	switch {
+	case s.ErrTTY && !o.Quiet:
+		rec.live = live.NewCounter(o.MaxBackends)
+		bar = startProgress(errw, &o.Client, rec, o.Interval)
+	case o.Live && !o.Quiet:
+		rec.live = live.NewCounter(o.MaxBackends)
+		bar = startLiveLines(errw, &o.Client, rec, o.Interval)
 	}
 	unwatch := watchInterrupts(ctx, s.Abort, errw, o.Client.Timeout)
 	if autoCPUs > 0 {
@@ -523,6 +532,7 @@ type recorder struct {
 
 	requests, errors atomic.Int64
 	backends         atomic.Int64
+	live             *live.Counter // per-backend counts of the live view; nil without one
 }
 
 func (r *recorder) Record(res *client.Result) {
@@ -552,11 +562,15 @@ func (r *recorder) Record(res *client.Result) {
 	if res.Failed() {
 		r.errors.Add(1)
 	}
+	if r.live != nil {
+		r.live.Add(res.Backend, res.Failed())
+	}
 	r.backends.Store(int64(r.agg.BackendNames()))
 }
 
-// progress draws a live bar on a terminal: elapsed against the limit,
-// requests/s, errors and how many backends have answered.
+// progress draws a live bar on a terminal: elapsed against the limit (with
+// -n: requests against -n), requests/s, errors, how many backends have
+// answered and the top backends' shares of the last --interval.
 type progress struct {
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -564,17 +578,24 @@ type progress struct {
 
 const progressMax = 1000
 
-func startProgress(w io.Writer, c *client.Config, rec *recorder) *progress {
-	bar := progressbar.NewOptions(progressMax,
+func startProgress(w io.Writer, c *client.Config, rec *recorder, interval time.Duration) *progress {
+	total := int64(progressMax)
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionThrottle(0),
-	)
+	}
+	if c.Requests > 0 {
+		total = c.Requests // the bar counts requests: "1200/5000"
+		opts = append(opts, progressbar.OptionShowCount())
+	}
+	bar := progressbar.NewOptions64(total, opts...)
 	p := &progress{done: make(chan struct{})}
 	start := time.Now()
+	shares := live.NewShares(rec.live, start, interval)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -606,11 +627,37 @@ func startProgress(w io.Writer, c *client.Config, rec *recorder) *progress {
 				if c.Duration > 0 {
 					limit = c.Duration.String()
 				}
-				bar.Describe(fmt.Sprintf("%s/%s %8.0f req/s %6d errors %3d backends",
-					elapsed.Round(time.Second), limit, rps, rec.errors.Load(), rec.backends.Load()))
-				_ = bar.Set(int(min(frac, 1) * progressMax))
+				bar.Describe(fmt.Sprintf("%s/%s %8.0f req/s %6d errors %3d backends | %s",
+					elapsed.Round(time.Second), limit, rps, rec.errors.Load(), rec.backends.Load(), shares.At(now)))
+				if c.Requests > 0 {
+					_ = bar.Set64(min(n, c.Requests))
+				} else {
+					_ = bar.Set(int(min(frac, 1) * progressMax))
+				}
 			}
 		}
+	}()
+	return p
+}
+
+// startLiveLines prints a live.Line per interval (--live without a
+// terminal): one line each, for logs.
+func startLiveLines(w io.Writer, c *client.Config, rec *recorder, interval time.Duration) *progress {
+	p := &progress{done: make(chan struct{})}
+	limit := "Ctrl-C stops"
+	switch {
+	case c.Duration > 0:
+		limit = c.Duration.String()
+	case c.Requests > 0:
+		limit = strconv.FormatInt(c.Requests, 10) + " requests"
+	}
+	start := time.Now()
+	tick := time.NewTicker(interval)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer tick.Stop()
+		live.Lines(p.done, tick.C, start, interval, limit, rec.live, func(l string) { fmt.Fprintln(w, l) })
 	}()
 	return p
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -375,5 +376,44 @@ func TestHammerKnownBackends(t *testing.T) {
 		"--backends", "pod-a,pod-b")
 	if code != exitExpectFail || !strings.Contains(stdout, "│ FAIL   │ min_share>=0.1 │ 0") || !strings.Contains(stdout, "pod-b received no requests") {
 		t.Errorf("with --backends: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestHammerLive: --live without a terminal prints one line per
+// --interval naming the backend's share; the terminal bar shows the shares
+// too, and with -n counts requests.
+func TestHammerLive(t *testing.T) {
+	url := servertest.Start(t, server.Config{Hostname: "pod-a"}).URL
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"hammer", "--url", url, "-d", "1100ms", "-c", "2", "--rate", "200", "--live", "--interval", "250ms"},
+		&streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var lines []string
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if strings.HasPrefix(l, "kaload: ") && strings.Contains(l, " req/s ") {
+			lines = append(lines, l)
+		}
+	}
+	// 1.1s of 250ms intervals: 4 lines (the ticker stops with the run).
+	if len(lines) < 2 || len(lines) > 5 {
+		t.Fatalf("%d live lines, want about 4:\n%s", len(lines), errb.String())
+	}
+	if !strings.Contains(lines[0], "/1.1s ") || !strings.Contains(lines[0], "| pod-a 100% new: pod-a") {
+		t.Errorf("first line %q lacks the limit or pod-a's share as new", lines[0])
+	}
+	if !strings.HasSuffix(lines[1], "| pod-a 100%") {
+		t.Errorf("second line %q: want pod-a 100%% and nothing new", lines[1])
+	}
+
+	errb.Reset()
+	code = run(context.Background(), []string{"hammer", "--url", url, "-n", "300", "-c", "2", "--rate", "300", "--interval", "200ms"},
+		&streams{In: strings.NewReader(""), Out: &out, Err: &errb, ErrTTY: true})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "pod-a 100%") || !regexp.MustCompile(`\d+/300`).MatchString(s) {
+		t.Errorf("the bar lacks the shares or the request count:\n%q", s)
 	}
 }
