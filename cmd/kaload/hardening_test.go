@@ -340,3 +340,20 @@ func TestReportRefusesImpossibleRecords(t *testing.T) {
 		}
 	}
 }
+
+// The real engine drops a connection whose request timed out; the summary
+// counts each such redial (issue 17: report redials caused by timeouts).
+func TestHammerCountsTimeoutRedials(t *testing.T) {
+	url := silentServer(t)
+	code, out, errs := runReportCmd(t, "hammer", "--url", url, "-n", "3", "-c", "1", "--timeout", "200ms", "--format", "json", "--quiet")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	var s report.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if s.Requests != 3 || s.Errors != 3 || s.TimeoutRedials != 3 {
+		t.Errorf("requests %d errors %d timeout_redials %d", s.Requests, s.Errors, s.TimeoutRedials)
+	}
+}

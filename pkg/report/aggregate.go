@@ -97,6 +97,7 @@ type Aggregator struct {
 	tlLat            []*intervalLat  // per interval, nil where nothing answered
 	tlConns          []intervalConns // connections opened and closed per interval
 	closeReasons     [8]uint64
+	timeoutRedials   uint64 // connections the client dropped after a timeout
 	errKinds         map[string]uint64
 	errExamples      map[string]string // kind -> the first message of that kind
 	minOff, maxEnd   time.Duration
@@ -203,6 +204,11 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		b.errors++
 		k := errorKind(r)
 		a.errKinds[k]++
+		if k == "timeout" && r.Close == client.CloseError {
+			// The client gave up and dropped the connection: its next
+			// request dials again, wherever the balancer sends it.
+			a.timeoutRedials++
+		}
 		if _, ok := a.errExamples[k]; !ok {
 			a.errExamples[k] = errorExample(r)
 		}

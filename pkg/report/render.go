@@ -401,6 +401,9 @@ func renderTable(w io.Writer, r *Report) error {
 	}
 	ew.printf("%s\n", connectionsLine(s))
 	ew.printf("Connections closed by: %s\n", countsLine(s.CloseReasons))
+	if s.TimeoutRedials > 0 {
+		ew.printf("Re-dialled after a timeout: %s\n", thousands(s.TimeoutRedials))
+	}
 	ew.printf("%s\n", latencyLine(s))
 	if s.Unattributed > 0 {
 		ew.printf("Requests no backend answered: %d\n", s.Unattributed)
@@ -591,6 +594,9 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	}
 	ew.printf("- %s\n", connectionsLine(s))
 	ew.printf("- Connections closed by: %s\n", mdEscape(countsLine(s.CloseReasons)))
+	if s.TimeoutRedials > 0 {
+		ew.printf("- Re-dialled after a timeout: %s\n", thousands(s.TimeoutRedials))
+	}
 	ew.printf("- %s\n", mdEscape(latencyLine(s)))
 	ew.printf("- %s\n", mdEscape(fairnessLine(s)))
 	for _, l := range serverCountNotes(s) {

@@ -38,6 +38,11 @@ type Summary struct {
 	Window    Window  `json:"window"`
 	// Unattributed counts requests that no backend answered (failed dials).
 	Unattributed uint64 `json:"unattributed_requests"`
+	// TimeoutRedials counts connections the client dropped because a
+	// request timed out. Each is re-dialled and may reach another backend,
+	// so a client that falls behind spreads load as recycling would,
+	// without any server closing a connection.
+	TimeoutRedials uint64 `json:"timeout_redials"`
 	// FoldedBackends counts the distinct backend names past
 	// Options.MaxBackends whose requests the OtherBackend row holds;
 	// FoldedAtLeast says the count is a lower bound.
@@ -213,6 +218,8 @@ func (a *Aggregator) Summary() *Summary {
 		Backends:     []BackendSummary{},
 		Rebalance:    []Rebalance{},
 		Runs:         []RunSummary{},
+
+		TimeoutRedials: a.timeoutRedials,
 	}
 	for k, n := range a.errKinds {
 		s.ErrorKinds[k] = n

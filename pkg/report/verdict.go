@@ -318,6 +318,9 @@ func verdict(s *Summary) (Outcome, string) {
 	if s.Errors > 0 {
 		parts = append(parts, fmt.Sprintf("%d errors (%.2f%%)", s.Errors, 100*s.ErrorRate))
 	}
+	if s.TimeoutRedials > 0 {
+		parts = append(parts, timeoutRedialsLine(s))
+	}
 	if s.FoldedBackends > 0 {
 		parts = append(parts, FoldedLine(s))
 	}
@@ -354,4 +357,15 @@ func FoldedLine(s *Summary) string {
 // (HTTP/1.1) and GOAWAY (HTTP/2, gRPC).
 func (s *Summary) ServerCloses() uint64 {
 	return s.CloseReasons["server-close"] + s.CloseReasons["goaway"]
+}
+
+// timeoutRedialsLine warns that the client, not the servers, moved
+// connections: a hammer that falls behind is no longer a pure keep-alive
+// client, and the spread it saw does not prove server-side recycling.
+func timeoutRedialsLine(s *Summary) string {
+	what := thousands(s.TimeoutRedials) + " connections were"
+	if s.TimeoutRedials == 1 {
+		what = "1 connection was"
+	}
+	return what + " re-dialled after a request timed out (the client fell behind): such redials reach new backends as recycling would, so this spread does not show that the servers recycle"
 }

@@ -280,3 +280,48 @@ func TestVerdictSaysUnsent(t *testing.T) {
 		t.Errorf("unsent %v, verdict %q", s.Unsent, s.Verdict)
 	}
 }
+
+// A client that falls behind drops timed-out connections and dials again:
+// the report counts those redials and says the spread does not prove
+// server-side recycling (issue 17: a sticky control must not silently turn
+// into a recycling client).
+func TestTimeoutRedials(t *testing.T) {
+	a := NewAggregator(Options{})
+	run, err := a.AddRun(results.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSinkFeeder(run.Add, 0)
+	f.add("pod-a", 0, 2*time.Second, 100)
+	f.add("pod-b", time.Second, time.Second, 50)
+	timedOut := func(conn uint64, c client.CloseReason) {
+		run.Add(&client.Result{Start: 1500 * time.Millisecond, Latency: 5 * time.Second, Backend: "pod-a",
+			Conn: conn, ConnReq: 1, ServerTotal: -1, Err: "read tcp 127.0.0.1:1: i/o timeout", Close: c})
+	}
+	timedOut(100, client.CloseError)
+	timedOut(101, client.CloseError)
+	timedOut(102, client.CloseError)
+	timedOut(103, client.CloseNone) // a timeout that left its connection alone is no redial
+	s := a.Summary()
+	if s.TimeoutRedials != 3 {
+		t.Errorf("timeout_redials = %d, want 3", s.TimeoutRedials)
+	}
+	want := "3 connections were re-dialled after a request timed out (the client fell behind)"
+	if !strings.Contains(s.Verdict, want) {
+		t.Errorf("verdict %q does not say %q", s.Verdict, want)
+	}
+	var b strings.Builder
+	if err := Render(&b, &Report{Summary: s}, "table"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Re-dialled after a timeout: 3\n") {
+		t.Errorf("table lacks the redial line:\n%s", b.String())
+	}
+
+	quiet := NewAggregator(Options{})
+	qrun, _ := quiet.AddRun(results.Header{})
+	newSinkFeeder(qrun.Add, 0).add("pod-a", 0, time.Second, 10)
+	if s := quiet.Summary(); s.TimeoutRedials != 0 || strings.Contains(s.Verdict, "re-dialled") {
+		t.Errorf("no timeouts: redials %d, verdict %q", s.TimeoutRedials, s.Verdict)
+	}
+}
