@@ -86,6 +86,7 @@ type htmlColumn struct {
 	Lines       []string
 	Errors      []string
 	Rebalance   []string
+	Stages      []string // stages and the recommendation
 	Charts      []htmlChart
 	Markers     []marker
 	MoreMarkers int
@@ -173,6 +174,7 @@ func buildColumn(col HTMLColumn, dom domains) htmlColumn {
 	for _, rb := range s.Rebalance {
 		hc.Rebalance = append(hc.Rebalance, rebalanceLine(rb))
 	}
+	hc.Stages = stageLines(s)
 	hc.Markers = markers(s, col.Markers)
 	if len(hc.Markers) > maxDrawnMarkers {
 		hc.MoreMarkers = len(hc.Markers) - maxDrawnMarkers
@@ -546,7 +548,7 @@ svg.chart{width:100%;max-width:760px;height:auto;flex:1 1 420px}svg text{font-si
 <table class="facts">{{range .Facts}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}
 {{range .Errors}}<li>Errors: {{.}}</li>{{end}}
-{{range .Rebalance}}<li>Rebalance: {{.}}</li>{{end}}</ul>
+{{range .Rebalance}}<li>Rebalance: {{.}}</li>{{end}}{{range .Stages}}<li>{{.}}</li>{{end}}</ul>
 </section>
 {{end}}{{range .Rows}}{{range .}}<div class="cell">{{if .}}{{$m := .Markers}}{{$more := .MoreMarkers}}<h3>{{.Title}}</h3><div class="chartbox">{{.SVG}}
 {{if or .Legend (and .Time $m)}}<ul class="legend">{{range .Legend}}<li><svg class="swatch" viewBox="0 0 24 10" width="24" height="10"><line x1="0" x2="24" y1="5" y2="5" stroke="{{.Colour}}" stroke-width="4"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/></svg>{{.Name}}</li>{{end}}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kaload/kaload/pkg/report/results"
@@ -78,16 +79,22 @@ func writeEvents(ew *errWriter, s *Summary) {
 		}
 		ew.printf("\n")
 	}
+	for _, l := range stageLines(s) {
+		ew.printf("%s\n\n", l)
+	}
+}
+
+// stageLines are the new pods' stages and, once a backend was added (when
+// it matters), the recommendation: for the text and HTML reports.
+func stageLines(s *Summary) []string {
+	var out []string
 	for _, p := range s.Stages {
-		ew.printf("Stages: %s\n", stagesLine(p))
+		out = append(out, "Stages: "+stagesLine(p))
 	}
-	if len(s.Stages) > 0 {
-		ew.printf("\n")
-	}
-	// The recommendation matters once a backend was added.
 	if r := s.Recommendation; r != nil && (len(s.Stages) > 0 || len(s.Rebalance) > 0) {
-		ew.printf("Recommendation (kaload serve, fair share within %gs): %s\n\n", r.TargetRebalanceSeconds, r.Arithmetic)
+		out = append(out, fmt.Sprintf("Recommendation (kaload serve, fair share within %gs): %s", r.TargetRebalanceSeconds, r.Arithmetic))
 	}
+	return out
 }
 
 // stagesLine is one pod's stages as offsets, the slow one named.
