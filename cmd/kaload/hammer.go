@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -16,12 +17,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/kaload/kaload/internal/kubewatch"
 	"github.com/kaload/kaload/internal/live"
+	"github.com/kaload/kaload/internal/loadmetrics"
 	"github.com/kaload/kaload/pkg/client"
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
@@ -30,15 +34,17 @@ import (
 type hammerOptions struct {
 	Client client.Config
 
-	Output   string // results file; "-" streams it to stdout
-	Label    string
-	Quiet    bool
-	Live     bool   // a line per --interval on stderr when it is not a terminal
-	Format   string // one of report.Formats
-	Expect   []string
-	JUnit    string
-	Interval time.Duration
-	CPUs     int // GOMAXPROCS for the run; 0 = every CPU
+	Output string // results file; "-" streams it to stdout
+	Label  string
+	Quiet  bool
+	Live   bool // a line per --interval on stderr when it is not a terminal
+	// MetricsAddr serves /metrics (internal/loadmetrics) while running; "" off.
+	MetricsAddr string
+	Format      string // one of report.Formats
+	Expect      []string
+	JUnit       string
+	Interval    time.Duration
+	CPUs        int // GOMAXPROCS for the run; 0 = every CPU
 	// CPUsSet: --cpus was given. Unset, a target on this host gets one CPU
 	// (wrk -t1's budget) and the server the rest.
 	CPUsSet bool
@@ -126,7 +132,8 @@ when it ends.
   kaload hammer --url grpc://svc:9090 -c 50 -d 30s
   kaload hammer --url grpc://svc:9090 --call helloworld.Greeter/SayHello --data '{"name":"k"}' --proto helloworld.proto
   kaload hammer --url grpc://svc:9090 --call kaload.v1.Kaload/Stream --stream server -c 20 -d 1m
-  kaload hammer --url http://web:8080/ -d 5m --watch deployment/web --namespace shop --expect 'endpoint_to_first_request<5s'`,
+  kaload hammer --url http://web:8080/ -d 5m --watch deployment/web --namespace shop --expect 'endpoint_to_first_request<5s'
+  kaload hammer --url http://web:8080/ -d 10m --metrics-addr :9100 --live   # Prometheus /metrics, a line per second in the log`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.apply(cmd.Flags(), &opts.Client, &body); err != nil {
@@ -176,6 +183,7 @@ when it ends.
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on `ADDR` (e.g. :9100) while running: requests, errors and latency per backend, connections by close reason")
 	f.BoolVar(&opts.Live, "live", false, "when stderr is not a terminal (CI logs, kubectl logs): print one line per --interval with req/s, errors and the top backends' shares")
 	f.StringVar(&opts.Format, "format", "table", "summary format: "+report.FormatHelp())
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
@@ -379,6 +387,14 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	rec := &recorder{out: out, run: run, agg: agg, warn: errw, stopRun: stopRun}
+	if o.MetricsAddr != "" {
+		// Served until the summary is out: a last scrape sees every request.
+		stopMetrics, err := serveMetrics(o, h, rec, errw)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	var bar *progress
 	switch {
@@ -533,6 +549,37 @@ type recorder struct {
 	requests, errors atomic.Int64
 	backends         atomic.Int64
 	live             *live.Counter // per-backend counts of the live view; nil without one
+	metrics          *loadmetrics.Metrics
+}
+
+// serveMetrics registers the run's metrics and serves them on
+// --metrics-addr; the returned func stops the server.
+func serveMetrics(o *hammerOptions, h results.Header, rec *recorder, errw io.Writer) (func(), error) {
+	reg := prometheus.NewRegistry()
+	m, err := loadmetrics.New(reg, h.Label, h.URL, h.Kaload, o.MaxBackends)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", o.MetricsAddr, err)
+	}
+	rec.metrics = m
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ends with Shutdown
+	}()
+	fmt.Fprintf(errw, "kaload: metrics on http://%s/metrics\n", ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 func (r *recorder) Record(res *client.Result) {
@@ -548,6 +595,9 @@ func (r *recorder) Record(res *client.Result) {
 		}
 	}
 	r.run.Add(res)
+	if r.metrics != nil {
+		r.metrics.Record(res)
+	}
 	if res.Kind != client.KindRequest {
 		return // a socket record: counted by the aggregator, not as a request
 	}

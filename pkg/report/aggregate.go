@@ -460,3 +460,7 @@ func round(v float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(v*p) / p
 }
+
+// ErrorKind names the class of a failed request as the summary's
+// error_kinds do ("timeout", "http 503", "grpc UNAVAILABLE", ...).
+func ErrorKind(r *client.Result) string { return errorKind(r) }

@@ -1,0 +1,48 @@
+package loadmetrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kaload/kaload/pkg/client"
+	"github.com/kaload/kaload/pkg/report"
+)
+
+// TestFoldsBackends: past the cap every name counts as report.OtherBackend,
+// so the series stay bounded whatever names a server sends.
+func TestFoldsBackends(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, "", "http://svc/", "test", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		name := []string{"pod-a", "pod-b"}[i%2]
+		if i >= 50 {
+			name = "unique-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		}
+		m.Record(&client.Result{Backend: name, Latency: time.Millisecond, Status: 200, Conn: uint64(i + 1), ConnReq: 1, Close: client.CloseServer})
+	}
+	m.Record(&client.Result{Err: "dial tcp: connection refused", ServerTotal: -1})
+	m.Record(&client.Result{Kind: client.KindSocket, Backend: "pod-a"}) // not a request
+	for _, c := range []struct {
+		backend string
+		want    float64
+	}{{"pod-a", 25}, {"pod-b", 25}, {report.OtherBackend, 50}, {"", 1}} {
+		if got := testutil.ToFloat64(m.requests.WithLabelValues(c.backend)); got != c.want {
+			t.Errorf("requests{backend=%q} = %v, want %v", c.backend, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.requests); n != 4 {
+		t.Errorf("%d request series, want 4 (2 tracked, %s, none)", n, report.OtherBackend)
+	}
+	if got := testutil.ToFloat64(m.errors.WithLabelValues("", "connection refused")); got != 1 {
+		t.Errorf("errors{kind=connection refused} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.closed.WithLabelValues("server-close")); got != 100 {
+		t.Errorf("closed{server-close} = %v, want 100", got)
+	}
+}
