@@ -15,10 +15,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kaload/kaload/pkg/report/results"
@@ -46,9 +48,8 @@ type Watcher struct {
 	cfg     Config
 	ctx     context.Context
 	cancel  context.CancelFunc
-	factory informers.SharedInformerFactory
 	rsList  appslisters.ReplicaSetLister
-	podList corelisters.PodLister
+	running sync.WaitGroup // the informers' Run
 	synced  bool
 	wg      sync.WaitGroup // watchRestores
 
@@ -133,7 +134,6 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 	wctx, cancel := context.WithCancel(ctx)
 	w = &Watcher{
 		cfg: cfg, ctx: wctx, cancel: cancel,
-		factory:     informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithNamespace(cfg.Namespace)),
 		workloads:   map[workload]bool{},
 		deployments: map[string]int32{},
 		hpas:        map[string]hpaState{},
@@ -155,11 +155,13 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 
 	// Two phases: the objects that say which pods are ours (HPAs name their
 	// target, ReplicaSets their Deployment) are listed before the pods.
-	f := w.factory
-	hpaInf := f.Autoscaling().V2().HorizontalPodAutoscalers().Informer()
-	depInf := f.Apps().V1().Deployments().Informer()
-	rsInf := f.Apps().V1().ReplicaSets().Informer()
-	w.rsList = f.Apps().V1().ReplicaSets().Lister()
+	// The informers of these five resources only: client-go's informer
+	// factory would link every API group into kaload (tens of MB).
+	ns := cfg.Namespace
+	hpaInf := autoscalinginformers.NewHorizontalPodAutoscalerInformer(cfg.Client, ns, 0, cache.Indexers{})
+	depInf := appsinformers.NewDeploymentInformer(cfg.Client, ns, 0, cache.Indexers{})
+	rsInf := appsinformers.NewReplicaSetInformer(cfg.Client, ns, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	w.rsList = appslisters.NewReplicaSetLister(rsInf.GetIndexer())
 	for name, inf := range map[string]cache.SharedIndexInformer{"horizontalpodautoscalers": hpaInf, "deployments": depInf, "replicasets": rsInf} {
 		if err := w.follow(name, inf); err != nil {
 			cancel()
@@ -168,12 +170,11 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 	}
 	sctx, scancel := context.WithTimeout(wctx, cfg.SyncTimeout)
 	defer scancel()
-	f.Start(wctx.Done())
+	w.run(hpaInf, depInf, rsInf)
 	ok1 := cache.WaitForCacheSync(sctx.Done(), hpaInf.HasSynced, depInf.HasSynced, rsInf.HasSynced)
 
-	podInf := f.Core().V1().Pods().Informer()
-	w.podList = f.Core().V1().Pods().Lister()
-	sliceInf := f.Discovery().V1().EndpointSlices().Informer()
+	podInf := coreinformers.NewPodInformer(cfg.Client, ns, 0, cache.Indexers{})
+	sliceInf := discoveryinformers.NewEndpointSliceInformer(cfg.Client, ns, 0, cache.Indexers{})
 	if err := w.follow("pods", podInf); err != nil {
 		w.Stop()
 		return nil, false, err
@@ -182,7 +183,7 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 		w.Stop()
 		return nil, false, err
 	}
-	f.Start(wctx.Done())
+	w.run(podInf, sliceInf)
 	ok2 := cache.WaitForCacheSync(sctx.Done(), podInf.HasSynced, sliceInf.HasSynced)
 	w.synced = ok1 && ok2
 
@@ -210,11 +211,22 @@ func (w *Watcher) follow(resource string, inf cache.SharedIndexInformer) error {
 	return nil
 }
 
+// run starts informers until the watcher's context ends.
+func (w *Watcher) run(infs ...cache.SharedIndexInformer) {
+	for _, inf := range infs {
+		w.running.Add(1)
+		go func() {
+			defer w.running.Done()
+			inf.RunWithContext(w.ctx)
+		}()
+	}
+}
+
 // Stop ends the watches and waits for the informers to return. No event is
 // recorded after Stop returns.
 func (w *Watcher) Stop() {
 	w.cancel()
-	w.factory.Shutdown()
+	w.running.Wait()
 	w.wg.Wait()
 	w.mu.Lock()
 	w.cfg.Record = func(results.Event) {}
