@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kaload/kaload/internal/kubetest"
-	"github.com/kaload/kaload/internal/kubewatch"
 	"github.com/kaload/kaload/internal/lab"
 	"github.com/kaload/kaload/internal/servertest"
 	"github.com/kaload/kaload/pkg/client"
@@ -105,7 +105,12 @@ func must[T any](t *testing.T) func(T, error) T {
 func TestHammerWatchAPIServer(t *testing.T) {
 	c := kubetest.Start(t, kubetest.ServiceAccountToken{Token: "hammer-token-0123456789", Namespace: watchNS, Name: "kaload-hammer"})
 	ctx := context.Background()
-	cs, _, err := kubewatch.NewClient(c.Kubeconfig, watchNS)
+	// The test plays the controllers as admin, with client-go's clientset.
+	rc, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}

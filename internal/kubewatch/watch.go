@@ -15,11 +15,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	appsinformers "k8s.io/client-go/informers/apps/v1"
-	autoscalinginformers "k8s.io/client-go/informers/autoscaling/v2"
-	coreinformers "k8s.io/client-go/informers/core/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
-	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -28,7 +23,7 @@ import (
 
 // Config is what to watch and where events go.
 type Config struct {
-	Client    kubernetes.Interface
+	Client    Source // NewClient's, or any other (tests use client-go's fake clientset)
 	Namespace string
 	Targets   []Target
 	// Start is offset zero of the run's clock (results.Header.Start).
@@ -155,12 +150,24 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 
 	// Two phases: the objects that say which pods are ours (HPAs name their
 	// target, ReplicaSets their Deployment) are listed before the pods.
-	// The informers of these five resources only: client-go's informer
-	// factory would link every API group into kaload (tens of MB).
+	// Informers of these five resources only (see restSource).
 	ns := cfg.Namespace
-	hpaInf := autoscalinginformers.NewHorizontalPodAutoscalerInformer(cfg.Client, ns, 0, cache.Indexers{})
-	depInf := appsinformers.NewDeploymentInformer(cfg.Client, ns, 0, cache.Indexers{})
-	rsInf := appsinformers.NewReplicaSetInformer(cfg.Client, ns, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	informer := func(resource string, indexers cache.Indexers) cache.SharedIndexInformer {
+		lw, lerr := cfg.Client.ListWatch(ns, resource)
+		if lerr != nil && err == nil {
+			err = lerr
+		}
+		return cache.NewSharedIndexInformer(lw, resources[resource].obj, 0, indexers)
+	}
+	hpaInf := informer("horizontalpodautoscalers", cache.Indexers{})
+	depInf := informer("deployments", cache.Indexers{})
+	rsInf := informer("replicasets", cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	podInf := informer("pods", cache.Indexers{})
+	sliceInf := informer("endpointslices", cache.Indexers{})
+	if err != nil {
+		cancel()
+		return nil, false, err
+	}
 	w.rsList = appslisters.NewReplicaSetLister(rsInf.GetIndexer())
 	for name, inf := range map[string]cache.SharedIndexInformer{"horizontalpodautoscalers": hpaInf, "deployments": depInf, "replicasets": rsInf} {
 		if err := w.follow(name, inf); err != nil {
@@ -173,8 +180,6 @@ func Start(ctx context.Context, cfg Config) (w *Watcher, synced bool, err error)
 	w.run(hpaInf, depInf, rsInf)
 	ok1 := cache.WaitForCacheSync(sctx.Done(), hpaInf.HasSynced, depInf.HasSynced, rsInf.HasSynced)
 
-	podInf := coreinformers.NewPodInformer(cfg.Client, ns, 0, cache.Indexers{})
-	sliceInf := discoveryinformers.NewEndpointSliceInformer(cfg.Client, ns, 0, cache.Indexers{})
 	if err := w.follow("pods", podInf); err != nil {
 		w.Stop()
 		return nil, false, err

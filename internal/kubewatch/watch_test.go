@@ -19,8 +19,11 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/kaload/kaload/pkg/report/results"
@@ -166,7 +169,7 @@ func TestWatchScaleUp(t *testing.T) {
 		slice("web-s1", "web", ep{"10.0.0.1", "web-abc-1", true, true, false}, ep{"10.0.0.2", "web-abc-2", true, true, false}),
 		slice("api-s1", "api", ep{"10.0.9.1", "api-zzz-1", true, true, false}))
 
-	w, synced, err := Start(ctx, Config{Client: cs, Namespace: ns, Targets: []Target{{Deployment, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
+	w, synced, err := Start(ctx, Config{Client: clientsetSource{cs}, Namespace: ns, Targets: []Target{{Deployment, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
 	if err != nil || !synced {
 		t.Fatalf("Start: synced %v, %v", synced, err)
 	}
@@ -263,7 +266,7 @@ func TestWatchHPATarget(t *testing.T) {
 	p := withConditions(pod("web-abc-1", "web-abc", "abc", t0.Add(-time.Second)), "10.0.0.1", time.Time{}, time.Time{})
 	// No ReplicaSet is listed: the pod's owner comes from the naming rule.
 	cs := fake.NewClientset(deployment("web", 1), p, hpa(1, 1, 10))
-	w, _, err := Start(context.Background(), Config{Client: cs, Namespace: ns, Targets: []Target{{HPA, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
+	w, _, err := Start(context.Background(), Config{Client: clientsetSource{cs}, Namespace: ns, Targets: []Target{{HPA, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +297,7 @@ func TestWatchGap(t *testing.T) {
 		sc.set(3 * time.Second)
 		return false, nil, nil
 	})
-	w, synced, err := Start(context.Background(), Config{Client: cs, Namespace: ns, Targets: []Target{{Deployment, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
+	w, synced, err := Start(context.Background(), Config{Client: clientsetSource{cs}, Namespace: ns, Targets: []Target{{Deployment, "web"}}, Start: t0, Now: sc.Now, Record: sc.record})
 	if err != nil || !synced {
 		t.Fatalf("Start: synced %v, %v", synced, err)
 	}
@@ -364,4 +367,34 @@ func FuzzParseTarget(f *testing.F) {
 			t.Fatalf("%q -> %v -> %v, %v", s, tg, again, err)
 		}
 	})
+}
+
+// clientsetSource lists and watches through a clientset (here client-go's
+// fake): what NewClient's REST source does against a real API server.
+type clientsetSource struct{ cs kubernetes.Interface }
+
+func (c clientsetSource) ListWatch(ns, resource string) (cache.ListerWatcher, error) {
+	lw := func(list func(context.Context, metav1.ListOptions) (runtime.Object, error), w func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.ListerWatcher {
+		// The fake says it cannot stream the initial list (WatchList), as
+		// client-go's generated informers ask it.
+		return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: w}, c.cs)
+	}
+	switch resource {
+	case "pods":
+		i := c.cs.CoreV1().Pods(ns)
+		return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return i.List(ctx, o) }, i.Watch), nil
+	case "endpointslices":
+		i := c.cs.DiscoveryV1().EndpointSlices(ns)
+		return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return i.List(ctx, o) }, i.Watch), nil
+	case "horizontalpodautoscalers":
+		i := c.cs.AutoscalingV2().HorizontalPodAutoscalers(ns)
+		return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return i.List(ctx, o) }, i.Watch), nil
+	case "deployments":
+		i := c.cs.AppsV1().Deployments(ns)
+		return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return i.List(ctx, o) }, i.Watch), nil
+	case "replicasets":
+		i := c.cs.AppsV1().ReplicaSets(ns)
+		return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return i.List(ctx, o) }, i.Watch), nil
+	}
+	return nil, fmt.Errorf("no resource %q", resource)
 }
