@@ -27,6 +27,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -50,7 +51,11 @@ type stack struct {
 	PVCs        []corev1.PersistentVolumeClaim
 	Pods        []corev1.Pod
 	Ingresses   []networkingv1.Ingress
-	raw         []map[string]any // as rendered, for comparing renderers
+	// The RBAC of kaload hammer --watch (hammer-watch/).
+	ServiceAccounts []corev1.ServiceAccount
+	Roles           []rbacv1.Role
+	RoleBindings    []rbacv1.RoleBinding
+	raw             []map[string]any // as rendered, for comparing renderers
 }
 
 // decodeObject strictly decodes one rendered object (JSON) into its
@@ -119,6 +124,21 @@ func (st *stack) decodeObject(js []byte) error {
 		var o corev1.Pod
 		if err = strict(&o); err == nil {
 			st.Pods = append(st.Pods, o)
+		}
+	case "v1 ServiceAccount":
+		var o corev1.ServiceAccount
+		if err = strict(&o); err == nil {
+			st.ServiceAccounts = append(st.ServiceAccounts, o)
+		}
+	case "rbac.authorization.k8s.io/v1 Role":
+		var o rbacv1.Role
+		if err = strict(&o); err == nil {
+			st.Roles = append(st.Roles, o)
+		}
+	case "rbac.authorization.k8s.io/v1 RoleBinding":
+		var o rbacv1.RoleBinding
+		if err = strict(&o); err == nil {
+			st.RoleBindings = append(st.RoleBindings, o)
 		}
 	default:
 		return fmt.Errorf("%s/%s: unexpected object kind %q", tm.Kind, tm.Metadata.Name, gvk)

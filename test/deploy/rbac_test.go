@@ -2,14 +2,7 @@ package deploy
 
 import (
 	"maps"
-	"path/filepath"
-	"slices"
 	"testing"
-
-	rbacv1 "k8s.io/api/rbac/v1"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 )
 
 // TestManifestWatchRBAC: the hammer's ServiceAccount gets exactly list and
@@ -18,52 +11,21 @@ import (
 // (cmd/kaload TestHammerWatchAPIServer) proves these verbs suffice against
 // a real kube-apiserver.
 func TestManifestWatchRBAC(t *testing.T) {
-	abs, err := filepath.Abs(deployDir + "/hammer-watch")
-	if err != nil {
-		t.Fatal(err)
+	st := render(t, deployDir+"/hammer-watch")
+	if len(st.raw) != 3 || len(st.ServiceAccounts) != 1 || len(st.Roles) != 1 || len(st.RoleBindings) != 1 {
+		t.Fatalf("want one ServiceAccount, Role and RoleBinding, got %d objects", len(st.raw))
 	}
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), abs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var roles []rbacv1.Role
-	var bindings []rbacv1.RoleBinding
-	var accounts []string
-	for _, r := range m.Resources() {
-		js, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
+	sa, role, b := st.ServiceAccounts[0], st.Roles[0], st.RoleBindings[0]
+	for _, ns := range []string{sa.Namespace, role.Namespace, b.Namespace} {
+		if ns != "kaload" {
+			t.Errorf("an object in namespace %q, want kaload", ns)
 		}
-		if r.GetNamespace() != "kaload" {
-			t.Errorf("%s/%s in namespace %q, want kaload", r.GetKind(), r.GetName(), r.GetNamespace())
-		}
-		switch r.GetKind() {
-		case "ServiceAccount":
-			accounts = append(accounts, r.GetName())
-		case "Role":
-			var role rbacv1.Role
-			if err := yaml.UnmarshalStrict(js, &role); err != nil {
-				t.Fatal(err)
-			}
-			roles = append(roles, role)
-		case "RoleBinding":
-			var b rbacv1.RoleBinding
-			if err := yaml.UnmarshalStrict(js, &b); err != nil {
-				t.Fatal(err)
-			}
-			bindings = append(bindings, b)
-		default:
-			t.Errorf("unexpected %s/%s: the watch needs a ServiceAccount, a Role and its binding only", r.GetKind(), r.GetName())
-		}
-	}
-	if len(roles) != 1 || len(bindings) != 1 || !slices.Equal(accounts, []string{"kaload-hammer"}) {
-		t.Fatalf("roles %d, bindings %d, service accounts %v", len(roles), len(bindings), accounts)
 	}
 	want := map[string]bool{"/pods": true, "discovery.k8s.io/endpointslices": true, "autoscaling/horizontalpodautoscalers": true,
 		"apps/deployments": true, "apps/replicasets": true}
 	got := map[string]bool{}
-	for _, rule := range roles[0].Rules {
-		if !slices.Equal(rule.Verbs, []string{"list", "watch"}) || len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+	for _, rule := range role.Rules {
+		if len(rule.Verbs) != 2 || rule.Verbs[0] != "list" || rule.Verbs[1] != "watch" || len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
 			t.Errorf("rule %+v: want exactly the verbs list and watch", rule)
 		}
 		for _, g := range rule.APIGroups {
@@ -75,9 +37,8 @@ func TestManifestWatchRBAC(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("the Role grants %v, want exactly %v", got, want)
 	}
-	b := bindings[0]
-	if b.RoleRef.Kind != "Role" || b.RoleRef.Name != roles[0].Name || len(b.Subjects) != 1 ||
-		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != "kaload-hammer" || b.Subjects[0].Namespace != "kaload" {
-		t.Errorf("binding %+v does not give the Role to the hammer's ServiceAccount", b)
+	if b.RoleRef.Kind != "Role" || b.RoleRef.Name != role.Name || len(b.Subjects) != 1 ||
+		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != sa.Name || b.Subjects[0].Namespace != "kaload" {
+		t.Errorf("binding %+v does not give the Role to the hammer's ServiceAccount %s", b, sa.Name)
 	}
 }
