@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -430,7 +429,7 @@ func (r *run) dialConn(deadline time.Time) (net.Conn, error) {
 type h1Conn struct {
 	c      net.Conn
 	rs     *rawStream
-	br     *bufio.Reader
+	br     connReader
 	id     uint64
 	reqs   uint32
 	remote string // fallback backend name
@@ -458,6 +457,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 		if cn.c != nil {
 			cn.unwatch()
 			cn.c.Close()
+			cn.br.reset(nil) // its buffer goes back to the pool
 			cn.c = nil
 			cn.last = "" // a failed dial must not inherit the old backend
 			st.Closes[reason]++
@@ -548,18 +548,26 @@ func (r *run) workH1(st *Stats, quota int64) {
 }
 
 func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
-	c, err := r.dialConn(deadline)
+	// The dial runs on a goroutine of its own: its call path is deep, and a
+	// worker's stack grown for it would stay grown for the whole run.
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := r.dialConn(deadline)
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	c, err := d.c, d.err
 	if err != nil {
 		st.DialErrors++
 		return err
 	}
 	st.Connections++
 	cn.rs = newRawStream(c)
-	if cn.br == nil {
-		cn.br = bufio.NewReaderSize(cn.rs, 16<<10)
-	} else {
-		cn.br.Reset(cn.rs)
-	}
+	cn.br.reset(cn.rs)
 	cn.c = c
 	cn.unwatch = context.AfterFunc(r.abort, func() { c.SetDeadline(time.Unix(1, 0)) })
 	cn.id = r.connID.Add(1)
@@ -583,7 +591,9 @@ func (r *run) roundTripH1(cn *h1Conn, p *h1Parser, deadline time.Time, resp *res
 	if err := cn.rs.send(r.req, cn.br.Buffered() == 0); err != nil {
 		return err
 	}
-	return p.read(cn.br, r.head, resp)
+	err := p.read(&cn.br, r.head, resp)
+	cn.br.release() // a connection between answers holds no buffer
+	return err
 }
 
 var errAborted = errors.New(ErrInterrupted)

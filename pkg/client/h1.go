@@ -59,7 +59,7 @@ var (
 
 // read parses one response from br and discards its body. head says the request
 // was HEAD (no body whatever the headers say).
-func (p *h1Parser) read(br *bufio.Reader, head bool, r *response) error {
+func (p *h1Parser) read(br *connReader, head bool, r *response) error {
 	*r = response{serverTotal: -1}
 	for n := 0; ; n++ {
 		if n > maxInformational {
@@ -81,7 +81,7 @@ func (p *h1Parser) read(br *bufio.Reader, head bool, r *response) error {
 
 // readHead reads the status line and headers. Header values are used before the
 // next ReadSlice, which invalidates them.
-func (p *h1Parser) readHead(br *bufio.Reader, r *response) error {
+func (p *h1Parser) readHead(br *connReader, r *response) error {
 	line, err := readLine(br)
 	if len(line) > 0 || err == nil {
 		r.started = true
@@ -168,7 +168,7 @@ func (p *h1Parser) readHead(br *bufio.Reader, r *response) error {
 
 // readBody discards the body framed as readHead found; r.bytes is -1 for
 // "until close" and -2 for chunked on entry, the byte count on return.
-func (p *h1Parser) readBody(br *bufio.Reader, head bool, r *response) error {
+func (p *h1Parser) readBody(br *connReader, head bool, r *response) error {
 	if head || r.status == 204 || r.status == 304 {
 		r.bytes = 0
 		return nil
@@ -176,7 +176,7 @@ func (p *h1Parser) readBody(br *bufio.Reader, head bool, r *response) error {
 	switch r.bytes {
 	case -1: // delimited by the connection's end
 		r.close = true
-		n, err := io.Copy(io.Discard, br)
+		n, err := br.discardAll()
 		r.bytes = n
 		return err
 	case -2:
@@ -193,7 +193,7 @@ func (p *h1Parser) readBody(br *bufio.Reader, head bool, r *response) error {
 	return nil
 }
 
-func (p *h1Parser) readChunked(br *bufio.Reader, r *response) error {
+func (p *h1Parser) readChunked(br *connReader, r *response) error {
 	r.bytes = 0
 	for {
 		line, err := readLine(br)
@@ -248,7 +248,7 @@ func noEOF(err error) error {
 
 // readLine returns one line without its CRLF (a bare LF is accepted, as most
 // clients do). The slice is valid until the next read from br.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br *connReader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		if err == bufio.ErrBufferFull {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"os"
 	"sync"
 	"testing"
 
@@ -10,7 +11,13 @@ import (
 	"github.com/kaload/kaload/pkg/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(holdServerEnv) != "" {
+		holdServer()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // collector is a Sink that keeps copies of every Result.
 type collector struct {

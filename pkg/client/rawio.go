@@ -26,6 +26,7 @@ type rawStream struct {
 	wrote  int
 	sent   bool
 	readFn func(fd uintptr) bool // s.rawRead, bound once: no allocation per call
+	bufp   *[]byte               // readPooled: the pool's buffer, once taken
 }
 
 // rawIO enables the fast path; benchmarks turn it off to compare.
@@ -54,9 +55,30 @@ func (s *rawStream) send(req []byte, fast bool) error {
 	return err
 }
 
+// readPooled is Read into a buffer of connBufs taken only when the answer can
+// be read (or an ordinary read must wait with it): a connection waiting for
+// its answer holds none. bp is nil when no buffer was taken.
+func (s *rawStream) readPooled() (bp *[]byte, n int, err error) {
+	s.bufp = nil
+	n, err = s.Read(nil)
+	bp, s.bufp = s.bufp, nil
+	return bp, n, err
+}
+
+// buffer is p, or for readPooled (p nil) a buffer of the pool.
+func (s *rawStream) buffer(p []byte) []byte {
+	if p != nil {
+		return p
+	}
+	if s.bufp == nil {
+		s.bufp = connBufs.Get().(*[]byte)
+	}
+	return *s.bufp
+}
+
 func (s *rawStream) Read(p []byte) (int, error) {
 	if s.pending == nil {
-		return s.c.Read(p)
+		return s.c.Read(s.buffer(p))
 	}
 	req := s.pending
 	s.pending = nil
@@ -71,7 +93,7 @@ func (s *rawStream) Read(p []byte) (int, error) {
 		if _, err := s.c.Write(req[s.wrote:]); err != nil {
 			return 0, err
 		}
-		return s.c.Read(p)
+		return s.c.Read(s.buffer(p))
 	}
 	if s.err != nil {
 		return 0, &net.OpError{Op: "read", Net: "tcp", Err: s.err}
@@ -102,6 +124,9 @@ func (s *rawStream) rawRead(fd uintptr) bool {
 		}
 		s.sent = true
 		return false // wait until the answer can be read
+	}
+	if s.p == nil {
+		s.p = s.buffer(nil)
 	}
 	for {
 		n, err := syscall.Read(int(fd), s.p)
