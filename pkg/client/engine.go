@@ -111,9 +111,14 @@ type run struct {
 	pacer    *pacer // ConnectRate; nil = unpaced
 	idle     *idlePinger
 
+	dialing chan struct{} // HTTP/1 dials under way (maxDialing slots)
+
 	sinkMu sync.Mutex
 	sink   Sink
 }
+
+// maxDialing bounds the HTTP/1 dials in flight at once.
+const maxDialing = 256
 
 // Run sends requests until a limit of cfg is reached or ctx is cancelled. Then
 // no new request starts; those in flight finish (bounded by cfg.Timeout) and are
@@ -139,6 +144,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		head:       cfg.Method == "HEAD",
 		idempotent: map[string]bool{"GET": true, "HEAD": true, "OPTIONS": true, "TRACE": true, "PUT": true, "DELETE": true}[cfg.Method],
 		stop:       make(chan struct{}),
+		dialing:    make(chan struct{}, maxDialing),
 		sink:       sink,
 		dial:       cfg.Dial,
 	}
@@ -554,9 +560,18 @@ func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
 		c   net.Conn
 		err error
 	}
+	// At most maxDialing run at once: 18,000 slots dialing together would
+	// each grow a dial stack, and the process keeps that memory after them.
+	select {
+	case r.dialing <- struct{}{}:
+	case <-r.abort.Done():
+		st.DialErrors++
+		return fmt.Errorf("dial %s: %w", r.tgt.addr, errAborted)
+	}
 	ch := make(chan dialed, 1)
 	go func() {
 		c, err := r.dialConn(deadline)
+		<-r.dialing
 		ch <- dialed{c, err}
 	}()
 	d := <-ch
