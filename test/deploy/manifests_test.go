@@ -502,6 +502,21 @@ func checkStack(t *testing.T, st *stack, serveOut **served) []error {
 			fail("Job %s: claim %s is not part of the stack", job.Name, claim)
 		}
 	}
+	// Metrics: --metrics-addr on a declared port, the annotations on it.
+	if fs, err := parseContainerArgs(t, hc, "hammer", map[string]string{"JOB_COMPLETION_INDEX": "0"}); err == nil {
+		addr, _ := fs.GetString("metrics-addr")
+		_, portText, _ := strings.Cut(addr, ":")
+		mp, perr := strconv.Atoi(portText)
+		ann := js.Template.Annotations
+		switch {
+		case addr == "" || perr != nil:
+			fail("Job %s: want --metrics-addr=:PORT for Prometheus, got %q", job.Name, addr)
+		case !slices.ContainsFunc(hc.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == int32(mp) && p.Name == "metrics" }):
+			fail("Job %s: --metrics-addr port %d is not a container port named metrics", job.Name, mp)
+		case ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/port"] != portText:
+			fail("Job %s: Prometheus annotations %v do not point at /metrics on --metrics-addr's port %s", job.Name, ann, portText)
+		}
+	}
 	if n := int(*js.Completions); len(outputs) != n || len(labels) != n {
 		fail("Job %s: %d completions write %d distinct files with %d distinct labels; want one each (use $(JOB_COMPLETION_INDEX))",
 			job.Name, n, len(outputs), len(labels))
@@ -1148,7 +1163,7 @@ func TestJobHammersMergeInOneReport(t *testing.T) {
 			args = append(args, a)
 		}
 		// Later flags win: a short run against the loopback server.
-		args = append(args, "--url="+url, "--duration=1s", "--quiet", "--format=json")
+		args = append(args, "--url="+url, "--duration=1s", "--quiet", "--format=json", "--metrics-addr=127.0.0.1:0") // one port each
 		go func() {
 			code, out, errOut := runKaload(ctx, args...)
 			done <- res{i, code, out, errOut}
