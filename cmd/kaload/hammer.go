@@ -38,6 +38,7 @@ type hammerOptions struct {
 	Label  string
 	Quiet  bool
 	Live   bool // a line per --interval on stderr when it is not a terminal
+	Wide   bool // the full backend table on a narrow terminal
 	// MetricsAddr serves /metrics (internal/loadmetrics) while running; "" off.
 	MetricsAddr string
 	Format      string // one of report.Formats
@@ -184,6 +185,7 @@ when it ends.
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on `ADDR` (e.g. :9100) while running: requests, errors and latency per backend, connections by close reason")
+	f.BoolVar(&opts.Wide, "wide", false, "table: all backend columns on a narrow terminal")
 	f.BoolVar(&opts.Live, "live", false, "when stderr is not a terminal (CI logs, kubectl logs): print one line per --interval with req/s, errors and the top backends' shares")
 	f.StringVar(&opts.Format, "format", "table", "summary format: "+report.FormatHelp())
 	f.StringArrayVar(&opts.Expect, "expect", nil, "assertion on the summary, e.g. 'min_share>=0.3' (repeatable; exit 3 on failure)")
@@ -476,7 +478,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	summary := *s
 	summary.Out = summaryOut
 	summary.Err = errw
-	if err := emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit}, &summary); err != nil && (fileErr == nil || err != errExpectFailed) {
+	if err := emitReport(sum, o.Expectations, reportOutput{Format: o.Format, JUnit: o.JUnit, Wide: o.Wide}, &summary); err != nil && (fileErr == nil || err != errExpectFailed) {
 		return err
 	}
 	// The summary is out; a results file that failed is still a runtime error.

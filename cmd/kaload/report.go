@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/kaload/kaload/pkg/report"
 	"github.com/kaload/kaload/pkg/report/results"
@@ -32,6 +33,7 @@ type reportOutput struct {
 	Format string // one of report.Formats
 	File   string // -o: write the report here instead of stdout
 	JUnit  string // --junit: expectations as JUnit XML
+	Wide   bool   // --wide: the full table even on a narrow terminal
 }
 
 func newCmdReport(s *streams, runF func(context.Context, *reportOptions) error) *cobra.Command {
@@ -146,6 +148,20 @@ func addReportOutputFlags(cmd *cobra.Command, out *reportOutput) {
 	f.StringVar(&out.Format, "format", "table", "output format: "+report.FormatHelp())
 	f.StringVarP(&out.File, "output", "o", "", "write the report to this file instead of stdout")
 	f.StringVar(&out.JUnit, "junit", "", "also write the --expect results to this file as JUnit XML")
+	f.BoolVar(&out.Wide, "wide", false, "table: all backend columns on a narrow terminal")
+}
+
+// terminalWidth is w's columns when it is a terminal, else 0 (no limit).
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 func checkOutput(out *reportOutput) error {
@@ -294,7 +310,10 @@ func expandDirs(args []string) ([]string, error) {
 // the JUnit file, and returns errExpectFailed when a check failed.
 func emitReport(sum *report.Summary, exps []report.Expectation, out reportOutput, s *streams) error {
 	checked, ok := report.Check(sum, exps)
-	rep := &report.Report{Summary: sum, Expectations: checked}
+	rep := &report.Report{Summary: sum, Expectations: checked, Wide: out.Wide}
+	if out.File == "" {
+		rep.Width = terminalWidth(s.Out) // a narrow terminal gets the compact table
+	}
 	if err := writeReportTo(out.File, s.Out, func(w io.Writer) error { return report.Render(w, rep, out.Format) }); err != nil {
 		return err
 	}

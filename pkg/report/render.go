@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
@@ -20,6 +21,11 @@ import (
 type Report struct {
 	*Summary
 	Expectations []ExpectResult `json:"expectations"`
+	// Width is the terminal's columns for the table format: a backend
+	// table or chart wider than that takes the compact layout. 0: no limit.
+	Width int `json:"-"`
+	// Wide keeps the full layout whatever the Width (--wide).
+	Wide bool `json:"-"`
 }
 
 // format is one output format: its name on the command line, what it is
@@ -420,13 +426,25 @@ func renderTable(w io.Writer, r *Report) error {
 	}
 	ew.printf("\n")
 	if ew.err == nil && len(s.Backends) > 0 {
-		ew.err = writeTable(ew, backendHeader(), backendRows(s), 1)
+		ew.err = writeFitting(ew, r.fits, func(w io.Writer) error { return writeTable(w, backendHeader(), backendRows(s), 1) },
+			func(w io.Writer) error { return writeTable(w, compactBackendHeader(), compactBackendRows(s), 1) })
 	}
 	for _, l := range serverCountNotes(s) {
 		ew.printf("Server count delta of %s\n", l)
 	}
 	ew.printf("%s\n\n", fairnessLine(s))
-	writeChart(ew, s.Timeline, 60, s.Events...)
+	if ew.err == nil {
+		// The chart narrows (fewer columns, more intervals each) to fit.
+		width := 60
+		for ; width > 10; width -= 5 {
+			var b strings.Builder
+			writeChart(&errWriter{w: &b}, s.Timeline, width, s.Events...)
+			if r.fits(b.String()) {
+				break
+			}
+		}
+		writeChart(ew, s.Timeline, width, s.Events...)
+	}
 	if d := s.Timeline.Dropped; d > 0 {
 		ew.printf("Timeline: %d requests after its last interval are not drawn (use a larger --interval)\n", d)
 	}
@@ -714,4 +732,51 @@ func renderCSV(w io.Writer, r *Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// fits reports whether every line of text fits the report's Width.
+func (r *Report) fits(text string) bool {
+	if r.Width <= 0 || r.Wide {
+		return true
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if utf8.RuneCountInString(l) > r.Width {
+			return false
+		}
+	}
+	return true
+}
+
+// writeFitting writes full when it fits, else compact.
+func writeFitting(w io.Writer, fits func(string) bool, full, compact func(io.Writer) error) error {
+	var b strings.Builder
+	if err := full(&b); err != nil {
+		return err
+	}
+	if !fits(b.String()) {
+		b.Reset()
+		if err := compact(&b); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// compactBackendHeader is the backend table for a narrow terminal: fewer
+// columns, latency in one.
+func compactBackendHeader() []string {
+	return []string{"Backend", "Requests", "Share", "Conns", "Errs", "First", "p50/p99 ms"}
+}
+
+func compactBackendRows(s *Summary) [][]string {
+	rows := make([][]string, 0, len(s.Backends))
+	for _, b := range s.Backends {
+		lat := "-"
+		if b.Latency != nil {
+			lat = strconv.FormatFloat(b.Latency.P50, 'f', 1, 64) + "/" + strconv.FormatFloat(b.Latency.P99, 'f', 1, 64)
+		}
+		rows = append(rows, []string{b.Name, u(b.Requests), pct(b.Share), u(b.Connections), u(b.Errors), secsOr(b.FirstSeenSeconds), lat})
+	}
+	return rows
 }
