@@ -4,6 +4,7 @@
 #
 #   bench/conns.sh                       # 1000 10000 18000, 10 s each, 3 rounds
 #   COUNTS="1000 18000" DURATION=8 ROUNDS=1 bench/conns.sh
+#   KALOAD_OLD=path bench/conns.sh       # adds kaload-old: another build
 #
 # Every tool's RSS is sampled every 0.2 s while it runs; its peak divided by
 # the connection count is "KB/conn" (everything included: runtime, results
@@ -67,9 +68,10 @@ for _ in $(seq 50); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep
 curl -fsS -o /dev/null "$url" || { echo "nginx did not come up" >&2; exit 1; }
 worker() { pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1; }
 
+[ -n "${KALOAD_OLD:-}" ] && TOOLS="$TOOLS kaload-old"
 tools=()
 for t in $TOOLS; do
-	if [ "$t" = kaload ] || have "$t"; then tools+=("$t"); else echo "$t not installed; skipped" >&2; fi
+	if [ "$t" = kaload ] || [ "$t" = kaload-old ] || have "$t"; then tools+=("$t"); else echo "$t not installed; skipped" >&2; fi
 done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -79,7 +81,11 @@ measure() {
 	local tool=$1 n=$2 pid peak=0 speak=0 r s w
 	w=$(worker)
 	case $tool in
-	kaload) "$kaload" hammer --url "$url" -c "$n" -d "${DURATION}s" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err" & ;;
+	kaload | kaload-old)
+		local bin=$kaload
+		[ "$tool" = kaload-old ] && bin=$KALOAD_OLD
+		"$bin" hammer --url "$url" -c "$n" -d "${DURATION}s" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err" &
+		;;
 	wrk) wrk -t1 -c "$n" -d "${DURATION}s" "$url" >"$work/out" 2>&1 & ;;
 	esac
 	pid=$!
@@ -90,7 +96,7 @@ measure() {
 	done
 	wait "$pid" || true
 	case $tool in
-	kaload) r=$(grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//') ;;
+	kaload | kaload-old) r=$(grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//') ;;
 	wrk) r=$(awk '/^Requests\/sec:/ {print $2}' "$work/out") ;;
 	esac
 	echo "$peak ${r:-0} $speak"
@@ -114,7 +120,7 @@ done
 
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); medians of $ROUNDS rounds, ${DURATION} s each"
-printf "%7s %-7s %12s %9s %12s %12s %11s\n" conns tool "peak RSS MB" "KB/conn" "req/s" "kaload/tool" "nginx KB/c"
+printf "%7s %-10s %12s %9s %12s %12s %11s\n" conns tool "peak RSS MB" "KB/conn" "req/s" "kaload/tool" "nginx KB/c"
 for n in $COUNTS; do
 	kr=$(awk -v n="$n" '$1==n && $2=="kaload" {print $4}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 	for tool in "${tools[@]}"; do
@@ -127,7 +133,7 @@ for n in $COUNTS; do
 			END {
 				if (!m) exit
 				pm = med(p, m); rm = med(r, m); sm = med(s, m)
-				printf "%7d %-7s %12.1f %9.2f %12.0f %12s %11.2f\n", n, tool, pm/1024, pm*1.024/n, rm, (rm > 0 ? sprintf("%.2fx", kr/rm) : "-"), sm*1.024/n
+				printf "%7d %-10s %12.1f %9.2f %12.0f %12s %11.2f\n", n, tool, pm/1024, pm*1.024/n, rm, (rm > 0 ? sprintf("%.2fx", kr/rm) : "-"), sm*1.024/n
 			}' "$results"
 	done
 done
