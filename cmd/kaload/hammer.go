@@ -184,7 +184,7 @@ when it ends.
 	f.StringVarP(&opts.Output, "output", "o", "", "write every result to `FILE` ('-' = stdout; .jsonl = JSON Lines)")
 	f.StringVar(&opts.Label, "label", "", "run label recorded in the results file (e.g. a Job index)")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress bar")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on `ADDR` (e.g. :9100) while running: requests, errors and latency per backend, connections by close reason")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on `ADDR` (e.g. :9100) while running: requests, errors and latency per backend, connections by close reason; with --rate also requests due and, at the end, due but never sent")
 	f.BoolVar(&opts.Wide, "wide", false, "table: all backend columns on a narrow terminal")
 	f.BoolVar(&opts.Live, "live", false, "when stderr is not a terminal (CI logs, kubectl logs): print one line per --interval with req/s, errors and the top backends' shares")
 	f.StringVar(&opts.Format, "format", "table", "summary format: "+report.FormatHelp())
@@ -430,6 +430,11 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		return namedByFlags("hammer", runErr, nil)
 	}
 	run.Finish(stats.Elapsed, stats.Unsent)
+	if rec.metrics != nil && o.Client.Rate > 0 {
+		if err := rec.metrics.SetUnsent(stats.Unsent, stats.Elapsed); err != nil {
+			fmt.Fprintf(errw, "kaload: metrics: %v\n", err)
+		}
+	}
 	var fileErr error
 	if out != nil {
 		if o.Client.Rate > 0 {
@@ -565,6 +570,11 @@ func serveMetrics(o *hammerOptions, h results.Header, rec *recorder, errw io.Wri
 	ln, err := net.Listen("tcp", o.MetricsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %s: %w", o.MetricsAddr, err)
+	}
+	if o.Client.Rate > 0 {
+		if err := m.OpenModel(o.Client.Rate, h.Start); err != nil {
+			return nil, err
+		}
 	}
 	rec.metrics = m
 	mux := http.NewServeMux()

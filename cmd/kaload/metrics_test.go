@@ -59,8 +59,11 @@ next:
 				continue next
 			}
 		}
-		if m.Histogram != nil {
+		switch {
+		case m.Histogram != nil:
 			return float64(m.Histogram.GetSampleCount())
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
 		}
 		return m.Counter.GetValue()
 	}
@@ -166,7 +169,11 @@ func TestHammerMetrics(t *testing.T) {
 			closed++
 		}
 	}
+	tr, ok := rd.Trailer()
 	rd.Close()
+	if !ok || tr.Unsent < 0 {
+		t.Fatalf("trailer %+v (present %v): the open model's unsent count is missing", tr, ok)
+	}
 	if requests < 100 {
 		t.Fatalf("only %v requests in the file", requests)
 	}
@@ -179,6 +186,9 @@ func TestHammerMetrics(t *testing.T) {
 		{loadmetrics.Latency, []string{"backend", "pod-a"}, answered},
 		{loadmetrics.ConnectionsOpen, []string{"backend", "pod-a"}, opened},
 		{loadmetrics.ConnectionsClose, []string{"reason", "server-close"}, closed},
+		// Open model: every request due was sent or counted unsent.
+		{loadmetrics.Unsent, []string{"label", "ci-7"}, float64(tr.Unsent)},
+		{loadmetrics.Due, []string{"label", "ci-7"}, requests + float64(tr.Unsent)},
 	} {
 		if got := sample(out.fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, the results file says %v", c.name, c.labels, got, c.want)

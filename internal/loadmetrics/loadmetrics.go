@@ -5,6 +5,7 @@
 package loadmetrics
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,14 +22,18 @@ const (
 	ConnectionsOpen  = "kaload_hammer_connections_opened_total"
 	ConnectionsClose = "kaload_hammer_connections_closed_total"
 	Info             = "kaload_hammer_info"
+	Due              = "kaload_hammer_due_requests"
+	Unsent           = "kaload_hammer_unsent_requests"
 )
 
 // Names lists every metric this package exports.
-var Names = []string{Requests, Errors, Latency, ConnectionsOpen, ConnectionsClose, Info}
+var Names = []string{Requests, Errors, Latency, ConnectionsOpen, ConnectionsClose, Info, Due, Unsent}
 
 // Metrics is the collectors of one run. Record is called serially (the
 // engine's sink); scrapes read the collectors concurrently.
 type Metrics struct {
+	reg      prometheus.Registerer
+	cl       prometheus.Labels
 	max      int
 	byName   map[string]*backend
 	last     *backend
@@ -37,6 +42,12 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	opened   *prometheus.CounterVec
 	closed   *prometheus.CounterVec
+
+	// Open model only (OpenModel): the rate, the run's start and, once
+	// the run ended, the final due count (-1 before).
+	rate     float64
+	start    time.Time
+	dueAtEnd atomic.Int64
 }
 
 // backend caches one backend's children: no label hashing per request.
@@ -53,6 +64,8 @@ type backend struct {
 func New(reg prometheus.Registerer, label, url, version string, maxBackends int) (*Metrics, error) {
 	cl := prometheus.Labels{"label": label}
 	m := &Metrics{
+		reg:    reg,
+		cl:     cl,
 		max:    maxBackends,
 		byName: map[string]*backend{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: Requests, ConstLabels: cl,
@@ -81,6 +94,35 @@ func New(reg prometheus.Registerer, label, url, version string, maxBackends int)
 		}
 	}
 	return m, nil
+}
+
+// OpenModel adds the open model's figures (the closed model has none, so
+// nothing stands for "not measured"): Due, the requests due so far, exact
+// from the rate and the run's clock, so that Due minus Requests is the
+// backlog (requests in flight included); and, once SetUnsent is called at the
+// end of the run, Unsent: the engine knows a request was never sent only then.
+func (m *Metrics) OpenModel(rate float64, start time.Time) error {
+	m.rate, m.start = rate, start
+	due := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: Due, ConstLabels: m.cl,
+		Help: "Open model: requests due so far at the target rate (sent or not); frozen at the run's end."},
+		func() float64 {
+			if n := m.dueAtEnd.Load(); n >= 0 {
+				return float64(n)
+			}
+			return float64(client.Due(m.rate, time.Since(m.start)))
+		})
+	m.dueAtEnd.Store(-1)
+	return m.reg.Register(due)
+}
+
+// SetUnsent records, at the end of an open-model run of length elapsed, the
+// requests that were due but never sent, and freezes Due at its final count.
+func (m *Metrics) SetUnsent(unsent int64, elapsed time.Duration) error {
+	m.dueAtEnd.Store(client.Due(m.rate, elapsed))
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: Unsent, ConstLabels: m.cl,
+		Help: "Open model: requests that were due before the run ended but never sent (set when the run ends)."})
+	g.Set(float64(unsent))
+	return m.reg.Register(g)
 }
 
 // Record counts one result; socket records are not requests.

@@ -46,3 +46,49 @@ func TestFoldsBackends(t *testing.T) {
 		t.Errorf("closed{server-close} = %v, want 100", got)
 	}
 }
+
+// TestOpenModel: Due counts the requests due so far at the rate and freezes
+// at the run's end; Unsent exists only once the run ended; the closed model
+// has neither (nothing stands for "not measured").
+func TestOpenModel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, "", "http://svc/", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := testutil.GatherAndCount(reg, Due, Unsent); n != 0 {
+		t.Fatalf("closed model: %d open-model series, want none", n)
+	}
+	if err := m.OpenModel(100, time.Now().Add(-2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// 2 s at 100/s: seqs 0..199 are due (at least), a little more as time passes.
+	if got, _ := gauge(reg, Due); got < 200 || got > 300 {
+		t.Errorf("due after 2 s at 100/s = %v, want 200 or a little more", got)
+	}
+	if n, _ := testutil.GatherAndCount(reg, Unsent); n != 0 {
+		t.Errorf("unsent before the run ended: %d series, want none", n)
+	}
+	if err := m.SetUnsent(30, 2500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := gauge(reg, Due); got != 250 {
+		t.Errorf("due at the end (2.5 s at 100/s) = %v, want 250", got)
+	}
+	if got, _ := gauge(reg, Unsent); got != 30 {
+		t.Errorf("unsent = %v, want 30", got)
+	}
+}
+
+func gauge(reg *prometheus.Registry, name string) (float64, bool) {
+	fams, err := reg.Gather()
+	if err != nil {
+		return 0, false
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
