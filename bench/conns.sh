@@ -18,15 +18,7 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 TOOLS=${TOOLS:-"kaload wrk"}
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
 have() { command -v "$1" >/dev/null 2>&1; }
 
 max=0

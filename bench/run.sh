@@ -22,15 +22,7 @@ TOOLS=${TOOLS:-"kaload kaload-allcpu kaload-1cpu wrk hey fortio bombardier veget
 TARGETS=${TARGETS:-"nginx kaload-serve"}
 PIN=${PIN:-0}
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
 
 gobin=$(go env GOPATH)/bin
 PATH=$PATH:$gobin

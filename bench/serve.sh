@@ -12,15 +12,7 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
 
 command -v wrk >/dev/null || { echo "serve: wrk is not installed (apt-get install -y wrk)" >&2; exit 2; }
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
 
 echo "building" >&2
 VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"

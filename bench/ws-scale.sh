@@ -19,15 +19,7 @@ SMALL=${SMALL:-1000}
 RATE=${RATE:-2000}  # --connect-rate: sockets opened per second
 HOLD=${HOLD:-10}    # seconds to hold every socket before measuring
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
 
 limit=$(ulimit -n)
 if (( SOCKETS + 100 > limit )); then
