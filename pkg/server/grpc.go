@@ -195,7 +195,7 @@ func (g *grpcService) Stream(req *kaloadpb.StreamRequest, st grpc.ServerStreamin
 	return nil
 }
 
-// registerGRPC adds the gRPC collectors.
+// grpcCollectors returns the gRPC collectors; they read grpcrecycle.Stats at scrape time.
 func (s *Server) grpcCollectors() []prometheus.Collector {
 	stats := func(f func(grpcrecycle.Stats) float64) func() float64 {
 		return func() float64 { return f(s.grc.Stats()) }
