@@ -5,6 +5,12 @@
 #   bench/conns.sh                       # 1000 10000 18000, 10 s each, 3 rounds
 #   COUNTS="1000 18000" DURATION=8 ROUNDS=1 bench/conns.sh
 #   KALOAD_OLD=path bench/conns.sh       # adds kaload-old: another build
+#   TOOLS="kaload kaload-h2 kaload-ws" bench/conns.sh
+#
+# Tools: kaload and kaload-old (HTTP/1.1), wrk, kaload-h2 (--h2c, one
+# HTTP/2 connection per slot, against nginx's h2c port) and kaload-ws (idle
+# WebSockets, --idle: pings only, against a kaload serve of its own, opened
+# at --connect-rate 5000/s and held for DURATION; its req/s is "-").
 #
 # Every tool's RSS is sampled every 0.2 s while it runs; its peak divided by
 # the connection count is "KB/conn" (everything included: runtime, results
@@ -16,7 +22,7 @@ set -euo pipefail
 COUNTS=${COUNTS:-"1000 10000 18000"}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
-TOOLS=${TOOLS:-"kaload wrk"}
+TOOLS=${TOOLS:-"kaload wrk kaload-h2 kaload-ws"}
 
 . "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -34,7 +40,9 @@ echo "building kaload" >&2
 VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"
 kaload=$work/kaload
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+h2port=$(free_port)
 mkdir -p "$work/nginx/logs"
 cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -51,6 +59,10 @@ http {
 		listen 127.0.0.1:$port backlog=4096;
 		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
 	}
+	server {
+		listen 127.0.0.1:$h2port http2 backlog=4096; # h2c, prior knowledge
+		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
+	}
 }
 CONF
 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
@@ -60,10 +72,20 @@ for _ in $(seq 50); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep
 curl -fsS -o /dev/null "$url" || { echo "nginx did not come up" >&2; exit 1; }
 worker() { pgrep -P "$(cat "$work/nginx/nginx.pid")" | head -1; }
 
+# kaload-ws needs a WebSocket server: a kaload serve of its own (its RSS is
+# reported in the server column for those rows).
+wsport=$(free_port)
+if [[ " $TOOLS " == *" kaload-ws "* ]]; then
+	"$kaload" serve --listen "127.0.0.1:$wsport" --hostname ws >"$work/serve.log" 2>&1 &
+	wspid=$!
+	pids+=("$wspid")
+	for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$wsport/readyz" 2>/dev/null && break; sleep 0.1; done
+fi
+
 [ -n "${KALOAD_OLD:-}" ] && TOOLS="$TOOLS kaload-old"
 tools=()
 for t in $TOOLS; do
-	if [ "$t" = kaload ] || [ "$t" = kaload-old ] || have "$t"; then tools+=("$t"); else echo "$t not installed; skipped" >&2; fi
+	if [[ $t == kaload* ]] || have "$t"; then tools+=("$t"); else echo "$t not installed; skipped" >&2; fi
 done
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -72,11 +94,19 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 measure() {
 	local tool=$1 n=$2 pid peak=0 speak=0 r s w
 	w=$(worker)
+	[ "$tool" = kaload-ws ] && w=$wspid
 	case $tool in
 	kaload | kaload-old)
 		local bin=$kaload
 		[ "$tool" = kaload-old ] && bin=$KALOAD_OLD
 		"$bin" hammer --url "$url" -c "$n" -d "${DURATION}s" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err" &
+		;;
+	kaload-h2)
+		"$kaload" hammer --h2c --url "http://127.0.0.1:$h2port/" -c "$n" -d "${DURATION}s" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err" &
+		;;
+	kaload-ws)
+		"$kaload" hammer --url "ws://127.0.0.1:$wsport/ws" --idle -c "$n" --connect-rate 5000 --ping-interval 20s \
+			-d "$((DURATION + n / 5000 + 1))s" -o "$work/run.kld" --quiet --format json >"$work/out" 2>"$work/err" &
 		;;
 	wrk) wrk -t1 -c "$n" -d "${DURATION}s" "$url" >"$work/out" 2>&1 & ;;
 	esac
@@ -88,7 +118,8 @@ measure() {
 	done
 	wait "$pid" || true
 	case $tool in
-	kaload | kaload-old) r=$(grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//') ;;
+	kaload-ws) r=- ;;
+	kaload*) r=$(grep -o '"rps": *[0-9.e+]*' "$work/out" | head -1 | sed 's/.*: *//') ;;
 	wrk) r=$(awk '/^Requests\/sec:/ {print $2}' "$work/out") ;;
 	esac
 	echo "$peak ${r:-0} $speak"
@@ -103,7 +134,7 @@ for round in $(seq "$ROUNDS"); do
 		for i in $(seq 0 $((k - 1))); do
 			tool=${tools[$(((i + round) % k))]}
 			read -r peak rps srv < <(measure "$tool" "$n")
-			echo "round $round -c $n $tool: peak RSS $peak kB, $rps req/s, nginx $srv kB" >&2
+			echo "round $round -c $n $tool: peak RSS $peak kB, $rps req/s, server $srv kB" >&2
 			echo "$n $tool $peak $rps $srv" >>"$results"
 			sleep 2 # nginx closes the last run's connections
 		done
@@ -112,7 +143,7 @@ done
 
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); medians of $ROUNDS rounds, ${DURATION} s each"
-printf "%7s %-10s %12s %9s %12s %12s %11s\n" conns tool "peak RSS MB" "KB/conn" "req/s" "kaload/tool" "nginx KB/c"
+printf "%7s %-10s %12s %9s %12s %12s %11s\n" conns tool "peak RSS MB" "KB/conn" "req/s" "kaload/tool" "server KB/c"
 for n in $COUNTS; do
 	kr=$(awk -v n="$n" '$1==n && $2=="kaload" {print $4}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 	for tool in "${tools[@]}"; do
@@ -125,7 +156,8 @@ for n in $COUNTS; do
 			END {
 				if (!m) exit
 				pm = med(p, m); rm = med(r, m); sm = med(s, m)
-				printf "%7d %-10s %12.1f %9.2f %12.0f %12s %11.2f\n", n, tool, pm/1024, pm*1.024/n, rm, (rm > 0 ? sprintf("%.2fx", kr/rm) : "-"), sm*1.024/n
+				rs = (tool == "kaload-ws" ? "-" : sprintf("%.0f", rm))
+				printf "%7d %-10s %12.1f %9.2f %12s %12s %11.2f\n", n, tool, pm/1024, pm*1.024/n, rs, (rm > 0 && tool != "kaload-ws" ? sprintf("%.2fx", kr/rm) : "-"), sm*1.024/n
 			}' "$results"
 	done
 done
