@@ -347,12 +347,25 @@ func uvarint(b []byte, p int) (uint64, int) {
 	return uvarintSlow(b, p)
 }
 
+// uvarintSlow is uvarint past its one-byte case: b[p] >= 0x80 if p is in b.
 func uvarintSlow(b []byte, p int) (uint64, int) {
 	if len(b)-p >= binary.MaxVarintLen64 {
 		// The common case, away from the block's end: one bounds check.
 		bb := b[p : p+binary.MaxVarintLen64]
-		x := uint64(bb[0] & 0x7f)
-		for i := 1; i < binary.MaxVarintLen64; i++ {
+		// Unrolled for 2 to 4 bytes: nanosecond steps and latencies.
+		x := uint64(bb[0]&0x7f) | uint64(bb[1]&0x7f)<<7
+		if bb[1] < 0x80 {
+			return x, p + 2
+		}
+		x |= uint64(bb[2]&0x7f) << 14
+		if bb[2] < 0x80 {
+			return x, p + 3
+		}
+		x |= uint64(bb[3]&0x7f) << 21
+		if bb[3] < 0x80 {
+			return x, p + 4
+		}
+		for i := 4; i < binary.MaxVarintLen64; i++ {
 			c := bb[i]
 			if c < 0x80 {
 				if i == binary.MaxVarintLen64-1 && c > 1 {
@@ -561,8 +574,12 @@ func (d *binDecoder) next(res *client.Result) (bool, error) {
 	if tag&flagTotal != 0 {
 		d.lastTotal[bslot] = total
 	}
-	if err := checkTimes(start, delay, latency); err != nil {
-		return false, fmt.Errorf("record %d: %w", seq, err)
+	// checkTimes, without its call where all three are in range (a
+	// negative one is a huge unsigned one).
+	if uint64(start) > uint64(maxOffset) || uint64(delay) > uint64(maxOffset) || uint64(latency) > uint64(maxOffset) {
+		if err := checkTimes(start, delay, latency); err != nil {
+			return false, fmt.Errorf("record %d: %w", seq, err)
+		}
 	}
 	*res = client.Result{
 		Seq: seq, Start: start, Delay: delay, Latency: latency, Status: status,
