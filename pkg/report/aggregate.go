@@ -65,6 +65,7 @@ const (
 	maxConnBits = 1 << 27
 	// linearScanBackends: up to this many backends a slice scan beats a map.
 	linearScanBackends = 16
+	byPtrBits          = 6
 )
 
 // Aggregator folds results into a Summary in O(backends + intervals) memory,
@@ -78,29 +79,34 @@ type Aggregator struct {
 
 	backends      []*backendAgg
 	byName        map[string]int
-	last          int // index of the backend of the previous result
+	last          int   // index of the backend of the previous result
+	lastP         *byte // the address and length of its name
+	lastN         int
 	named         int // backends tracked one by one ("" and OtherBackend do not count)
 	nameBytes     int // their names' bytes
 	other         int // index of the OtherBackend row, -1 until a name is folded
 	folded        map[uint64]struct{}
 	foldedAtLeast bool // more names were folded than folded could hold
 	seed          maphash.Seed
-	// byPtr caches backend indexes by the address of the name's bytes:
-	// decoders intern names, so one address is one backend. Holding the
-	// pointer keeps those bytes alive, so an address is never reused for
-	// another name while it is cached.
-	byPtr [64]ptrEntry
+	// byPtr caches backend indexes by the address of the name's bytes
+	// when more than linearScanBackends are tracked (see backend).
+	byPtr [1 << byPtrBits]ptrEntry
 
 	requests, errors uint64
 	tlErrors         []uint64
 	tlDropped        uint64
-	tlLat            []*intervalLat  // per interval, nil where nothing answered
-	tlConns          []intervalConns // connections opened and closed per interval
-	closeReasons     [8]uint64
-	timeoutRedials   uint64 // connections the client dropped after a timeout
-	errKinds         map[string]uint64
-	errExamples      map[string]string // kind -> the first message of that kind
-	minOff, maxEnd   time.Duration
+	tlLat            []*intervalLat // per interval, nil where nothing answered
+	// The interval of the previous request (ivIdx) and its latency histogram
+	// (ivLat, nil until one answered); offsets in [ivLo, ivHi) fall in it.
+	ivLo, ivHi     time.Duration
+	ivIdx          int
+	ivLat          *intervalLat
+	tlConns        []intervalConns // connections opened and closed per interval
+	closeReasons   [8]uint64
+	timeoutRedials uint64 // connections the client dropped after a timeout
+	errKinds       map[string]uint64
+	errExamples    map[string]string // kind -> the first message of that kind
+	minOff, maxEnd time.Duration
 	// Latency of answered requests that opened their connection (dial and
 	// any TLS handshake included) and of the others: the reconnect cost.
 	firstLat, restLat time.Duration
@@ -155,6 +161,7 @@ type backendAgg struct {
 	lastTotalOff          time.Duration
 	maxLatency            time.Duration
 	hist                  *hdrhistogram.Histogram
+	p                     *byte    // the address of name's bytes last seen (see backend)
 	tl                    []uint64 // requests per interval
 }
 
@@ -172,7 +179,9 @@ func NewAggregator(opts Options) *Aggregator {
 // Options returns the options in effect (with defaults filled in).
 func (a *Aggregator) Options() Options { return a.opts }
 
-// add folds one result into the aggregate of run.
+// add folds one result into the aggregate of run. It runs once per record
+// of every file a report reads, so what is rare (errors, connections that
+// open or close, a new interval) is out of line.
 func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	if r.Kind == client.KindSocket {
 		a.addSocket(run, r)
@@ -182,7 +191,9 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	// A request counts at the time it was sent (Start+Delay: under --rate,
 	// when a connection slot took it) for the window, the timeline and
 	// first/last seen; its latency runs from Start, its intended time.
-	run.sent = max(run.sent, int64(min(r.Seq, math.MaxInt64-1))+1)
+	if r.Seq >= uint64(run.sent) { // sent = max(sent, min(Seq, MaxInt64-1)+1)
+		run.sent = int64(min(r.Seq, math.MaxInt64-1)) + 1
+	}
 	due := r.Start + run.shift
 	off := due + r.Delay
 	if off < a.opts.From {
@@ -199,19 +210,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	b.requests++
 	failed := r.Failed()
 	if failed {
-		a.errors++
-		run.errors++
-		b.errors++
-		k := errorKind(r)
-		a.errKinds[k]++
-		if k == "timeout" && r.Close == client.CloseError {
-			// The client gave up and dropped the connection: its next
-			// request dials again, wherever the balancer sends it.
-			a.timeoutRedials++
-		}
-		if _, ok := a.errExamples[k]; !ok {
-			a.errExamples[k] = errorExample(r)
-		}
+		a.addError(run, b, r)
 	}
 
 	if !a.seen || off < a.minOff {
@@ -252,13 +251,10 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 
 	// Latency only of requests that got a response: a refused dial's zero
 	// latency would flatter the percentiles.
-	if r.Err == "" {
-		us := int64(r.Latency / time.Microsecond)
-		if us > histMaxMicros {
-			us = histMaxMicros
-		} else if us < 0 {
-			us = 0
-		}
+	answered := r.Err == ""
+	var us int64
+	if answered {
+		us = min(max(int64(r.Latency/time.Microsecond), 0), histMaxMicros)
 		_ = b.hist.RecordValue(us)
 		if r.Latency > b.maxLatency {
 			b.maxLatency = r.Latency
@@ -272,26 +268,82 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		}
 	}
 
-	idx := int64(0)
-	if d := off - a.opts.From; d > 0 {
-		idx = int64(d / a.opts.Interval)
-	}
-	if idx >= maxIntervals {
+	i := a.interval(off)
+	if i < 0 {
 		a.tlDropped++
 		return
 	}
-	i := int(idx)
 	if i >= len(b.tl) {
 		b.tl = grow(b.tl, i)
 	}
 	b.tl[i]++
-	a.addInterval(i, r, newConn)
+	if answered {
+		l := a.ivLat
+		if l == nil {
+			l = a.newIntervalLat(i)
+		}
+		l.record(uint32(us))
+	}
+	if newConn || r.Close != client.CloseNone {
+		a.addIntervalConns(i, r, newConn)
+	}
 	if failed {
 		if i >= len(a.tlErrors) {
 			a.tlErrors = grow(a.tlErrors, i)
 		}
 		a.tlErrors[i]++
 	}
+}
+
+// addError counts a failed request by kind.
+func (a *Aggregator) addError(run *runAgg, b *backendAgg, r *client.Result) {
+	a.errors++
+	run.errors++
+	b.errors++
+	k := errorKind(r)
+	a.errKinds[k]++
+	if k == "timeout" && r.Close == client.CloseError {
+		// The client gave up and dropped the connection: its next
+		// request dials again, wherever the balancer sends it.
+		a.timeoutRedials++
+	}
+	if _, ok := a.errExamples[k]; !ok {
+		a.errExamples[k] = errorExample(r)
+	}
+}
+
+// interval returns the timeline index of a request sent at off (>= From),
+// or -1 past maxIntervals. Offsets come nearly in order, so the range of the
+// previous one is kept and the division is done once per interval.
+func (a *Aggregator) interval(off time.Duration) int {
+	if off >= a.ivLo && off < a.ivHi {
+		return a.ivIdx
+	}
+	return a.intervalSlow(off)
+}
+
+func (a *Aggregator) intervalSlow(off time.Duration) int {
+	idx := int64(0)
+	d := off - a.opts.From
+	if d > 0 {
+		idx = int64(d / a.opts.Interval)
+	}
+	if idx >= maxIntervals {
+		return -1
+	}
+	i := int(idx)
+	a.ivLo, a.ivHi, a.ivIdx, a.ivLat = 0, 0, i, nil
+	if d >= 0 { // the difference did not overflow: offsets in [lo, hi) share i
+		a.ivLo = a.opts.From + time.Duration(idx)*a.opts.Interval
+		a.ivHi = a.ivLo + a.opts.Interval
+		if a.ivHi < a.ivLo {
+			a.ivHi = math.MaxInt64
+		}
+	}
+	if i < len(a.tlLat) {
+		a.ivLat = a.tlLat[i]
+	}
+	return i
 }
 
 // grow extends s so that index i is valid, amortising like append.
@@ -322,45 +374,83 @@ func (run *runAgg) firstSight(r *client.Result) bool {
 	return true
 }
 
-// backend returns the aggregate for name. Results mostly repeat the previous
-// backend, and decoders intern names, so the common case is one string compare
-// that the runtime short-cuts on equal pointers.
+// backend returns the aggregate for name. Decoders intern names, so results
+// mostly carry one of a few string addresses: the common case is a compare of
+// the address and length with the previous result's, then with each tracked
+// backend's last-seen address (up to linearScanBackends) or a cache keyed by
+// the address; only a new address compares bytes. A cached address holds its
+// bytes alive, so it is never reused for another name while it is cached.
+// (Comparing names instead costs two memequal calls a result when backends
+// alternate: 150 instructions a result, half of what decoding one costs.)
 func (a *Aggregator) backend(name string) *backendAgg {
-	if a.last >= 0 && a.backends[a.last].name == name {
+	p, n := unsafe.StringData(name), len(name)
+	if p == a.lastP && n == a.lastN && p != nil {
 		return a.backends[a.last]
 	}
 	if len(a.backends) <= linearScanBackends {
 		for i, b := range a.backends {
-			if b.name == name {
-				a.last = i
+			if b.p == p && len(b.name) == n && p != nil {
+				a.last, a.lastP, a.lastN = i, p, n
 				return b
 			}
 		}
+	} else if e := &a.byPtr[ptrSlot(p)]; e.p == p && e.n == n && p != nil {
+		a.last, a.lastP, a.lastN = e.idx, p, n
+		return a.backends[e.idx]
+	}
+	return a.backendByName(name)
+}
+
+// ptrSlot spreads addresses over byPtr: names a decoder allocates one after
+// the other sit a few bytes apart.
+func ptrSlot(p *byte) uint64 {
+	return uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15 >> (64 - byPtrBits)
+}
+
+// backendByName finds or creates the aggregate for name by its bytes and
+// caches its address.
+func (a *Aggregator) backendByName(name string) *backendAgg {
+	p, n := unsafe.StringData(name), len(name)
+	i := -1
+	if len(a.backends) <= linearScanBackends {
+		for j, b := range a.backends {
+			if b.name == name {
+				i = j
+				break
+			}
+		}
+	} else if j, ok := a.byName[name]; ok {
+		i = j
+	}
+	if i < 0 {
+		if name != "" && a.opts.MaxBackends > 0 && (a.named >= a.opts.MaxBackends || a.nameBytes+len(name) > maxNameBytes) {
+			i = a.fold(name)
+		} else {
+			if name != "" {
+				a.named++
+				a.nameBytes += len(name)
+			}
+			b := newBackendAgg(strings.Clone(name)) // do not pin a decoder's buffer
+			a.backends = append(a.backends, b)
+			i = len(a.backends) - 1
+			a.byName[b.name] = i
+		}
+	}
+	a.last, a.lastP, a.lastN = i, p, n
+	if i == a.other && name != OtherBackend {
+		// A folded name: the next result of it finds (other) by its address
+		// alone; fold already counted it.
+		if len(a.backends) > linearScanBackends {
+			a.byPtr[ptrSlot(p)] = ptrEntry{p: p, n: n, idx: i}
+		}
+		return a.backends[i]
+	}
+	if len(a.backends) <= linearScanBackends {
+		a.backends[i].p = p
 	} else {
-		p := unsafe.StringData(name)
-		e := &a.byPtr[(uintptr(unsafe.Pointer(p))>>3)%uintptr(len(a.byPtr))]
-		if e.p == p && e.n == len(name) && p != nil {
-			a.last = e.idx
-			return a.backends[e.idx]
-		}
-		if i, ok := a.byName[name]; ok {
-			*e = ptrEntry{p: p, n: len(name), idx: i}
-			a.last = i
-			return a.backends[i]
-		}
+		a.byPtr[ptrSlot(p)] = ptrEntry{p: p, n: n, idx: i}
 	}
-	if name != "" && a.opts.MaxBackends > 0 && (a.named >= a.opts.MaxBackends || a.nameBytes+len(name) > maxNameBytes) {
-		return a.fold(name)
-	}
-	if name != "" {
-		a.named++
-		a.nameBytes += len(name)
-	}
-	b := newBackendAgg(strings.Clone(name)) // do not pin a decoder's buffer
-	a.backends = append(a.backends, b)
-	a.last = len(a.backends) - 1
-	a.byName[b.name] = a.last
-	return b
+	return a.backends[i]
 }
 
 func newBackendAgg(name string) *backendAgg {
@@ -368,8 +458,8 @@ func newBackendAgg(name string) *backendAgg {
 }
 
 // fold counts name as one of the backends past the cap and returns the
-// OtherBackend row. Only a hash of the name is kept.
-func (a *Aggregator) fold(name string) *backendAgg {
+// index of the OtherBackend row. Only a hash of the name is kept.
+func (a *Aggregator) fold(name string) int {
 	if a.other < 0 {
 		a.backends = append(a.backends, newBackendAgg(OtherBackend))
 		a.other = len(a.backends) - 1
@@ -383,8 +473,7 @@ func (a *Aggregator) fold(name string) *backendAgg {
 			a.foldedAtLeast = true
 		}
 	}
-	a.last = a.other
-	return a.backends[a.other]
+	return a.other
 }
 
 // BackendNames returns how many distinct backend names were seen: tracked

@@ -3,7 +3,6 @@ package report
 import (
 	"math"
 	"math/bits"
-	"time"
 
 	"github.com/kaload/kaload/pkg/client"
 )
@@ -84,30 +83,34 @@ type intervalConns struct {
 	closed [8]uint64
 }
 
-// addInterval folds r into the per-interval latency and connection counts
-// of interval i; newConn says r is its connection's first request seen.
-func (a *Aggregator) addInterval(i int, r *client.Result, newConn bool) {
-	if r.Err == "" {
-		if i >= len(a.tlLat) {
-			a.tlLat = growSlice(a.tlLat, i)
-		}
-		if a.tlLat[i] == nil {
-			a.tlLat[i] = new(intervalLat)
-		}
-		us := min(max(r.Latency/time.Microsecond, 0), time.Duration(histMaxMicros))
-		a.tlLat[i].record(uint32(us))
+// newIntervalLat returns the latency histogram of interval i, the one
+// Aggregator.interval returned last, making it on its first answer.
+func (a *Aggregator) newIntervalLat(i int) *intervalLat {
+	if i >= len(a.tlLat) {
+		a.tlLat = growSlice(a.tlLat, i)
 	}
-	if newConn || (r.Close != client.CloseNone && int(r.Close) < len(intervalConns{}.closed)) {
-		if i >= len(a.tlConns) {
-			a.tlConns = growSlice(a.tlConns, i)
-		}
-		c := &a.tlConns[i]
-		if newConn {
-			c.opened++
-		}
-		if r.Close != client.CloseNone && int(r.Close) < len(c.closed) {
-			c.closed[r.Close]++
-		}
+	if a.tlLat[i] == nil {
+		a.tlLat[i] = new(intervalLat)
+	}
+	a.ivLat = a.tlLat[i]
+	return a.ivLat
+}
+
+// addIntervalConns counts in interval i a connection first seen (newConn)
+// and one closed after r.
+func (a *Aggregator) addIntervalConns(i int, r *client.Result, newConn bool) {
+	if !newConn && int(r.Close) >= len(intervalConns{}.closed) {
+		return
+	}
+	if i >= len(a.tlConns) {
+		a.tlConns = growSlice(a.tlConns, i)
+	}
+	c := &a.tlConns[i]
+	if newConn {
+		c.opened++
+	}
+	if r.Close != client.CloseNone && int(r.Close) < len(c.closed) {
+		c.closed[r.Close]++
 	}
 }
 
