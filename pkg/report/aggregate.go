@@ -8,8 +8,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/kaload/kaload/pkg/client"
 )
 
@@ -24,11 +22,12 @@ type Options struct {
 	// answered nothing is invisible to a client; listed here it appears with
 	// zero requests and counts in the shares, the fairness and the verdict.
 	Backends []string
-	// MaxBackends caps the backends tracked one by one (each costs a latency
-	// histogram and a timeline, about 10 KB): a server controls the backend
-	// header and may put a unique value in every response. Names beyond the
-	// cap (or beyond 4 MiB of names) are folded into one OtherBackend row; Summary.FoldedBackends says
-	// how many. Zero means DefaultMaxBackends; negative means no cap.
+	// MaxBackends caps the backends tracked one by one (each costs latency
+	// counts, 8 KB to 188 KB with its highest latency, and a timeline): a
+	// server controls the backend header and may put a unique value in every
+	// response. Names beyond the cap (or beyond 4 MiB of names) are folded
+	// into one OtherBackend row; Summary.FoldedBackends says how many. Zero
+	// means DefaultMaxBackends; negative means no cap.
 	MaxBackends int
 	// TargetRebalance is the time within which the recommendation's
 	// recycling setting brings a new backend to its fair share; zero
@@ -160,7 +159,7 @@ type backendAgg struct {
 	firstTotalOff         time.Duration
 	lastTotalOff          time.Duration
 	maxLatency            time.Duration
-	hist                  *hdrhistogram.Histogram
+	lat                   latHist // latencies of answered requests (µs)
 	p                     *byte    // the address of name's bytes last seen (see backend)
 	tl                    []uint64 // requests per interval
 }
@@ -255,7 +254,7 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	var us int64
 	if answered {
 		us = min(max(int64(r.Latency/time.Microsecond), 0), histMaxMicros)
-		_ = b.hist.RecordValue(us)
+		b.lat.record(us)
 		if r.Latency > b.maxLatency {
 			b.maxLatency = r.Latency
 		}
@@ -454,7 +453,7 @@ func (a *Aggregator) backendByName(name string) *backendAgg {
 }
 
 func newBackendAgg(name string) *backendAgg {
-	return &backendAgg{name: name, firstTotal: -1, lastTotal: -1, hist: hdrhistogram.New(1, histMaxMicros, histSigFigs)}
+	return &backendAgg{name: name, firstTotal: -1, lastTotal: -1}
 }
 
 // fold counts name as one of the backends past the cap and returns the

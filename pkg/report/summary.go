@@ -279,11 +279,11 @@ func (a *Aggregator) Summary() *Summary {
 	// Backends in order of appearance, so a scale-up reads top to bottom.
 	bs := make([]*backendAgg, 0, len(a.backends))
 	var attributed uint64
-	all := hdrhistogram.New(1, histMaxMicros, histSigFigs)
+	var all latHist
 	var maxLat time.Duration
 	for _, b := range a.backends {
 		s.Connections += b.conns
-		all.Merge(b.hist)
+		all.add(&b.lat)
 		maxLat = max(maxLat, b.maxLatency)
 		if b.name == "" {
 			s.Unattributed += b.requests
@@ -310,7 +310,7 @@ func (a *Aggregator) Summary() *Summary {
 		}
 	}
 	s.RequestsPerConnection = perConn(a.requests, s.Connections)
-	s.Latency = latencyOf(all, maxLat)
+	s.Latency = latencyOf(all.hdr(), maxLat)
 	s.ErrorExamples = maps.Clone(a.errExamples)
 
 	shares := make([]float64, len(bs))
@@ -321,7 +321,7 @@ func (a *Aggregator) Summary() *Summary {
 			Share:                 round(shares[i], 6),
 			Connections:           b.conns,
 			RequestsPerConnection: perConn(b.requests, b.conns),
-			Latency:               latencyOf(b.hist, b.maxLatency),
+			Latency:               latencyOf(b.lat.hdr(), b.maxLatency),
 		}
 		if b.requests > 0 {
 			first, last := round(seconds(b.first), 6), round(seconds(b.last), 6)
