@@ -159,7 +159,7 @@ type backendAgg struct {
 	firstTotalOff         time.Duration
 	lastTotalOff          time.Duration
 	maxLatency            time.Duration
-	lat                   latHist // latencies of answered requests (µs)
+	lat                   latHist  // latencies of answered requests (µs)
 	p                     *byte    // the address of name's bytes last seen (see backend)
 	tl                    []uint64 // requests per interval
 }
