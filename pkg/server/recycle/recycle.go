@@ -234,6 +234,11 @@ func (rc *Recycler) ConnContext(ctx context.Context, c net.Conn) context.Context
 func (rc *Recycler) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateIdle, http.StateActive:
+		if rc.cfg.MaxConnAgeGrace == 0 {
+			// Idleness only serves the grace-period close: without it the
+			// two calls per request cost nothing (no lock, no map lookup).
+			return
+		}
 		rc.mu.Lock()
 		st := rc.conns[c]
 		if st == nil {
