@@ -288,6 +288,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions, srv *server.S
 	}
 	fmt.Fprintf(s.Err, "kaload serve: listening on %s (%s) hostname=%s %s\n",
 		ln.Addr(), protocolsLabel(opts), srv.Hostname(), limitsLabel(opts))
+	defer heapFloor(serveHeapFloor)()
 	if gln == nil {
 		if err := srv.Serve(ctx, ln); err != nil {
 			return err
