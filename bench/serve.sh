@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# kaload serve next to a bare net/http handler (bench/cmd/barehttp) under
-# wrk -t1, side by side: servers started once, rounds alternate the order.
-# Prints median req/s per server and its ratio to the bare handler.
+# kaload serve next to a bare net/http handler (bench/cmd/barehttp) and the
+# original write-up's gin server (bench/gin, its own module) under wrk -t1,
+# side by side: servers started once, rounds rotate the order. Prints per
+# server the median req/s and the median CPU per request (user + system of
+# the server process / requests), each with its ratio to the bare handler.
 #
 #   bench/serve.sh                      # 3 rounds of 5 s, -c 50
 #   ROUNDS=5 DURATION=10 bench/serve.sh
+#   PIN=1 bench/serve.sh                # servers on CPU 0, wrk on CPU 1
+#
+# serve-gogc100 is kaload serve with GOGC=100 in its environment, which
+# turns off its heap floor: the same GC settings as the bare handler.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -13,25 +19,46 @@ CONNS=${CONNS:-50}
 
 command -v wrk >/dev/null || { echo "serve: wrk is not installed (apt-get install -y wrk)" >&2; exit 2; }
 . "$(dirname "$0")/lib.sh" # root, work, pids, cleanup on exit
+srv_cpu=() wrk_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+	srv_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1)
+fi
 
 echo "building" >&2
 VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"
 (cd "$root" && go build -o "$work/barehttp" ./bench/cmd/barehttp)
+servers=(bare serve serve-max100 serve-gogc100)
+if (cd "$root/bench/gin" && go build -o "$work/gin" .) >"$work/gin-build.log" 2>&1; then
+	servers+=(gin)
+else
+	echo "serve: could not build bench/gin, gin skipped:" >&2
+	tail -n 3 "$work/gin-build.log" >&2
+fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-declare -A url
-p=$(port); "$work/barehttp" --listen 127.0.0.1:$p --hostname bench >"$work/bare.log" 2>&1 & pids+=($!)
-url[bare]=http://127.0.0.1:$p/
-p=$(port); "$work/kaload" serve --listen 127.0.0.1:$p --hostname bench >"$work/serve.log" 2>&1 & pids+=($!)
-url[serve]=http://127.0.0.1:$p/
-p=$(port); "$work/kaload" serve --listen 127.0.0.1:$p --hostname bench --max-requests 100 >"$work/serve100.log" 2>&1 & pids+=($!)
-url[serve-max100]=http://127.0.0.1:$p/
-servers=(bare serve serve-max100)
+declare -A url pid
+start() { # name command...
+	local name=$1 p
+	shift
+	p=$(port)
+	"${srv_cpu[@]}" "$@" --listen 127.0.0.1:$p --hostname bench >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	pid[$name]=$!
+	url[$name]=http://127.0.0.1:$p/
+}
+start bare "$work/barehttp"
+start serve "$work/kaload" serve
+start serve-max100 "$work/kaload" serve --max-requests 100
+start serve-gogc100 env GOGC=100 "$work/kaload" serve
+[ -x "$work/gin" ] && start gin "$work/gin"
 for s in "${servers[@]}"; do
 	for _ in $(seq 50); do curl -fsS -o /dev/null "${url[$s]}" 2>/dev/null && break; sleep 0.1; done
 	curl -fsS -o /dev/null "${url[$s]}" || { echo "$s did not come up" >&2; exit 1; }
 done
 
+# cpu PID: user + system clock ticks of the process.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results
 : >"$results"
@@ -39,18 +66,22 @@ n=${#servers[@]}
 for round in $(seq "$ROUNDS"); do
 	for i in $(seq 0 $((n - 1))); do
 		s=${servers[$(((i + round) % n))]}
-		rps=$(wrk -t1 -c "$CONNS" -d "${DURATION}s" "${url[$s]}" | awk '/^Requests\/sec:/ {print $2}')
-		echo "round $round $s: ${rps:-?} req/s" >&2
-		echo "$s ${rps:-0}" >>"$results"
+		c0=$(cpu "${pid[$s]}")
+		rps=$("${wrk_cpu[@]}" wrk -t1 -c "$CONNS" -d "${DURATION}s" "${url[$s]}" | awk '/^Requests\/sec:/ {print $2}')
+		c1=$(cpu "${pid[$s]}")
+		us=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v r="${rps:-0}" -v d="$DURATION" 'BEGIN {printf "%.3f", (r > 0 ? c / hz * 1e6 / (r * d) : 0)}')
+		echo "round $round $s: ${rps:-?} req/s, ${us} us CPU/req" >&2
+		echo "$s ${rps:-0} $us" >>"$results"
 		sleep 1
 	done
 done
 
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); wrk -t1 -c $CONNS, medians of $ROUNDS rounds of ${DURATION} s"
-bmed=$(awk '$1=="bare" {print $2}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf "%-14s %12s %10s\n" server "req/s (med)" "÷ bare"
+med() { awk -v s="$1" -v f="$2" '$1==s {print $f}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+brps=$(med bare 2) bcpu=$(med bare 3)
+printf "%-14s %12s %8s %14s %8s\n" server "req/s (med)" "÷ bare" "CPU us/req" "÷ bare"
 for s in "${servers[@]}"; do
-	m=$(awk -v s="$s" '$1==s {print $2}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-	awk -v s="$s" -v m="$m" -v b="$bmed" 'BEGIN {printf "%-14s %12.0f %10.2fx\n", s, m, (b > 0 ? m/b : 0)}'
+	awk -v s="$s" -v r="$(med "$s" 2)" -v c="$(med "$s" 3)" -v br="$brps" -v bc="$bcpu" \
+		'BEGIN {printf "%-14s %12.0f %7.2fx %14.2f %7.2fx\n", s, r, (br > 0 ? r/br : 0), c, (bc > 0 ? c/bc : 0)}'
 done
