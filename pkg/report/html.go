@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,7 +63,7 @@ func RenderHTML(w io.Writer, p HTMLPage) error {
 			d.Rows[i][ci] = &chartCell{htmlChart: hc.Charts[i], Markers: hc.Markers, MoreMarkers: hc.MoreMarkers}
 		}
 	}
-	return pageTmpl.Execute(w, d)
+	return pageTmpl().Execute(w, d)
 }
 
 type htmlPage struct {
@@ -517,9 +518,12 @@ func socketChart(s *Summary, dom domains, ms []marker) htmlChart {
 	return htmlChart{Title: title, Time: true, SVG: template.HTML(ch.svg(ms)), Legend: lg}
 }
 
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"inc": func(i int) int { return i + 1 },
-}).Parse(`<!DOCTYPE html>
+// pageTmpl is parsed on first use: parsed at init it cost every kaload
+// command 942 allocations (43 KB).
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{
+		"inc": func(i int) int { return i + 1 },
+	}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:{{if .Wide}}1800px{{else}}1100px{{end}}}
@@ -564,3 +568,4 @@ svg.chart{width:100%;max-width:760px;height:auto;flex:1 1 420px}svg text{font-si
 {{end}}</div>
 </body></html>
 `))
+})

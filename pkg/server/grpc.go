@@ -39,6 +39,7 @@ func (s *Server) newGRPC() error {
 	s.health.SetServingStatus(kaloadpb.Kaload_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.grpcKey = strings.ToLower(s.cfg.BackendHeader)
 	if s.cfg.ResponseSize > 0 {
+		padding := padding()
 		s.grpcPayload = padding[:0]
 		for len(s.grpcPayload) < s.cfg.ResponseSize {
 			s.grpcPayload = append(s.grpcPayload, padding[:min(len(padding), s.cfg.ResponseSize-len(s.grpcPayload))]...)

@@ -722,15 +722,16 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error) {
 
 var closeValue = []string{"close"}
 
-// padding fills bodies up to ResponseSize.
-var padding = func() []byte {
+// padding fills bodies up to ResponseSize; made on first use, not at the
+// init of every kaload command.
+var padding = sync.OnceValue(func() []byte {
 	b := make([]byte, 32<<10)
 	for i := range b {
 		b[i] = '.'
 	}
 	b[len(b)-1] = '\n'
 	return b
-}()
+})
 
 // writeBody writes line, or exactly size bytes when size > 0: the line
 // (cut if longer) followed by dots and a final newline.
@@ -749,6 +750,7 @@ func writeBody(w http.ResponseWriter, line []byte, size int) {
 		return
 	}
 	// Every chunk but the last is dots only; the last ends with the newline.
+	padding := padding()
 	for rest := size - len(line); rest > 0; {
 		chunk := padding[:len(padding)-1]
 		if rest <= len(padding) {

@@ -19,14 +19,19 @@ func main() {
 	backends := flag.Int("backends", 3, "distinct backends")
 	conns := flag.Int("c", 64, "connections kept busy")
 	out := flag.String("o", "results.kld", "results file (.jsonl = JSON Lines)")
+	step := flag.Duration("step", 60*time.Microsecond, "start offset between consecutive requests: with a smaller one, more records fill the same run (e.g. -n 10000000 -step 6us spans the minute -n 1000000 does)")
 	flag.Parse()
-	if err := write(*out, *n, *backends, *conns); err != nil {
+	if *step <= 0 {
+		fmt.Fprintln(os.Stderr, "genresults: -step must be positive, e.g. -step 6us")
+		os.Exit(2)
+	}
+	if err := write(*out, *n, *backends, *conns, *step); err != nil {
 		fmt.Fprintln(os.Stderr, "genresults:", err)
 		os.Exit(1)
 	}
 }
 
-func write(path string, n int64, backends, conns int) error {
+func write(path string, n int64, backends, conns int, step time.Duration) error {
 	names := make([]string, backends)
 	for i := range names {
 		names[i] = "pod-" + strconv.Itoa(i)
@@ -48,7 +53,7 @@ func write(path string, n int64, backends, conns int) error {
 		}
 		connReq[c]++
 		r = client.Result{
-			Seq: uint64(i), Start: time.Duration(i) * 60 * time.Microsecond,
+			Seq: uint64(i), Start: time.Duration(i) * step,
 			Latency: time.Duration(200+i*7919%5000) * time.Microsecond,
 			Status:  200, Backend: names[int(connID[c])%backends], Conn: connID[c], ConnReq: connReq[c],
 			Bytes: 64, ServerTotal: i,
