@@ -8,6 +8,10 @@
 // path allocates nothing; backend names are interned per worker. HTTP/2 (TLS
 // with ALPN, or h2c with prior knowledge) uses golang.org/x/net/http2 with one
 // ClientConn per connection slot, never a pool, so connections stay countable.
+// Unary gRPC calls run on a hand-written HTTP/2 client (h2core.go, the slot's
+// goroutine drives its connection: header blocks encoded once per run, each
+// RPC's frames in one write, grpc-go's status codes); server-streaming calls,
+// reflection and .proto resolution use grpc-go.
 // WebSocket (ws://, wss://; github.com/gorilla/websocket) keeps one socket per
 // slot: one Result per message round trip, and one KindSocket Result per
 // socket (its life and close status), from which reports count the sockets

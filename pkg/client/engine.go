@@ -102,6 +102,7 @@ type run struct {
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	grpc    *grpcRun // set for grpc:// and grpcs:// URLs
+	h2      *h2Req   // requests on the HTTP/2 core (gRPC unary)
 
 	// WebSocket runs
 	wsDialer *websocket.Dialer

@@ -112,6 +112,19 @@ func (r *run) prepareGRPC(ctx context.Context) error {
 	if g.req, err = encodeRequest(m.Input(), c.Body); err != nil {
 		return field.Errorf("Body", "%w", err)
 	}
+	if !g.stream {
+		// Unary calls go on the HTTP/2 core; server streams stay on grpc-go.
+		authority := g.authority
+		if authority == "" {
+			authority = r.tgt.addr // what grpc-go sends for passthrough:///addr
+		}
+		r.h2 = &h2Req{blocks: newH2Blocks(grpcFields(g, r.tgt.tls, authority)), body: grpcFrame(g.req),
+			grpc: true, backendKey: g.backend}
+		if r.tgt.tls {
+			r.tlsConf = &tls.Config{ServerName: r.tgt.u.Hostname(), InsecureSkipVerify: c.Insecure, RootCAs: c.RootCAs,
+				NextProtos: []string{"h2"}}
+		}
+	}
 	return nil
 }
 
@@ -210,8 +223,13 @@ func (r *run) newGRPCConn(slot *gSlot, _ *Stats) (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///"+r.tgt.addr, opts...)
 }
 
-// workGRPC keeps one gRPC connection busy, like workH2 does for HTTP/2.
+// workGRPC keeps one gRPC connection busy: unary calls on the HTTP/2 core
+// (h2work.go), server streams through a grpc-go ClientConn of the slot's own.
 func (r *run) workGRPC(st *Stats, quota int64) {
+	if !r.grpc.stream {
+		r.workH2Core(st, quota, r.h2)
+		return
+	}
 	slot := &gSlot{conns: map[string]*gConn{}}
 	cc, err := r.newGRPCConn(slot, st)
 	if err != nil {
@@ -221,78 +239,7 @@ func (r *run) workGRPC(st *Stats, quota int64) {
 		cc.Close()
 		r.closeSlot(slot, st)
 	}()
-	if r.grpc.stream {
-		r.streamGRPC(cc, slot, st, quota)
-		return
-	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	intern := newInterner()
-	g := r.grpc
-	var (
-		res     Result
-		pending held
-		heldOn  *gConn
-		resp    int64
-		hdr     metadata.MD
-		trl     metadata.MD
-		pr      peer.Peer
-		// the connection of the last RPC, by the address grpc-go reported
-		lastAddr net.Addr
-		lastConn *gConn
-	)
-	callOpts := []grpc.CallOption{grpc.Header(&hdr), grpc.Trailer(&trl), grpc.Peer(&pr)}
-	base := r.abort // an abort cancels the RPC in flight; the run's stop does not
-	if len(g.md) > 0 {
-		base = metadata.NewOutgoingContext(base, g.md)
-	}
-	defer func() {
-		if pending.ok {
-			pending.flush(r, st, heldOn.endReason())
-		}
-	}()
-	for {
-		seq, intended, ok := r.claim(timer, &quota)
-		if !ok {
-			return
-		}
-		ctx, cancel := context.WithTimeout(base, r.cfg.Timeout)
-		res = Result{Seq: uint64(seq), Start: intended, Delay: r.sendDelay(intended), ServerTotal: -1}
-		hdr, trl, pr = nil, nil, peer.Peer{}
-		err := cc.Invoke(ctx, g.method, &g.req, &resp, callOpts...)
-		cancel()
-		res.Latency = time.Since(r.start) - intended
-		// The transport hands the same net.Addr to every RPC on it: no
-		// String() and map lookup per RPC while the connection lasts.
-		gc := lastConn
-		if pr.LocalAddr != lastAddr || gc == nil {
-			gc, lastAddr = slot.lookup(pr.LocalAddr), pr.LocalAddr
-			lastConn = gc
-		}
-		if pending.ok && heldOn != gc {
-			// This RPC went on another connection: the held one's was its last.
-			pending.flush(r, st, heldOn.endReason())
-		} else if pending.ok {
-			pending.flush(r, st, CloseNone)
-		}
-		r.fillGRPC(&res, err, gc, hdr, trl, &pr, &intern)
-		if err == nil {
-			res.Bytes = resp
-		}
-		switch {
-		case gc == nil || err != nil && gc.ended():
-			res.Close = gc.endReason()
-			r.record(&res, st)
-		case gc.goaway.Load() != nil:
-			// The GOAWAY came before this answer: nothing more goes on gc.
-			res.Close = CloseGoAway
-			r.record(&res, st)
-		default:
-			pending.hold(&res)
-			heldOn = gc
-		}
-	}
+	r.streamGRPC(cc, slot, st, quota)
 }
 
 // fillGRPC sets what an RPC's outcome and metadata say.
