@@ -239,7 +239,15 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		}
 	}
 
-	newConn := r.Conn != 0 && run.firstSight(r)
+	// firstSight, its common case inline: the connection's bit is in the set.
+	var newConn bool
+	if c := r.Conn; c != 0 {
+		if w := c / 64; w < uint64(len(run.connSeen)) && run.connSeen[w]&(1<<(c%64)) != 0 {
+			newConn = false
+		} else {
+			newConn = run.firstSight(r)
+		}
+	}
 	if newConn {
 		b.conns++
 		run.conns++

@@ -48,10 +48,10 @@ func latBucketRange(i int) (lo, hi float64) {
 	return lo, lo + w
 }
 
+// record counts one latency; a new intervalLat's min is MaxUint32
+// (newIntervalLat), so the first latency sets it.
 func (l *intervalLat) record(us uint32) {
-	if l.n == 0 || us < l.min {
-		l.min = us
-	}
+	l.min = min(l.min, us)
 	l.max = max(l.max, us)
 	l.n++
 	if c := &l.counts[latBucket(us)]; *c < math.MaxUint32 {
@@ -90,7 +90,7 @@ func (a *Aggregator) newIntervalLat(i int) *intervalLat {
 		a.tlLat = growSlice(a.tlLat, i)
 	}
 	if a.tlLat[i] == nil {
-		a.tlLat[i] = new(intervalLat)
+		a.tlLat[i] = &intervalLat{min: math.MaxUint32}
 	}
 	a.ivLat = a.tlLat[i]
 	return a.ivLat
