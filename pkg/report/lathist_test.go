@@ -65,6 +65,40 @@ func TestHDRIndexMatches(t *testing.T) {
 	if empty.hdr() != nil {
 		t.Fatal("an empty latHist built a histogram")
 	}
+	for i := range hdrCounts {
+		if j := hdrIndex(hdrValue(i)); j != i {
+			t.Fatalf("hdrIndex(hdrValue(%d) = %d) = %d", i, hdrValue(i), j)
+		}
+	}
+}
+
+// hdr ends its range at the highest value counted; the percentiles must be
+// those of the full range whatever that value is.
+func TestHDRShortRangeSamePercentiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, top := range []int64{0, 1, 2, 3, 2047, 2048, 2049, 4095, 4096, 5000, 1 << 20, 123456789, histMaxMicros} {
+		ref := hdrhistogram.New(1, histMaxMicros, histSigFigs)
+		var h latHist
+		for i := range 3000 {
+			v := top
+			if i%3 != 0 {
+				v = rng.Int64N(top + 1)
+			}
+			if err := ref.RecordValue(v); err != nil {
+				t.Fatal(err)
+			}
+			h.record(v)
+		}
+		got := h.hdr()
+		if got.TotalCount() != ref.TotalCount() {
+			t.Fatalf("top %d: total %d, want %d", top, got.TotalCount(), ref.TotalCount())
+		}
+		for q := 0.0; q <= 100; q += 0.125 {
+			if g, w := got.ValueAtQuantile(q), ref.ValueAtQuantile(q); g != w {
+				t.Fatalf("top %d: p%v = %d, want %d", top, q, g, w)
+			}
+		}
+	}
 }
 
 // Percentiles by hand: 1..1000 µs once each (exact below 2048 µs) give
