@@ -104,7 +104,8 @@ type Aggregator struct {
 	closeReasons   [8]uint64
 	timeoutRedials uint64 // connections the client dropped after a timeout
 	errKinds       map[string]uint64
-	errExamples    map[string]string // kind -> the first message of that kind
+	errExamples    map[string]string  // kind -> the first message of that kind
+	kinds          map[kindKey]string // see Aggregator.errorKind
 	minOff, maxEnd time.Duration
 	// Latency of answered requests that opened their connection (dial and
 	// any TLS handshake included) and of the others: the reconnect cost.
@@ -307,7 +308,7 @@ func (a *Aggregator) addError(run *runAgg, b *backendAgg, r *client.Result) {
 	a.errors++
 	run.errors++
 	b.errors++
-	k := errorKind(r)
+	k := a.errorKind(r)
 	a.errKinds[k]++
 	if k == "timeout" && r.Close == client.CloseError {
 		// The client gave up and dropped the connection: its next
@@ -491,6 +492,46 @@ func (a *Aggregator) BackendNames() int { return a.named + len(a.folded) }
 // OtherBackend; atLeast says the count is a lower bound.
 func (a *Aggregator) Folded() (names int, atLeast bool) {
 	return len(a.folded), a.foldedAtLeast
+}
+
+// kindKey is what errorKind reads of a result: the gRPC code, else the
+// error text, else the status.
+type kindKey struct {
+	grpc   uint16
+	status int
+	err    string
+}
+
+// maxKindCache bounds the kinds the aggregator remembers: texts that differ
+// in every result (addresses, ports) would fill it for nothing.
+// Longer texts are not kept: 1024 of 64 KiB would hold 64 MB.
+const (
+	maxKindCache = 1024
+	maxKindText  = 256
+)
+
+// errorKind is errorKind(r), remembered: it allocates (and lowercases the
+// text) for every failed request otherwise.
+func (a *Aggregator) errorKind(r *client.Result) string {
+	key := kindKey{grpc: r.GRPCCode}
+	switch {
+	case r.GRPCCode != 0:
+	case r.Err == "":
+		key.status = r.Status
+	default:
+		key.err = r.Err
+	}
+	if k, ok := a.kinds[key]; ok {
+		return k
+	}
+	k := errorKind(r)
+	if len(a.kinds) < maxKindCache && len(r.Err) <= maxKindText {
+		if a.kinds == nil {
+			a.kinds = make(map[kindKey]string)
+		}
+		a.kinds[key] = k
+	}
+	return k
 }
 
 // errorKind names the class of a failed request for "errors by kind".

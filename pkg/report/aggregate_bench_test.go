@@ -51,11 +51,28 @@ func synthetic(n, backends int) []client.Result {
 	return rs
 }
 
-// BenchmarkAggregate measures Add alone: one op is one result.
+// BenchmarkAggregate measures Add alone: one op is one result. In the
+// failing case every other result failed: a reset connection or a 503.
 func BenchmarkAggregate(b *testing.B) {
-	for _, backends := range []int{3, 40} {
-		b.Run(strconv.Itoa(backends)+"-backends", func(b *testing.B) {
-			rs := synthetic(1<<16, backends)
+	for _, c := range []struct {
+		backends int
+		failing  bool
+	}{{3, false}, {40, false}, {3, true}} {
+		name := strconv.Itoa(c.backends) + "-backends"
+		if c.failing {
+			name += "-failing"
+		}
+		b.Run(name, func(b *testing.B) {
+			rs := synthetic(1<<16, c.backends)
+			for i := range rs {
+				if c.failing && i%2 == 1 {
+					if i%4 == 1 {
+						rs[i].Err = "read tcp 127.0.0.1:4711->127.0.0.1:8080: read: connection reset by peer"
+					} else {
+						rs[i].Status = 503
+					}
+				}
+			}
 			a := NewAggregator(Options{})
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -105,3 +105,41 @@ func TestIntervalOfOutOfOrderOffsets(t *testing.T) {
 		t.Errorf("%d requests, want 9", s.Requests)
 	}
 }
+
+// Error kinds are remembered by gRPC code, text or status; mixed and
+// repeated, each still counts under its own kind (counted by hand), texts
+// past maxKindText included.
+func TestErrorKindsRemembered(t *testing.T) {
+	long := strings.Repeat("x", maxKindText) + " connection reset by peer"
+	cases := []struct {
+		r    client.Result
+		kind string
+	}{
+		{client.Result{Status: 200, GRPCCode: 14}, "grpc Unavailable"},
+		{client.Result{Status: 503}, "http 503"},
+		{client.Result{Status: 500}, "http 500"},
+		{client.Result{Err: "dial tcp 127.0.0.1:9: connect: connection refused"}, "connection refused"},
+		{client.Result{Err: "read: i/o timeout", Status: 503}, "timeout"},
+		{client.Result{Err: "unexpected EOF"}, "eof"},
+		{client.Result{Err: long}, "connection reset"},
+		{client.Result{Err: client.ErrInterrupted}, "interrupted"},
+	}
+	a := NewAggregator(Options{})
+	want := map[string]uint64{}
+	for i := range 200 {
+		c := cases[(i*5+i/7)%len(cases)]
+		r := c.r
+		r.Seq, r.Start, r.Backend, r.ServerTotal = uint64(i), time.Duration(i)*time.Millisecond, "b", -1
+		a.addT(&r)
+		want[c.kind]++
+	}
+	got := a.Summary().ErrorKinds
+	if len(got) != len(want) {
+		t.Fatalf("kinds %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
