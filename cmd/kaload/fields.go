@@ -55,6 +55,7 @@ var flagOfField = map[string]map[string]string{
 		"H2C":                "h2c",
 		"Insecure":           "insecure",
 		"MaxRequestsPerConn": "max-requests-per-conn",
+		"Streams":            "streams",
 		"BackendHeader":      "backend-header",
 		"Message":            "message",
 		"Subprotocol":        "subprotocol",

@@ -127,6 +127,7 @@ when it ends.
   kaload hammer --url http://svc:8080/ -n 100000 -c 20 -o run.kld --expect 'backends>=3' --expect 'min_share>=0.2'
   kaload hammer --url http://svc:8080/ --rate 2000 -d 5m --label "$JOB_COMPLETION_INDEX" -o - > run.kld
   kaload hammer --url https://svc/ --http2 --insecure -H 'Authorization: Bearer x' --format json
+  kaload hammer --url http://svc:8080/ --h2c -c 10 --streams 10 -d 30s   # 100 requests in flight on 10 connections
   kaload hammer --url ws://svc:8080/ws -c 200 --connect-rate 50 --rate 1000 -d 5m --message-size 512
   kaload hammer --url ws://svc:8080/ws -c 2000 --idle --rate 0 -d 10m --expect 'min_socket_share>=0.2'
 
@@ -170,6 +171,7 @@ when it ends.
 	f.BoolVar(&c.HTTP2, "http2", false, "HTTP/2 over TLS (ALPN h2)")
 	f.BoolVar(&c.H2C, "h2c", false, "cleartext HTTP/2 with prior knowledge")
 	f.BoolVar(&c.Insecure, "insecure", false, "skip TLS certificate verification")
+	f.IntVar(&c.Streams, "streams", 1, "HTTP/2 (--h2c, --http2) and gRPC: N requests in flight on each connection, like h2load -m (each still one result)")
 	f.IntVar(&c.MaxRequestsPerConn, "max-requests-per-conn", 0, "client-side recycling: close each connection after N requests (0 = never)")
 	f.StringVar(&c.BackendHeader, "backend-header", client.DefaultBackendHeader, "response header (gRPC: metadata key) that names the backend")
 	f.StringVar(&message, "message", "", "WebSocket message `TEXT`, or @FILE (default \""+client.DefaultMessage+"\")")

@@ -22,6 +22,7 @@ const (
 	DefaultMethod        = http.MethodGet
 	totalRequestHeader   = "Total-Request"
 	maxConnections       = 1 << 20 // one goroutine and 16 KiB of buffer each
+	maxStreams           = 1000    // Config.Streams
 )
 
 // Config describes one run. The zero value of an optional field means its default.
@@ -42,6 +43,10 @@ type Config struct {
 	H2C     bool // cleartext HTTP/2 with prior knowledge
 	// Insecure skips TLS certificate verification.
 	Insecure bool
+	// Streams is how many requests (or unary RPCs) each HTTP/2 or gRPC
+	// connection carries at once, like h2load's -m; each is still one
+	// Result with its own Seq and latency. 0 means 1.
+	Streams int
 	// MaxRequestsPerConn closes a connection after that many requests
 	// (client-side recycling, CloseClientLimit); 0 = never.
 	MaxRequestsPerConn int
@@ -181,6 +186,20 @@ func (c *Config) Validate() error {
 		}
 	} else if err == nil && (c.Call != "" || c.GRPCStream || len(c.ProtoFiles) > 0 || len(c.ProtosetFiles) > 0) {
 		errs = append(errs, &field.Error{Fields: []string{"URL", "Call"}, Err: errors.New("a gRPC call needs a grpc:// or grpcs:// URL")})
+	}
+	if c.Streams < 0 || c.Streams > maxStreams {
+		add("Streams", "must be between 1 and %d, got %d", maxStreams, c.Streams)
+	} else if c.Streams > 1 {
+		t, err := parseTarget(c.URL, c.HTTP2, c.H2C)
+		switch {
+		case err != nil:
+		case !t.grpc && !c.HTTP2 && !c.H2C:
+			add("Streams", "needs HTTP/2 or gRPC: HTTP/1.1 and WebSocket carry one request per connection at a time")
+		case c.GRPCStream:
+			errs = append(errs, &field.Error{Fields: []string{"Streams", "GRPCStream"}, Err: errors.New("one server stream per connection")})
+		case c.Rate > 0:
+			errs = append(errs, &field.Error{Fields: []string{"Streams", "Rate"}, Err: errors.New("several streams per connection need the closed model (no rate)")})
+		}
 	}
 	if c.MaxRequestsPerConn < 0 {
 		add("MaxRequestsPerConn", "must not be negative, got %d", c.MaxRequestsPerConn)

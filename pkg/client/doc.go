@@ -6,12 +6,13 @@
 // rendered once, responses are parsed strictly (status line, Content-Length,
 // chunked, Connection) and a malformed one becomes an error Result. The hot
 // path allocates nothing; backend names are interned per worker. HTTP/2 (TLS
-// with ALPN, or h2c with prior knowledge) uses golang.org/x/net/http2 with one
-// ClientConn per connection slot, never a pool, so connections stay countable.
-// Unary gRPC calls run on a hand-written HTTP/2 client (h2core.go, the slot's
-// goroutine drives its connection: header blocks encoded once per run, each
-// RPC's frames in one write, grpc-go's status codes); server-streaming calls,
-// reflection and .proto resolution use grpc-go.
+// with ALPN, or h2c with prior knowledge) and unary gRPC calls run on a
+// hand-written HTTP/2 client (h2core.go, h2work.go): one connection per slot,
+// never a pool, so connections stay countable; the slot's goroutine drives it
+// (Config.Streams requests in flight), the header block is encoded once per
+// run, each request's frames go in one write, and gRPC answers get grpc-go's
+// status codes. Server-streaming gRPC calls, reflection and .proto
+// resolution use grpc-go.
 // WebSocket (ws://, wss://; github.com/gorilla/websocket) keeps one socket per
 // slot: one Result per message round trip, and one KindSocket Result per
 // socket (its life and close status), from which reports count the sockets

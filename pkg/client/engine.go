@@ -102,7 +102,7 @@ type run struct {
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	grpc    *grpcRun // set for grpc:// and grpcs:// URLs
-	h2      *h2Req   // requests on the HTTP/2 core (gRPC unary)
+	h2      *h2Req   // requests on the HTTP/2 core (HTTP/2, gRPC unary)
 
 	// WebSocket runs
 	wsDialer *websocket.Dialer
@@ -164,6 +164,9 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		}
 	}
 
+	if !tgt.grpc && !tgt.isWebSocket() && (cfg.HTTP2 || cfg.H2C) {
+		r.h2 = newHTTPH2Req(&cfg, tgt)
+	}
 	if tgt.grpc {
 		if err := r.prepareGRPC(ctx); err != nil {
 			return Stats{}, err
@@ -237,7 +240,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			case tgt.isWebSocket():
 				r.workWS(st, quota, paced)
 			case cfg.HTTP2 || cfg.H2C:
-				r.workH2(st, quota)
+				r.workH2Core(st, quota, r.h2)
 			default:
 				r.workH1(st, quota)
 			}

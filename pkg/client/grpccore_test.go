@@ -277,3 +277,37 @@ func TestGRPCCoreIdleLongerThanTimeout(t *testing.T) {
 		t.Errorf("stats %+v: %s", st, firstErr(c.res))
 	}
 }
+
+// Several RPCs in flight per connection against a server that ends every
+// connection after 5 RPCs (those already sent still get answers): none
+// fails, each is one Result, and every connection ends with a GOAWAY
+// carried by exactly one result.
+func TestGRPCCoreStreamsWithRecycling(t *testing.T) {
+	s := servertest.StartGRPC(t, server.Config{Hostname: "pod-s", MaxRequests: 5})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: s.GRPCURL, Connections: 2, Streams: 4, Requests: 200}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 200)
+	if st.Errors != 0 || st.Closes[CloseGoAway] < 200/(5+4) || st.Closes[CloseGoAway] != st.Connections-st.Closes[CloseNone] {
+		t.Fatalf("stats %+v: %s", st, firstErr(c.res))
+	}
+	goaways := map[uint64]int{}
+	for _, r := range c.res {
+		if r.Backend != "pod-s" {
+			t.Fatalf("result %+v", r)
+		}
+		if r.Close == CloseGoAway {
+			goaways[r.Conn]++
+		}
+	}
+	for id, n := range goaways {
+		if n != 1 {
+			t.Errorf("connection %d: %d results carry its GOAWAY", id, n)
+		}
+	}
+	if int64(len(goaways)) != st.Closes[CloseGoAway] {
+		t.Errorf("%d connections closed by GOAWAY in the results, %d in stats", len(goaways), st.Closes[CloseGoAway])
+	}
+}

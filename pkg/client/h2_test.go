@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,5 +113,54 @@ func TestH2GoAwayOnFreshConnRetried(t *testing.T) {
 	checkResults(t, st, c.res, 3)
 	if st.Errors != 0 || st.Retries != 1 {
 		t.Fatalf("stats %+v; first error %s", st, firstErr(c.res))
+	}
+}
+
+// Streams puts several requests in flight on each HTTP/2 connection: the
+// server sees all of them at once (its handlers wait for each other), and
+// each is one Result of its own.
+func TestH2Streams(t *testing.T) {
+	const conns, streams = 2, 5
+	var inflight, most atomic.Int64
+	all := make(chan struct{})
+	var once sync.Once
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if n == conns*streams {
+			once.Do(func() { close(all) })
+		}
+		select {
+		case <-all:
+		case <-time.After(5 * time.Second):
+		}
+		w.Header().Set("Accept-Request-hostname", "pod-m")
+	}))
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	defer ts.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: ts.URL, H2C: true, Connections: conns, Streams: streams, Requests: 3 * conns * streams}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3*conns*streams)
+	if st.Errors != 0 || st.Connections != conns || most.Load() != conns*streams {
+		t.Fatalf("stats %+v, at most %d in flight; want %d", st, most.Load(), conns*streams)
+	}
+	perConn := map[uint64][]uint32{}
+	for _, r := range c.res {
+		if r.Backend != "pod-m" || r.Status != 200 {
+			t.Fatalf("result %+v", r)
+		}
+		perConn[r.Conn] = append(perConn[r.Conn], r.ConnReq)
+	}
+	for id, pos := range perConn {
+		if len(pos) != 3*streams {
+			t.Errorf("connection %d carried %d requests, want %d", id, len(pos), 3*streams)
+		}
 	}
 }

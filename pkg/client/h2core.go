@@ -204,12 +204,15 @@ type h2GRPC struct {
 	compressed bool
 }
 
-// h2Conn2 is one HTTP/2 connection of a slot.
-type h2Conn2 struct {
-	c      net.Conn
-	id     uint64
-	remote string
-	reqs   uint32 // requests recorded on it
+// h2Conn is one HTTP/2 connection of a slot.
+type h2Conn struct {
+	c       net.Conn
+	id      uint64
+	remote  string
+	reqs    uint32 // requests recorded on it
+	started uint32 // streams started on it
+	limit   uint32 // Config.MaxRequestsPerConn; 0 = none
+	last    string // backend of its last answer (HTTP: a failed request's backend)
 
 	grpc       bool   // follow gRPC message framing and status
 	backendKey string // lower-case name of the backend header
@@ -259,8 +262,8 @@ func (e *errH2) Error() string {
 	return "http2: connection error: " + h2frame.CodeName(e.code) + ": " + e.msg
 }
 
-func newH2Conn2(c net.Conn, id uint64, blocks *h2Blocks, grpc bool, backendKey string) *h2Conn2 {
-	cn := &h2Conn2{c: c, id: id, remote: c.RemoteAddr().String(), nextID: 1, grpc: grpc, backendKey: backendKey,
+func newH2Conn2(c net.Conn, id uint64, blocks *h2Blocks, grpc bool, backendKey string) *h2Conn {
+	cn := &h2Conn{c: c, id: id, remote: c.RemoteAddr().String(), nextID: 1, grpc: grpc, backendKey: backendKey,
 		sendWin: 65535, initWin: 65535, maxFrame: 16384, maxConc: h2MaxStreamsDefault,
 		rb: make([]byte, 4096), indexed: blocks.indexed}
 	cn.dec = hpack.NewDecoder(h2DefaultTable, cn.onField)
@@ -287,15 +290,16 @@ func appendSetting(dst []byte, id uint16, v uint32) []byte {
 }
 
 // usable reports whether a new stream may start on the connection.
-func (cn *h2Conn2) usable() bool {
-	return cn.err == nil && cn.goaway == nil && cn.nextID < 1<<31-1
+func (cn *h2Conn) usable() bool {
+	return cn.err == nil && cn.goaway == nil && cn.nextID < 1<<31-1 && (cn.limit == 0 || cn.started < cn.limit)
 }
 
 // start queues a new stream's HEADERS (and as much of its body as the
 // windows allow).
-func (cn *h2Conn2) start(s *h2Stream, blocks *h2Blocks) {
+func (cn *h2Conn) start(s *h2Stream, blocks *h2Blocks) {
 	s.id = cn.nextID
 	cn.nextID += 2
+	cn.started++
 	s.sendWin = cn.initWin
 	s.headers, s.trailers, s.ended, s.unprocessed = false, false, false, false
 	s.status, s.backend, s.backendT, s.total, s.bytes, s.unacked = 0, "", "", -1, 0, 0
@@ -337,7 +341,7 @@ func (cn *h2Conn2) start(s *h2Stream, blocks *h2Blocks) {
 }
 
 // sendBody queues what of s's body the windows allow.
-func (cn *h2Conn2) sendBody(s *h2Stream) {
+func (cn *h2Conn) sendBody(s *h2Stream) {
 	for !s.sent {
 		n := min(int64(len(s.body)), s.sendWin, cn.sendWin, int64(cn.maxFrame))
 		if n <= 0 && len(s.body) > 0 {
@@ -357,13 +361,13 @@ func (cn *h2Conn2) sendBody(s *h2Stream) {
 }
 
 // reset queues RST_STREAM for s (we gave up on it).
-func (cn *h2Conn2) reset(s *h2Stream, code uint32) {
+func (cn *h2Conn) reset(s *h2Stream, code uint32) {
 	cn.wb = appendFrameHeader(cn.wb, 4, frRSTStream, 0, s.id)
 	cn.wb = binary.BigEndian.AppendUint32(cn.wb, code)
 }
 
 // flush writes the queued frames.
-func (cn *h2Conn2) flush() error {
+func (cn *h2Conn) flush() error {
 	if len(cn.wb) == 0 || cn.err != nil {
 		return cn.err
 	}
@@ -375,7 +379,7 @@ func (cn *h2Conn2) flush() error {
 	return cn.err
 }
 
-func (cn *h2Conn2) fail(err error) {
+func (cn *h2Conn) fail(err error) {
 	if cn.err == nil {
 		cn.err = err
 	}
@@ -391,7 +395,7 @@ type h2FrameHdr struct {
 
 // nextFrame returns the next complete frame in the read buffer (ok false
 // when more bytes are needed), or a connection error.
-func (cn *h2Conn2) nextFrame() (h h2FrameHdr, payload []byte, ok bool, err error) {
+func (cn *h2Conn) nextFrame() (h h2FrameHdr, payload []byte, ok bool, err error) {
 	b := cn.rb[cn.rpos:cn.rend]
 	if len(b) < 9 {
 		return h, nil, false, nil
@@ -399,7 +403,8 @@ func (cn *h2Conn2) nextFrame() (h h2FrameHdr, payload []byte, ok bool, err error
 	h = h2FrameHdr{length: uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]), typ: b[3], flags: b[4],
 		stream: binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff}
 	if h.length > h2MaxFrame {
-		return h, nil, false, &errH2{h2ErrFrameSize, fmt.Sprintf("frame of %d bytes, limit %d", h.length, h2MaxFrame)}
+		// An HTTP/1 server's answer reads as a huge first frame.
+		return h, nil, false, &errH2{h2ErrFrameSize, fmt.Sprintf("frame too large: %d bytes, limit %d (an HTTP/1 answer starts %q)", h.length, h2MaxFrame, b[:min(len(b), 9)])}
 	}
 	if len(b) < 9+int(h.length) {
 		return h, nil, false, nil
@@ -409,7 +414,7 @@ func (cn *h2Conn2) nextFrame() (h h2FrameHdr, payload []byte, ok bool, err error
 }
 
 // fill reads more bytes into the buffer.
-func (cn *h2Conn2) fill() error {
+func (cn *h2Conn) fill() error {
 	if cn.rpos == cn.rend {
 		cn.rpos, cn.rend = 0, 0
 	} else if cn.rpos > 0 && (cn.rend == len(cn.rb) || cn.rpos > len(cn.rb)/2) {
@@ -434,7 +439,7 @@ func (cn *h2Conn2) fill() error {
 
 // process handles one frame. Streams that ended are left in cn.streams with
 // ended, err or unprocessed set; the caller collects them.
-func (cn *h2Conn2) process(h h2FrameHdr, p []byte) error {
+func (cn *h2Conn) process(h h2FrameHdr, p []byte) error {
 	if cn.hstream != 0 && h.typ != frContinuation {
 		return &errH2{h2ErrProtocol, "a header block was cut by another frame"}
 	}
@@ -579,7 +584,8 @@ func (cn *h2Conn2) process(h h2FrameHdr, p []byte) error {
 		for _, s := range cn.streams {
 			if s.id > cn.lastID && !s.ended {
 				s.ended, s.unprocessed = true, true
-				s.err = "the server's GOAWAY refused the stream"
+				s.err = fmt.Sprintf("http2: server sent GOAWAY and closed the connection; LastStreamID=%d, ErrCode=%s, debug=%q",
+					cn.lastID, h2frame.CodeName(cn.goaway.Code), cn.goaway.Debug)
 				s.errCode = 14 // Unavailable
 			}
 		}
@@ -604,7 +610,7 @@ func (cn *h2Conn2) process(h h2FrameHdr, p []byte) error {
 }
 
 // moreBody queues body bytes that a window update made room for.
-func (cn *h2Conn2) moreBody() {
+func (cn *h2Conn) moreBody() {
 	for _, s := range cn.streams {
 		if !s.sent && !s.ended {
 			cn.sendBody(s)
@@ -612,7 +618,7 @@ func (cn *h2Conn2) moreBody() {
 	}
 }
 
-func (cn *h2Conn2) stream(id uint32) *h2Stream {
+func (cn *h2Conn) stream(id uint32) *h2Stream {
 	for _, s := range cn.streams {
 		if s.id == id {
 			return s
@@ -622,7 +628,7 @@ func (cn *h2Conn2) stream(id uint32) *h2Stream {
 }
 
 // streamErr ends s with a protocol error and resets it.
-func (cn *h2Conn2) streamErr(s *h2Stream, msg string, code uint16) error {
+func (cn *h2Conn) streamErr(s *h2Stream, msg string, code uint16) error {
 	s.ended = true
 	s.err, s.errCode = "http2: "+msg, code
 	cn.reset(s, h2ErrProtocol)
@@ -641,7 +647,7 @@ func unpad(h h2FrameHdr, p []byte) ([]byte, error) {
 
 // headerFragment decodes part of a header block; at its end the fields
 // apply to the stream.
-func (cn *h2Conn2) headerFragment(p []byte, end bool) error {
+func (cn *h2Conn) headerFragment(p []byte, end bool) error {
 	if _, err := cn.dec.Write(p); err != nil {
 		return &errH2{h2ErrCompression, err.Error()}
 	}
@@ -688,7 +694,7 @@ func (cn *h2Conn2) headerFragment(p []byte, end bool) error {
 }
 
 // onField is the hpack decoder's callback for every field of a block.
-func (cn *h2Conn2) onField(f hpack.HeaderField) {
+func (cn *h2Conn) onField(f hpack.HeaderField) {
 	cn.hsize += len(f.Name) + len(f.Value) + 32
 	if cn.hsize > maxH2HeaderList {
 		cn.dec.SetEmitEnabled(false)

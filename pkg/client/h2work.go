@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -27,7 +30,7 @@ type h2Worker struct {
 	st      *Stats
 	req     *h2Req
 	per     int
-	cn      *h2Conn2
+	cn      *h2Conn
 	pending held // the last result on cn, until we know whether cn ended after it
 	retry   []*h2Stream
 	free    []*h2Stream
@@ -38,17 +41,13 @@ type h2Worker struct {
 const maxH2Tries = 3
 
 func (r *run) workH2Core(st *Stats, quota int64, req *h2Req) {
-	w := &h2Worker{r: r, st: st, req: req, per: 1}
+	w := &h2Worker{r: r, st: st, req: req, per: max(r.cfg.Streams, 1)}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	defer func() {
 		if w.cn != nil {
-			reason := CloseNone
-			if w.cn.goaway != nil {
-				reason = CloseGoAway
-			}
-			w.closeConn(reason)
+			w.closeConn(w.cn.endReason())
 		}
 	}()
 	more := true
@@ -145,6 +144,7 @@ func (w *h2Worker) dial(deadline time.Time) error {
 	}
 	w.st.Connections++
 	w.cn = newH2Conn2(c, r.connID.Add(1), &w.req.blocks, w.req.grpc, w.req.backendKey)
+	w.cn.limit = uint32(r.cfg.MaxRequestsPerConn)
 	w.cn.unwatch = afterAbort(r, c)
 	return nil
 }
@@ -180,7 +180,7 @@ func (w *h2Worker) closeConn(reason CloseReason) {
 }
 
 // endReason is why a connection that can take no more streams ended.
-func (cn *h2Conn2) endReason() CloseReason {
+func (cn *h2Conn) endReason() CloseReason {
 	switch {
 	case cn.goaway != nil:
 		return CloseGoAway
@@ -188,8 +188,10 @@ func (cn *h2Conn2) endReason() CloseReason {
 		return CloseEOF
 	case cn.err != nil:
 		return CloseError
+	case cn.limit > 0 && cn.started >= cn.limit:
+		return CloseClientLimit
 	}
-	return CloseNone // out of stream ids
+	return CloseNone // open, or out of stream ids
 }
 
 // step writes what is queued and reads until a stream ended or the
@@ -273,7 +275,7 @@ func (w *h2Worker) expire() bool {
 	return ended
 }
 
-func (cn *h2Conn2) anyEnded() bool {
+func (cn *h2Conn) anyEnded() bool {
 	for _, s := range cn.streams {
 		if s.ended {
 			return true
@@ -299,6 +301,9 @@ func (w *h2Worker) collect() {
 			} else {
 				s.err, s.errCode = cn.err.Error(), uint16(codes.Unavailable)
 			}
+		}
+		if !s.sent && s.err == "" && cn.err == nil {
+			cn.reset(s, h2ErrCancel) // answered before its body was all sent: close our side
 		}
 		if s.unprocessed && s.tries+1 < maxH2Tries && w.r.abort.Err() == nil {
 			s.tries++
@@ -330,9 +335,12 @@ func (w *h2Worker) finish(s *h2Stream) {
 		res.Backend = s.backend
 	case s.backendT != "":
 		res.Backend = s.backendT
-	default:
+	case w.req.grpc || s.headers:
 		res.Backend = cn.remote
+	default: // HTTP without an answer: the connection's last backend (as before the core)
+		res.Backend = cn.last
 	}
+	cn.last = res.Backend
 	if s.headers {
 		res.Status = s.status
 	}
@@ -345,6 +353,8 @@ func (w *h2Worker) finish(s *h2Stream) {
 		}
 	} else if s.err != "" {
 		res.Err = s.err
+	} else if !s.headers {
+		res.Err = "http2: the server ended the stream without a response"
 	} else {
 		res.Bytes = s.bytes
 	}
@@ -357,4 +367,47 @@ func (w *h2Worker) finish(s *h2Stream) {
 // returned function stops that.
 func afterAbort(r *run, c net.Conn) func() bool {
 	return context.AfterFunc(r.abort, func() { c.SetDeadline(time.Unix(1, 0)) })
+}
+
+// newHTTPH2Req is an HTTP/2 run's request: the fields x/net/http2's
+// Transport would send for cfg (no connection-specific headers,
+// content-length for a body), encoded once.
+func newHTTPH2Req(cfg *Config, tgt target) *h2Req {
+	scheme := "http"
+	if tgt.tls {
+		scheme = "https"
+	}
+	authority := tgt.host
+	if h := cfg.Header.Get("Host"); h != "" {
+		authority = h
+	}
+	fields := []h2Field{{":method", cfg.Method}, {":scheme", scheme}, {":path", tgt.reqPath}, {":authority", authority}}
+	ua := false
+	names := make([]string, 0, len(cfg.Header))
+	for k := range cfg.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the same block every run
+	for _, k := range names {
+		lk := strings.ToLower(k)
+		switch lk {
+		case "host", "connection", "proxy-connection", "transfer-encoding", "upgrade", "keep-alive", "content-length":
+			continue
+		case "user-agent":
+			ua = true
+		}
+		for _, v := range cfg.Header[k] {
+			if lk == "te" && v != "trailers" {
+				continue
+			}
+			fields = append(fields, h2Field{lk, v})
+		}
+	}
+	if !ua {
+		fields = append(fields, h2Field{"user-agent", "kaload"})
+	}
+	if len(cfg.Body) > 0 || cfg.Method == "POST" || cfg.Method == "PUT" || cfg.Method == "PATCH" {
+		fields = append(fields, h2Field{"content-length", strconv.Itoa(len(cfg.Body))})
+	}
+	return &h2Req{blocks: newH2Blocks(fields), body: cfg.Body, backendKey: strings.ToLower(cfg.BackendHeader)}
 }
