@@ -4,7 +4,9 @@
 # memory of one process limited to one core (GOMAXPROCS=1), medians of ROUNDS
 # rounds that alternate which build goes first. Exits 1 when this tree is a
 # regression: under 0.95x the baseline's records per CPU-second, or a peak
-# RSS above 1.1x the baseline's plus 2 MB.
+# RSS above 1.1x the baseline's plus 2 MB; 2 when a build's CPU is below
+# what time(1) resolves (raise N). "own RSS" is the peak minus the 'kaload
+# version' RSS: what reading the file adds to the process the binary makes.
 #
 #   bench/report.sh                 # 10M records, 5 rounds, against BASE
 #   N=1000000 ROUNDS=3 bench/report.sh
@@ -61,20 +63,23 @@ done
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "kaload report, GOMAXPROCS=1, $N records, medians of $ROUNDS rounds; load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
-printf "%-6s %10s %14s %12s %18s\n" build "CPU s" "records/CPU-s" "peak RSS MB" "'version' RSS MB"
+printf "%-6s %10s %14s %12s %18s %14s\n" build "CPU s" "records/CPU-s" "peak RSS MB" "'version' RSS MB" "own RSS MB"
 for b in "${builds[@]}"; do
 	cpu=$(awk -v b="$b" '$1==b {print $2}' "$work/rounds" | median)
 	kb=$(awk -v b="$b" '$1==b {print $3}' "$work/rounds" | median)
 	vkb=$(awk -v b="$b" '$1==b {print $4}' "$work/rounds" | median)
 	printf -v "cpu_$b" %s "$cpu"
 	printf -v "kb_$b" %s "$kb"
-	awk -v b="$b" -v c="$cpu" -v k="$kb" -v v="$vkb" -v n="$N" 'BEGIN {printf "%-6s %10.2f %14.1fM %12.1f %18.1f\n", b, c, (c > 0 ? n/c/1e6 : 0), k/1024, v/1024}'
+	printf -v "vkb_$b" %s "$vkb"
+	# own: what reading the file adds to the process the binary makes (peak minus 'version').
+	awk -v b="$b" -v c="$cpu" -v k="$kb" -v v="$vkb" -v n="$N" 'BEGIN {printf "%-6s %10.2f %14.1fM %12.1f %18.1f %14.1f\n", b, c, (c > 0 ? n/c/1e6 : 0), k/1024, v/1024, (k-v)/1024}'
 done
 [ -z "$BASE" ] && exit 0
 # Speed is records per CPU-second: base CPU / this CPU.
-awk -v ct="$cpu_this" -v cb="$cpu_base" -v kt="$kb_this" -v kb="$kb_base" -v base="$BASE" 'BEGIN {
-	speed = (ct > 0 ? cb / ct : 0); mem = (kb > 0 ? kt / kb : 0)
-	printf "this ÷ base (%s): records per CPU-second %.2fx, peak RSS %.2fx\n", base, speed, mem
+awk -v ct="$cpu_this" -v cb="$cpu_base" -v kt="$kb_this" -v kb="$kb_base" -v vt="$vkb_this" -v vb="$vkb_base" -v base="$BASE" 'BEGIN {
+	if (ct <= 0 || cb <= 0) { print "not measured: a build used under 10 ms of CPU (time'"'"'s resolution); raise N"; exit 2 }
+	speed = cb / ct; mem = (kb > 0 ? kt / kb : 0)
+	printf "this ÷ base (%s): records per CPU-second %.2fx, peak RSS %.2fx ('"'"'version'"'"' RSS %.2fx, own RSS %+.1f MB)\n", base, speed, mem, (vb > 0 ? vt / vb : 0), ((kt - vt) - (kb - vb)) / 1024
 	bad = 0
 	if (speed < 0.95) { print "REGRESSION: records per CPU-second under 0.95x the baseline"; bad = 1 }
 	if (kt > kb * 1.1 + 2048) { print "REGRESSION: peak RSS above 1.1x the baseline + 2 MB"; bad = 1 }
