@@ -89,26 +89,10 @@ func (p *h1Parser) readHead(br *connReader, r *response) error {
 	if err != nil {
 		return err
 	}
-	// "HTTP/1.x SSS[ reason]"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') ||
-		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
-		return errStatusLine
+	var h headState
+	if err := h.status(line, r); err != nil {
+		return err
 	}
-	http10 := line[7] == '0'
-	st := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return errStatusLine
-		}
-		st = st*10 + int(c-'0')
-	}
-	if st < 100 {
-		return errStatusLine
-	}
-	r.status = st
-	keepAlive := false
-	r.bytes = -1 // unknown until Content-Length or chunked says otherwise
-	chunked := false
 	for i := 0; ; i++ {
 		if i == maxHeaderLines {
 			return errTooManyHeaders
@@ -120,56 +104,104 @@ func (p *h1Parser) readHead(br *connReader, r *response) error {
 		if len(line) == 0 {
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || line[colon-1] == ' ' || line[colon-1] == '\t' {
-			return errHeaderLine
-		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
-		switch {
-		case asciiEqualFold(name, keyContentLength):
-			n, ok := parseUint(value)
-			if !ok || (r.bytes >= 0 && r.bytes != n) {
-				return errContentLength
-			}
-			r.bytes = n
-		case asciiEqualFold(name, keyTransferEnc):
-			if !asciiEqualFold(value, []byte("chunked")) || chunked {
-				return errTransferEnc
-			}
-			chunked = true
-		case asciiEqualFold(name, keyConnection):
-			forEachToken(value, func(tok []byte) {
-				if asciiEqualFold(tok, []byte("close")) {
-					r.close = true
-				} else if asciiEqualFold(tok, []byte("keep-alive")) {
-					keepAlive = true
-				}
-			})
-		case asciiEqualFold(name, p.backendKey):
-			r.backend = p.intern.get(value)
-		case asciiEqualFold(name, keyTotalRequest):
-			if n, ok := parseUint(value); ok {
-				r.serverTotal = n
-			}
+		if err := p.header(line, r, &h); err != nil {
+			return err
 		}
 	}
-	if chunked {
+	return h.end(r)
+}
+
+// headState is what a response head's lines tell about its framing before
+// the head ends. Both parsers (h1Parser pulls, h1Push is pushed) keep the
+// rules here: the same line gives the same answer.
+type headState struct {
+	chunked, keepAlive, http10 bool
+}
+
+// status parses "HTTP/1.x SSS[ reason]" into r.status and starts a head.
+func (h *headState) status(line []byte, r *response) error {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') ||
+		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return errStatusLine
+	}
+	st := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return errStatusLine
+		}
+		st = st*10 + int(c-'0')
+	}
+	if st < 100 {
+		return errStatusLine
+	}
+	*h = headState{http10: line[7] == '0'}
+	r.status = st
+	r.bytes = -1 // unknown until Content-Length or chunked says otherwise
+	return nil
+}
+
+// header applies one non-empty header line to r and h.
+func (p *h1Parser) header(line []byte, r *response, h *headState) error {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || line[0] == ' ' || line[0] == '\t' || line[colon-1] == ' ' || line[colon-1] == '\t' {
+		return errHeaderLine
+	}
+	name, value := line[:colon], trimOWS(line[colon+1:])
+	switch {
+	case asciiEqualFold(name, keyContentLength):
+		n, ok := parseUint(value)
+		if !ok || (r.bytes >= 0 && r.bytes != n) {
+			return errContentLength
+		}
+		r.bytes = n
+	case asciiEqualFold(name, keyTransferEnc):
+		if !asciiEqualFold(value, []byte("chunked")) || h.chunked {
+			return errTransferEnc
+		}
+		h.chunked = true
+	case asciiEqualFold(name, keyConnection):
+		forEachToken(value, func(tok []byte) {
+			if asciiEqualFold(tok, []byte("close")) {
+				r.close = true
+			} else if asciiEqualFold(tok, []byte("keep-alive")) {
+				h.keepAlive = true
+			}
+		})
+	case asciiEqualFold(name, p.backendKey):
+		r.backend = p.intern.get(value)
+	case asciiEqualFold(name, keyTotalRequest):
+		if n, ok := parseUint(value); ok {
+			r.serverTotal = n
+		}
+	}
+	return nil
+}
+
+// end finishes a head at its empty line.
+func (h *headState) end(r *response) error {
+	if h.chunked {
 		if r.bytes >= 0 {
 			return errBothLengths // a smuggling vector: refuse rather than guess
 		}
 		r.bytes = -2
 	}
-	if http10 && !keepAlive {
+	if h.http10 && !h.keepAlive {
 		r.close = true
 	}
 	r.head = r.status >= 200
 	return nil
 }
 
+// noBody reports whether a final response carries no body whatever its
+// headers say.
+func noBody(head bool, status int) bool {
+	return head || status == 204 || status == 304
+}
+
 // readBody discards the body framed as readHead found; r.bytes is -1 for
 // "until close" and -2 for chunked on entry, the byte count on return.
 func (p *h1Parser) readBody(br *connReader, head bool, r *response) error {
-	if head || r.status == 204 || r.status == 304 {
+	if noBody(head, r.status) {
 		r.bytes = 0
 		return nil
 	}
@@ -200,13 +232,9 @@ func (p *h1Parser) readChunked(br *connReader, r *response) error {
 		if err != nil {
 			return noEOF(err)
 		}
-		if i := bytes.IndexByte(line, ';'); i >= 0 {
-			line = line[:i] // chunk extensions are ignored
-		}
-		line = trimOWS(line)
-		size, ok := parseHex(line)
-		if !ok {
-			return errChunk
+		size, err := chunkSize(line)
+		if err != nil {
+			return err
 		}
 		if size == 0 {
 			break
@@ -239,6 +267,18 @@ func (p *h1Parser) readChunked(br *connReader, r *response) error {
 	}
 }
 
+// chunkSize parses a chunk-size line.
+func chunkSize(line []byte) (int64, error) {
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i] // chunk extensions are ignored
+	}
+	size, ok := parseHex(trimOWS(line))
+	if !ok {
+		return 0, errChunk
+	}
+	return size, nil
+}
+
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
@@ -259,7 +299,11 @@ func readLine(br *connReader) ([]byte, error) {
 		}
 		return line, err
 	}
-	line = line[:len(line)-1]
+	return cleanLine(line[:len(line)-1])
+}
+
+// cleanLine drops the CR before a line's LF and refuses a CR or NUL inside.
+func cleanLine(line []byte) ([]byte, error) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
