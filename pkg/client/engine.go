@@ -95,6 +95,10 @@ type run struct {
 	// (through a deadline in the past) HTTP/1 reads in flight end at once.
 	abort   context.Context
 	stopped atomic.Bool
+	aborted atomic.Bool // set before abort is cancelled
+	// wake, when set, is called after stop closes and after an abort:
+	// event loops sleeping in epoll_wait learn of them through it.
+	wake    func()
 	next    atomic.Int64  // next sequence number to claim
 	sent    atomic.Int64  // open model: claims that went on to be sent
 	stopAt  time.Duration // offset at which stop closed; written before it closes
@@ -116,6 +120,17 @@ type run struct {
 
 	sinkMu sync.Mutex
 	sink   Sink
+}
+
+// eventLoops sends plain http:// HTTP/1.1 through the event-loop engine
+// where there is one (Linux); tests turn it off to run the goroutine engine.
+var eventLoops = false
+
+// loopable reports whether the run suits the event-loop engine: HTTP/1.1
+// over plain TCP that the engine dials itself.
+func (r *run) loopable() bool {
+	c := &r.cfg
+	return c.Dial == nil && !r.tgt.tls && !r.tgt.grpc && !r.tgt.isWebSocket() && !c.HTTP2 && !c.H2C && !c.Idle
 }
 
 // maxDialing bounds the HTTP/1 dials in flight at once.
@@ -177,6 +192,15 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 	if cfg.Requests > 0 && int64(workers) > cfg.Requests && !cfg.Idle {
 		workers = int(cfg.Requests)
 	}
+	var loops *loopSet
+	if eventLoops && r.loopable() {
+		// nil when the host does not resolve or the loops cannot start:
+		// then the goroutine engine runs and reports what goes wrong.
+		loops = r.newLoops(ctx, workers)
+	}
+	if loops != nil {
+		r.wake = loops.wake
+	}
 	r.start = time.Now()
 
 	abort, abortNow := context.WithCancel(context.Background())
@@ -207,6 +231,12 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		r.stopAt = time.Since(r.start)
 		r.stopped.Store(true)
 		close(r.stop)
+		if aborted {
+			r.aborted.Store(true)
+		}
+		if r.wake != nil {
+			r.wake()
+		}
 		if !aborted {
 			select {
 			case <-cfg.Abort:
@@ -215,12 +245,21 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			}
 		}
 		if aborted {
+			r.aborted.Store(true)
 			abortNow()
+			if r.wake != nil {
+				r.wake()
+			}
 		}
 	}()
 
-	stats := make([]Stats, workers)
+	var stats []Stats
 	var wg sync.WaitGroup
+	if loops != nil {
+		stats = loops.run()
+	} else {
+		stats = make([]Stats, workers)
+	}
 	launch := func(i int, paced bool) {
 		quota := int64(-1)
 		if cfg.Requests > 0 && cfg.Rate == 0 {
@@ -246,7 +285,9 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			}
 		}(&stats[i], quota)
 	}
-	if r.pacer != nil {
+	if loops != nil {
+		// the loops ran every slot
+	} else if r.pacer != nil {
 		// Slots start when their first socket may open: 18,000 slots
 		// waiting for their turn would each hold a goroutine for nothing.
 		wg.Add(1)
@@ -344,23 +385,14 @@ func (r *run) sendDelay(intended time.Duration) time.Duration {
 // count, as a fleet of identical clients would, and make recycling arithmetic
 // exact (N requests, C slots, server limit M: N/M connections when M divides N/C).
 func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.Duration, ok bool) {
-	if r.stopped.Load() || *quota == 0 {
-		return 0, 0, false
-	}
-	if *quota > 0 {
-		*quota--
-	}
-	seq = r.next.Add(1) - 1
-	if r.cfg.Requests > 0 && seq >= r.cfg.Requests {
+	seq, ok = r.take(quota)
+	if !ok {
 		return 0, 0, false
 	}
 	if r.cfg.Rate == 0 {
 		return seq, time.Since(r.start), true
 	}
 	intended = r.intended(seq)
-	if r.cfg.Duration > 0 && intended >= r.cfg.Duration {
-		return 0, 0, false
-	}
 	if wait := intended - time.Since(r.start); wait > 0 {
 		timer.Reset(wait)
 		select {
@@ -374,6 +406,25 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 	}
 	r.sent.Add(1)
 	return seq, intended, true
+}
+
+// take is claim without the wait: in the open model the request's intended
+// time may lie ahead, and the caller counts it in r.sent once it goes.
+func (r *run) take(quota *int64) (seq int64, ok bool) {
+	if r.stopped.Load() || *quota == 0 {
+		return 0, false
+	}
+	if *quota > 0 {
+		*quota--
+	}
+	seq = r.next.Add(1) - 1
+	if r.cfg.Requests > 0 && seq >= r.cfg.Requests {
+		return 0, false
+	}
+	if r.cfg.Rate > 0 && r.cfg.Duration > 0 && r.intended(seq) >= r.cfg.Duration {
+		return 0, false
+	}
+	return seq, true
 }
 
 // held is a connection's last result, kept (a copy, not an allocation) until

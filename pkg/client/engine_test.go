@@ -20,7 +20,9 @@ import (
 
 // The proof: the server recycles every 5 requests, so 1000 requests
 // over 10 connections need exactly 200 connections and none fails.
-func TestRecyclingRealServer(t *testing.T) {
+func TestRecyclingRealServer(t *testing.T) { bothEngines(t, testRecyclingRealServer) }
+
+func testRecyclingRealServer(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		h2c    bool
@@ -89,7 +91,9 @@ func firstErr(res []Result) string {
 }
 
 // Every one of -n is sent, whatever N % C.
-func TestExactRequestCount(t *testing.T) {
+func TestExactRequestCount(t *testing.T) { bothEngines(t, testExactRequestCount) }
+
+func testExactRequestCount(t *testing.T) {
 	for _, tc := range []struct {
 		n int64
 		c int
@@ -123,7 +127,9 @@ func TestExactRequestCount(t *testing.T) {
 	}
 }
 
-func TestClientLimit(t *testing.T) {
+func TestClientLimit(t *testing.T) { bothEngines(t, testClientLimit) }
+
+func testClientLimit(t *testing.T) {
 	url, _ := startServer(t, server.Config{Hostname: "x"})
 	var c collector
 	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Requests: 30, MaxRequestsPerConn: 3}, &c)
@@ -136,7 +142,9 @@ func TestClientLimit(t *testing.T) {
 	}
 }
 
-func TestRequestShape(t *testing.T) {
+func TestRequestShape(t *testing.T) { bothEngines(t, testRequestShape) }
+
+func testRequestShape(t *testing.T) {
 	got := make(chan string, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -162,7 +170,9 @@ func TestRequestShape(t *testing.T) {
 
 // An idle connection the server closed without saying so is redialled and
 // the request retried; the run sees no error.
-func TestSilentCloseRetried(t *testing.T) {
+func TestSilentCloseRetried(t *testing.T) { bothEngines(t, testSilentCloseRetried) }
+
+func testSilentCloseRetried(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +273,10 @@ func readRequest(br *bufio.Reader) error {
 // Open model: a stall of the server shows in the latency of every request
 // that was due during it (no coordinated omission).
 func TestOpenModelLatencyFromIntendedTime(t *testing.T) {
+	bothEngines(t, testOpenModelLatencyFromIntendedTime)
+}
+
+func testOpenModelLatencyFromIntendedTime(t *testing.T) {
 	var n atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
@@ -293,7 +307,9 @@ func TestOpenModelLatencyFromIntendedTime(t *testing.T) {
 }
 
 // Cancelling ctx stops the run; whatever was sent is recorded.
-func TestCancelStops(t *testing.T) {
+func TestCancelStops(t *testing.T) { bothEngines(t, testCancelStops) }
+
+func testCancelStops(t *testing.T) {
 	url, _ := startServer(t, server.Config{Hostname: "x"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
@@ -308,7 +324,9 @@ func TestCancelStops(t *testing.T) {
 	checkResults(t, st, c.res, st.Requests)
 }
 
-func TestDurationLimit(t *testing.T) {
+func TestDurationLimit(t *testing.T) { bothEngines(t, testDurationLimit) }
+
+func testDurationLimit(t *testing.T) {
 	url, _ := startServer(t, server.Config{Hostname: "x"})
 	var c collector
 	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Duration: 200 * time.Millisecond}, &c)
@@ -388,7 +406,9 @@ func (s *serialSink) Record(r *Result) {
 	s.in.Add(-1)
 }
 
-func TestSinkCalledSerially(t *testing.T) {
+func TestSinkCalledSerially(t *testing.T) { bothEngines(t, testSinkCalledSerially) }
+
+func testSinkCalledSerially(t *testing.T) {
 	url, _ := startServer(t, server.Config{Hostname: "x", H2C: true})
 	for _, h2c := range []bool{false, true} {
 		s := &serialSink{}
@@ -408,7 +428,9 @@ func TestSinkCalledSerially(t *testing.T) {
 // Open model against a server slower than the rate allows: 200 requests are
 // due in the 1 s run, two busy connection slots send only some of them, and
 // every due request is either recorded or counted as unsent.
-func TestOpenModelUnsent(t *testing.T) {
+func TestOpenModelUnsent(t *testing.T) { bothEngines(t, testOpenModelUnsent) }
+
+func testOpenModelUnsent(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		stall    time.Duration
@@ -454,7 +476,9 @@ func TestOpenModelUnsent(t *testing.T) {
 }
 
 // The closed model has no due time: nothing unsent, no send delay.
-func TestClosedModelNoDelay(t *testing.T) {
+func TestClosedModelNoDelay(t *testing.T) { bothEngines(t, testClosedModelNoDelay) }
+
+func testClosedModelNoDelay(t *testing.T) {
 	url, _ := startServer(t, server.Config{Hostname: "x"})
 	var c collector
 	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Requests: 50}, &c)

@@ -16,7 +16,32 @@ func TestMain(m *testing.M) {
 		holdServer()
 		return
 	}
+	// KALOAD_TEST_ENGINE=goroutines or =evloop runs the whole suite's plain
+	// http:// runs on that engine (bothEngines tests run both anyway).
+	switch os.Getenv("KALOAD_TEST_ENGINE") {
+	case "goroutines":
+		eventLoops = false
+	case "evloop":
+		eventLoops = true
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// bothEngines runs f on the event-loop engine (the default for plain
+// http:// on Linux) and on the goroutine engine: the same rules hold.
+func bothEngines(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, loops := range []bool{true, false} {
+		name := "evloop"
+		if !loops {
+			name = "goroutines"
+		}
+		t.Run(name, func(t *testing.T) {
+			defer func(old bool) { eventLoops = old }(eventLoops)
+			eventLoops = loops
+			f(t)
+		})
+	}
 }
 
 // collector is a Sink that keeps copies of every Result.

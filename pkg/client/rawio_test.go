@@ -14,7 +14,9 @@ import (
 
 // A body larger than the socket buffers cannot go out in one raw write: the
 // request must finish on the ordinary path, intact.
-func TestLargeBodyFallsBack(t *testing.T) {
+func TestLargeBodyFallsBack(t *testing.T) { bothEngines(t, testLargeBodyFallsBack) }
+
+func testLargeBodyFallsBack(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(10 * time.Millisecond) // let the client's socket buffer fill
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -43,7 +45,9 @@ func TestLargeBodyFallsBack(t *testing.T) {
 
 // A server that sends more than it was asked for leaves bytes buffered; the
 // next request must still be written before the engine reads.
-func TestUnsolicitedBytesNoHang(t *testing.T) {
+func TestUnsolicitedBytesNoHang(t *testing.T) { bothEngines(t, testUnsolicitedBytesNoHang) }
+
+func testUnsolicitedBytesNoHang(t *testing.T) {
 	url := rawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for readRequest(br) == nil {

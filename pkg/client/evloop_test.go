@@ -1,0 +1,210 @@
+//go:build linux
+
+package client
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kaload/kaload/internal/hostile"
+)
+
+// The event-loop engine holds connections without a goroutine each: while
+// 200 requests wait on a silent server, the process runs about one
+// goroutine per server connection (the test's server) and a few more; the
+// goroutine engine adds one per slot.
+func TestLoopsHoldNoGoroutinePerConnection(t *testing.T) {
+	const conns = 200
+	var accepted atomic.Int64
+	url := rawServer(t, func(c net.Conn) {
+		accepted.Add(1)
+		hostile.Silent(c)
+	})
+	for _, tc := range []struct {
+		loops bool
+		max   int // goroutines at most while every request waits
+	}{{true, conns + conns/4}, {false, 1 << 30}} {
+		func() {
+			defer func(old bool) { eventLoops = old }(eventLoops)
+			eventLoops = tc.loops
+			accepted.Store(0)
+			before := runtime.NumGoroutine()
+			defer func() {
+				// the server's goroutines of this run end before the next
+				for i := 0; runtime.NumGoroutine() > before && i < 300; i++ {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			abort := make(chan struct{})
+			done := make(chan Stats, 1)
+			go func() {
+				st, _ := Run(ctx, Config{URL: url, Connections: conns, Duration: time.Hour, Timeout: time.Minute, Abort: abort}, nil)
+				done <- st
+			}()
+			for i := 0; accepted.Load() < conns && i < 1000; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			during := runtime.NumGoroutine() - before
+			t.Logf("loops=%v: %d goroutines while %d requests waited", tc.loops, during, conns)
+			cancel()
+			close(abort)
+			st := <-done
+			if st.Requests != conns || st.Connections != conns {
+				t.Fatalf("loops=%v: stats %+v", tc.loops, st)
+			}
+			if during > tc.max {
+				t.Errorf("loops=%v: %d goroutines while %d requests waited, want at most %d", tc.loops, during, conns, tc.max)
+			}
+			if !tc.loops && during < conns+conns/2 {
+				t.Errorf("goroutine engine: %d goroutines for %d slots: the check counts nothing", during, conns)
+			}
+		}()
+	}
+}
+
+// Requests expire in the order they were sent while others complete in
+// between (the in-flight FIFO loses members from its middle): every
+// unanswered request fails with a timeout no earlier than its own
+// deadline, every answered one succeeds.
+func TestLoopDeadlines(t *testing.T) { bothEngines(t, testLoopDeadlines) }
+
+func testLoopDeadlines(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	var n atomic.Int64
+	url := rawServer(t, func(c net.Conn) {
+		if n.Add(1)%2 == 0 {
+			hostile.Silent(c)
+			return
+		}
+		br := bufio.NewReader(c)
+		for readRequest(br) == nil {
+			time.Sleep(time.Duration(n.Load()%7) * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 6, Rate: 200, Duration: 600 * time.Millisecond, Timeout: timeout}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, st.Requests)
+	var failed, ok int
+	for _, r := range c.res {
+		if r.Failed() {
+			failed++
+			if !strings.Contains(r.Err, "timeout") || r.Latency < timeout || r.Latency > timeout+3*time.Second {
+				t.Errorf("seq %d: %q after %v, want a timeout after %v", r.Seq, r.Err, r.Latency, timeout)
+			}
+		} else {
+			ok++
+		}
+	}
+	if failed == 0 || ok == 0 {
+		t.Fatalf("%d failed, %d answered: want both", failed, ok)
+	}
+}
+
+// A server that writes its answers a few bytes at a time: heads, chunk
+// lines and bodies straddle reads at every point, and several answers
+// follow each other on one connection.
+func TestLoopPartialHeads(t *testing.T) { bothEngines(t, testLoopPartialHeads) }
+
+func testLoopPartialHeads(t *testing.T) {
+	resp := []string{
+		"HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-slow\r\nTotal-Request: 7\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nAccept-Request-hostname: pod-slow\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\nT: 1\r\n\r\n",
+	}
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; readRequest(br) == nil; i++ {
+			r := resp[i%2]
+			for len(r) > 0 {
+				k := min(len(r), 1+i%4)
+				if _, err := io.WriteString(c, r[:k]); err != nil {
+					return
+				}
+				r = r[k:]
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 2, Requests: 12, Timeout: 10 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 12)
+	if st.Errors != 0 || st.Connections != 2 {
+		t.Fatalf("stats %+v: %s", st, firstErr(c.res))
+	}
+	for _, r := range c.res {
+		first := r.ConnReq%2 == 1
+		if r.Backend != "pod-slow" || first && (r.Status != 200 || r.Bytes != 5 || r.ServerTotal != 7) ||
+			!first && (r.Status != 201 || r.Bytes != 7 || r.ServerTotal != -1) {
+			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+// A name is resolved once and its addresses tried in turn: "localhost"
+// against a server on 127.0.0.1 only works whichever family comes first.
+func TestLoopResolvesNames(t *testing.T) {
+	defer func(old bool) { eventLoops = old }(eventLoops)
+	eventLoops = true
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for readRequest(br) == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	url = strings.Replace(url, "127.0.0.1", "localhost", 1)
+	var c collector
+	st, err := Run(context.Background(), Config{URL: url, Connections: 3, Requests: 30, Timeout: 5 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 30)
+	if st.Errors != 0 || st.Connections != 3 {
+		t.Fatalf("stats %+v: %s", st, firstErr(c.res))
+	}
+	if b := c.res[0].Backend; !strings.HasPrefix(b, "127.0.0.1:") {
+		t.Errorf("backend %q, want the address dialled", b)
+	}
+}
+
+// A refused dial reads as the goroutine engine's does: the report's hints
+// match on it.
+func TestLoopDialErrorText(t *testing.T) { bothEngines(t, testLoopDialErrorText) }
+
+func testLoopDialErrorText(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var c collector
+	st, err := Run(context.Background(), Config{URL: "http://" + addr + "/", Connections: 2, Requests: 4, Timeout: 2 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 4)
+	want := "dial " + addr + ": dial tcp " + addr + ": connect: connection refused"
+	for _, r := range c.res {
+		if r.Err != want || r.Conn != 0 || r.Close != CloseNone || r.Backend != "" {
+			t.Errorf("result %+v, want error %q", r, want)
+		}
+	}
+	if st.DialErrors != 4 || st.Connections != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
