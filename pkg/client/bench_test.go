@@ -64,17 +64,14 @@ func (d *discard) Record(r *Result) { d.n += r.Bytes }
 // path allocates nothing.
 func BenchmarkEngine(b *testing.B) {
 	for _, bc := range []struct {
-		c   int
-		raw bool
-	}{{1, true}, {1, false}, {50, true}, {50, false}} {
+		c      int
+		engine string
+	}{{1, "evloop"}, {1, "rawio"}, {1, "netconn"}, {50, "evloop"}, {50, "rawio"}, {50, "netconn"}} {
 		c := bc.c
-		name := fmt.Sprintf("c%d/rawio", c)
-		if !bc.raw {
-			name = fmt.Sprintf("c%d/netconn", c)
-		}
-		b.Run(name, func(b *testing.B) {
-			defer func(old bool) { rawIO = old }(rawIO)
-			rawIO = bc.raw
+		b.Run(fmt.Sprintf("c%d/%s", c, bc.engine), func(b *testing.B) {
+			defer func(raw, loops bool) { rawIO, eventLoops = raw, loops }(rawIO, eventLoops)
+			rawIO = bc.engine == "rawio"
+			eventLoops = bc.engine == "evloop"
 			url := cannedServer(b)
 			var d discard
 			b.ReportAllocs()

@@ -65,7 +65,7 @@ func holdServer() {
 	}
 }
 
-// BenchmarkConnMemory reports what the HTTP/1.1 engine holds per keep-alive
+// BenchmarkConnMemory reports what the HTTP/1.1 engines hold per keep-alive
 // connection while its request waits for the answer (the state of almost
 // every connection at -c 18000): Go heap and goroutine stack bytes per
 // connection, after one request on each has been answered and recorded.
@@ -73,14 +73,18 @@ func holdServer() {
 //	go test -run XXX -bench ConnMemory -benchtime 1x ./pkg/client
 func BenchmarkConnMemory(b *testing.B) {
 	for _, conns := range []int{1000, 4000} {
-		b.Run(fmt.Sprintf("h1/c%d", conns), func(b *testing.B) {
-			for range b.N {
-				heap, stack := connMemory(b, conns)
-				b.ReportMetric(heap, "heapB/conn")
-				b.ReportMetric(stack, "stackB/conn")
-				b.ReportMetric(heap+stack, "B/conn")
-			}
-		})
+		for _, engine := range []string{"evloop", "goroutines"} {
+			b.Run(fmt.Sprintf("h1/%s/c%d", engine, conns), func(b *testing.B) {
+				defer func(old bool) { eventLoops = old }(eventLoops)
+				eventLoops = engine == "evloop"
+				for range b.N {
+					heap, stack := connMemory(b, conns)
+					b.ReportMetric(heap, "heapB/conn")
+					b.ReportMetric(stack, "stackB/conn")
+					b.ReportMetric(heap+stack, "B/conn")
+				}
+			})
+		}
 	}
 }
 

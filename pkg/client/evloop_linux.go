@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -166,7 +167,7 @@ func (s *loopSet) close() {
 	}
 	s.shut = true
 	for _, l := range s.loops {
-		unix.Close(l.epfd)
+		l.file.Close() // epfd
 		unix.Close(l.evfd)
 	}
 }
@@ -224,10 +225,21 @@ type dialWait struct {
 
 // evLoop is one loop: an epoll set, its slots and a share of the run.
 type evLoop struct {
-	r       *run
-	addrs   []loopAddr
-	epfd    int
-	evfd    int
+	r     *run
+	addrs []loopAddr
+	epfd  int
+	evfd  int
+	// The loop sleeps in Go's own poller, which watches epfd: a goroutine
+	// parked there costs the runtime nothing, while one blocked in
+	// epoll_wait holds a thread in a system call that sysmon keeps taking
+	// its P from (a futex and a handoff per sleep, sysmon polling every
+	// 20 µs).
+	file    *os.File
+	rc      syscall.RawConn
+	pollFn  func(fd uintptr) bool // l.poll, bound once
+	polled  int                   // events the last poll returned
+	armed   time.Duration         // the poller's deadline as an offset; valid when isArmed
+	isArmed bool
 	buf     []byte
 	events  []unix.EpollEvent
 	slots   []evSlot
@@ -280,8 +292,20 @@ func newEvLoop(r *run, addrs []loopAddr, size, maxDial int) (*evLoop, error) {
 			own[i].sa = &c
 		}
 	}
-	return &evLoop{
-		r: r, addrs: own, epfd: epfd, evfd: evfd,
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	file := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		unix.Close(evfd)
+		return nil, err
+	}
+	l := &evLoop{
+		r: r, addrs: own, epfd: epfd, evfd: evfd, file: file, rc: rc,
 		buf:     make([]byte, connBufSize),
 		events:  make([]unix.EpollEvent, 256),
 		slots:   make([]evSlot, 0, size),
@@ -292,7 +316,49 @@ func newEvLoop(r *run, addrs []loopAddr, size, maxDial int) (*evLoop, error) {
 		fly:     slotList{-1, -1},
 		park:    slotList{-1, -1},
 		maxDial: maxDial,
-	}, nil
+	}
+	l.pollFn = l.poll
+	return l, nil
+}
+
+// poll is the RawConn.Read callback: take what epfd has ready; false
+// (nothing) parks the goroutine until the poller sees epfd readable.
+func (l *evLoop) poll(fd uintptr) bool {
+	n, err := rawPoll(int(fd), l.events)
+	if err != nil {
+		n = 0 // EINTR: poll again
+	}
+	l.polled = n
+	return n > 0
+}
+
+// wait returns the sockets' events, sleeping until one comes, the next
+// deadline or intended time, or a wake.
+func (l *evLoop) wait() int {
+	if len(l.ready) > 0 {
+		l.poll(uintptr(l.epfd))
+		return l.polled
+	}
+	at, ok := l.nextTimer()
+	now := l.now()
+	if ok {
+		if !l.isArmed || at < l.armed || l.armed <= now {
+			l.file.SetReadDeadline(l.r.start.Add(at))
+			l.armed, l.isArmed = at, true
+		}
+	} else if l.isArmed && l.armed <= now {
+		l.file.SetReadDeadline(time.Time{})
+		l.isArmed = false
+	}
+	l.polled = 0
+	if err := l.rc.Read(l.pollFn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// Cannot happen with a valid epoll fd; end the run's requests
+		// rather than spin.
+		l.r.stopped.Store(true)
+		l.expireAll(fmt.Errorf("epoll: %w", err))
+		return 0
+	}
+	return l.polled
 }
 
 func (l *evLoop) now() time.Duration { return time.Since(l.r.start) }
@@ -303,15 +369,8 @@ func (l *evLoop) loop() {
 		l.ready = append(l.ready, int32(i))
 	}
 	for l.active > 0 {
-		n, err := unix.EpollWait(l.epfd, l.events, l.waitMillis())
-		if err != nil && err != unix.EINTR {
-			// Cannot happen with a valid epoll fd; end the run's requests
-			// rather than spin.
-			l.r.stopped.Store(true)
-			l.expireAll(fmt.Errorf("epoll_wait: %w", err))
-			n = 0
-		}
-		for _, ev := range l.events[:max(n, 0)] {
+		n := l.wait()
+		for _, ev := range l.events[:n] {
 			if ev.Fd < 0 {
 				l.woken()
 				continue
@@ -327,43 +386,27 @@ func (l *evLoop) loop() {
 			// Those queued meanwhile wait: the loop polls first.
 			batch := l.ready
 			l.ready = l.spare[:0]
+			now := l.now()
 			for _, i := range batch {
-				l.next(&l.slots[i])
+				l.next(&l.slots[i], now)
 			}
 			l.spare = batch[:0]
 		}
 	}
 }
 
-// waitMillis is epoll_wait's timeout: until the next deadline or intended
-// time, rounded as Go's own timers are (a millisecond at least).
-func (l *evLoop) waitMillis() int {
-	if len(l.ready) > 0 {
-		return 0
-	}
-	var at time.Duration
-	set := false
+// nextTimer is when the loop must look at its timers next: the first
+// deadline or intended time.
+func (l *evLoop) nextTimer() (at time.Duration, ok bool) {
 	if l.fly.head >= 0 {
-		at, set = l.slots[l.fly.head].began+l.timeout, true
+		at, ok = l.slots[l.fly.head].began+l.timeout, true
 	}
 	if l.park.head >= 0 {
-		if t := l.slots[l.park.head].intended; !set || t < at {
-			at, set = t, true
+		if t := l.slots[l.park.head].intended; !ok || t < at {
+			at, ok = t, true
 		}
 	}
-	if !set {
-		return -1
-	}
-	d := at - l.now()
-	switch {
-	case d <= 0:
-		return 0
-	case d < time.Millisecond:
-		return 1
-	case d > time.Hour:
-		return int(time.Hour / time.Millisecond)
-	}
-	return int(d / time.Millisecond)
+	return at, ok
 }
 
 // woken: the run stopped or was aborted.
@@ -419,13 +462,12 @@ func (l *evLoop) timers() {
 }
 
 // next gives a slot its next request, or ends it.
-func (l *evLoop) next(s *evSlot) {
+func (l *evLoop) next(s *evSlot, now time.Duration) {
 	seq, ok := l.r.take(&s.quota)
 	if !ok {
 		l.finish(s)
 		return
 	}
-	now := l.now()
 	s.seq = seq
 	if !l.rate {
 		s.intended = now
@@ -594,7 +636,7 @@ func (l *evLoop) request(s *evSlot) {
 func (l *evLoop) write(s *evSlot) {
 	req := l.r.req
 	for s.wrote < len(req) {
-		n, err := unix.Write(int(s.fd), req[s.wrote:])
+		n, err := rawWrite(int(s.fd), req[s.wrote:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -644,7 +686,7 @@ func (l *evLoop) event(s *evSlot, events uint32) {
 
 func (l *evLoop) read(s *evSlot) {
 	for {
-		n, err := unix.Read(int(s.fd), l.buf)
+		n, err := rawRead(int(s.fd), l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -790,7 +832,7 @@ func (l *evLoop) done(s *evSlot, err error) {
 		l.ready = append(l.ready, s.idx)
 		return
 	}
-	l.next(s) // keep-alive: the next request goes out now
+	l.next(s, now) // keep-alive: the next request goes out now
 }
 
 func (l *evLoop) closeConn(s *evSlot, reason CloseReason) {
