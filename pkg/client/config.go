@@ -21,7 +21,7 @@ const (
 	DefaultBackendHeader = "Accept-Request-hostname"
 	DefaultMethod        = http.MethodGet
 	totalRequestHeader   = "Total-Request"
-	maxConnections       = 1 << 20 // one goroutine and 16 KiB of buffer each
+	maxConnections       = 1 << 20 // a socket each; far past any file limit
 	maxStreams           = 1000    // Config.Streams
 )
 

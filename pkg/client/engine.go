@@ -124,7 +124,7 @@ type run struct {
 
 // eventLoops sends plain http:// HTTP/1.1 through the event-loop engine
 // where there is one (Linux); tests turn it off to run the goroutine engine.
-var eventLoops = false
+var eventLoops = true
 
 // loopable reports whether the run suits the event-loop engine: HTTP/1.1
 // over plain TCP that the engine dials itself.
