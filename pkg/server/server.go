@@ -365,6 +365,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	defer hs.ln.stop()
 	return s.run(ctx, []service{hs})
 }
 
@@ -463,7 +464,7 @@ func (s *Server) run(ctx context.Context, svcs []service) error {
 type httpService struct {
 	s   *Server
 	srv *http.Server
-	ln  net.Listener
+	ln  *coarseListener // the read deadlines net/http sets cost no timer each (deadline.go)
 	tls bool
 }
 
@@ -515,7 +516,7 @@ func (s *Server) newHTTPService(ctx context.Context, ln net.Listener) (*httpServ
 			return nil, err
 		}
 	}
-	return &httpService{s: s, srv: srv, ln: ln, tls: s.tls != nil}, nil
+	return &httpService{s: s, srv: srv, ln: newCoarseListener(ln), tls: s.tls != nil}, nil
 }
 
 func (h *httpService) serve() error {
