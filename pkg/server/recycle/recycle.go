@@ -201,6 +201,10 @@ func (rc *Recycler) Install(srv *http.Server) {
 // unlimited), for connections the recycler does not see, such as hijacked
 // WebSockets whose messages the caller counts itself.
 func (rc *Recycler) Limits() (requests uint64, age time.Duration) {
+	if rc.cfg.MaxRequestsJitter == 0 && rc.cfg.MaxConnAgeJitter == 0 {
+		// Nothing to draw: no lock on the path of every new connection.
+		return jitterInt(nil, rc.cfg.MaxRequests, 0), jitterDuration(nil, rc.cfg.MaxConnAge, 0)
+	}
 	rc.randMu.Lock()
 	defer rc.randMu.Unlock()
 	requests = jitterInt(rc.rand, rc.cfg.MaxRequests, rc.cfg.MaxRequestsJitter)
@@ -212,11 +216,10 @@ func (rc *Recycler) Limits() (requests uint64, age time.Duration) {
 // connection and draws its jittered limits.
 func (rc *Recycler) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	st := &connState{conn: c}
-	now := time.Now()
 	var age time.Duration
 	st.limit, age = rc.Limits()
 	if age > 0 {
-		st.expires = now.Add(age)
+		st.expires = time.Now().Add(age)
 	}
 	rc.totalConns.Add(1)
 	rc.activeConns.Add(1)
