@@ -458,6 +458,15 @@ func (r *Reader) Format() Format { return r.format }
 // res are shared with the Reader's intern tables; they are immutable, so
 // keeping them is safe.
 func (r *Reader) Read(res *client.Result) error {
+	// The common case, a record in the current block, without readBinary's
+	// frame; anything else (a define, an event, the block's end, an error)
+	// takes the general path, which decodes from where this one stopped.
+	if r.err == nil && r.format == FormatBinary && r.bin.pos < len(r.bin.block) {
+		if ok, _ := r.bin.next(res); ok {
+			r.n++
+			return nil
+		}
+	}
 	if r.err != nil {
 		return r.err
 	}
