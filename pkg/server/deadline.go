@@ -141,8 +141,8 @@ type coarseConn struct {
 	closed atomic.Bool
 	// onSocket mirrors sock != 0 for the lock-free paths.
 	onSocket atomic.Bool
-	mu       sync.Mutex // serialises the socket's deadline with sock
-	sock     int64      // the read deadline on the socket; 0 = none
+	mu       sync.Mutex   // serialises setting the socket's deadline and sock
+	sock     atomic.Int64 // the read deadline on the socket; 0 = none
 }
 
 // SetReadDeadline keeps a deadline at least coarseMin away for the sweeper
@@ -156,7 +156,7 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.want.Store(d)
-		c.sock = d
+		c.sock.Store(d)
 		c.onSocket.Store(true)
 		return c.Conn.SetReadDeadline(t)
 	}
@@ -167,8 +167,8 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// A concurrent call may have set a near deadline since: it stays.
-	if w := c.want.Load(); c.sock != 0 && (w == 0 || w == d) {
-		c.sock = 0
+	if w := c.want.Load(); c.sock.Load() != 0 && (w == 0 || w == d) {
+		c.sock.Store(0)
 		c.onSocket.Store(false)
 		return c.Conn.SetReadDeadline(time.Time{})
 	}
@@ -186,8 +186,8 @@ func (c *coarseConn) SetDeadline(t time.Time) error {
 func (c *coarseConn) expire(d int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.want.Load() == d && c.sock != d {
-		c.sock = d
+	if c.want.Load() == d && c.sock.Load() != d {
+		c.sock.Store(d)
 		c.onSocket.Store(true)
 		c.Conn.SetReadDeadline(epoch.Add(time.Duration(d)))
 	}
@@ -199,7 +199,15 @@ func (c *coarseConn) expire(d int64) {
 func (c *coarseConn) Read(p []byte) (int, error) {
 	for range 3 {
 		n, err := c.Conn.Read(p)
-		if err == nil || n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.stale() {
+		if err == nil || n > 0 {
+			return n, err
+		}
+		// The deadline on the socket is the one asked for (net/http's
+		// abort of its background read, every request): nothing to check.
+		if d := c.sock.Load(); d != 0 && c.want.Load() == d {
+			return n, err
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !c.stale() {
 			return n, err
 		}
 	}
@@ -213,19 +221,22 @@ func (c *coarseConn) stale() bool {
 	defer c.mu.Unlock()
 	w := c.want.Load()
 	if w != 0 && w <= monoNow() {
-		c.sock = w
-		c.onSocket.Store(true)
+		if c.sock.Load() != w {
+			c.sock.Store(w)
+			c.onSocket.Store(true)
+			c.Conn.SetReadDeadline(epoch.Add(time.Duration(w)))
+		}
 		return false // it passed: a real timeout
 	}
-	if w == c.sock {
+	if w == c.sock.Load() {
 		return false
 	}
 	if w == 0 || w-monoNow() >= int64(coarseMin) && !c.exact.Load() {
-		c.sock = 0
+		c.sock.Store(0)
 		c.onSocket.Store(false)
 		c.Conn.SetReadDeadline(time.Time{})
 	} else {
-		c.sock = w
+		c.sock.Store(w)
 		c.onSocket.Store(true)
 		c.Conn.SetReadDeadline(epoch.Add(time.Duration(w)))
 	}

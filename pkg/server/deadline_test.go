@@ -127,7 +127,7 @@ func TestCoarseDeadlines(t *testing.T) {
 			c.SetReadDeadline(time.Now().Add(time.Hour))
 			c.mu.Lock()
 			c.Conn.SetReadDeadline(time.Unix(1, 0))
-			c.sock = sinceEpoch(time.Unix(1, 0))
+			c.sock.Store(sinceEpoch(time.Unix(1, 0)))
 			c.onSocket.Store(true)
 			c.mu.Unlock()
 			time.AfterFunc(100*time.Millisecond, func() { client.Write([]byte("x")) })
