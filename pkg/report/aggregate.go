@@ -243,11 +243,9 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 	// firstSight, its common case inline: the connection's bit is in the set.
 	var newConn bool
 	if c := r.Conn; c != 0 {
-		if w := c / 64; w < uint64(len(run.connSeen)) && run.connSeen[w]&(1<<(c%64)) != 0 {
-			newConn = false
-		} else {
-			newConn = run.firstSight(r)
-		}
+		w := c / 64
+		seen := w < uint64(len(run.connSeen)) && run.connSeen[w]&(1<<(c%64)) != 0
+		newConn = !seen && run.firstSight(r)
 	}
 	if newConn {
 		b.conns++
@@ -388,8 +386,8 @@ func (run *runAgg) firstSight(r *client.Result) bool {
 // backend's last-seen address (up to linearScanBackends) or a cache keyed by
 // the address; only a new address compares bytes. A cached address holds its
 // bytes alive, so it is never reused for another name while it is cached.
-// (Comparing names instead costs two memequal calls a result when backends
-// alternate: 150 instructions a result, half of what decoding one costs.)
+// (Comparing names cost two memequal calls a result when backends
+// alternate: 150 of the 1040 instructions a record of a report cost.)
 func (a *Aggregator) backend(name string) *backendAgg {
 	p, n := unsafe.StringData(name), len(name)
 	if p == a.lastP && n == a.lastN && p != nil {
