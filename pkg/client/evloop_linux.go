@@ -32,10 +32,11 @@ import (
 
 // loopSet is a run's loops.
 type loopSet struct {
-	r     *run
-	loops []*evLoop
-	mu    sync.Mutex // guards the loops' fds against wake after close
-	shut  bool
+	r       *run
+	loops   []*evLoop
+	mu      sync.Mutex // guards the loops' fds against wake after close
+	shut    bool
+	lookups sync.WaitGroup // name lookups under way: Run waits for them
 }
 
 // loopAddr is one address the target resolved to.
@@ -46,10 +47,10 @@ type loopAddr struct {
 	tcp    *net.TCPAddr
 }
 
-// newLoops resolves the target and prepares the loops, nil when either
-// fails (the goroutine engine then runs and reports what goes wrong).
-func (r *run) newLoops(ctx context.Context, workers int) *loopSet {
-	addrs, err := r.resolve(ctx)
+// newLoops prepares the loops, nil when they cannot start (the goroutine
+// engine then runs).
+func (r *run) newLoops(_ context.Context, workers int) *loopSet {
+	host, port, addrs, err := r.literalAddr()
 	if err != nil {
 		return nil
 	}
@@ -64,6 +65,9 @@ func (r *run) newLoops(ctx context.Context, workers int) *loopSet {
 		if err != nil {
 			set.close()
 			return nil
+		}
+		if addrs == nil {
+			l.host, l.port, l.set = host, port, set
 		}
 		set.loops = append(set.loops, l)
 	}
@@ -81,33 +85,35 @@ func (r *run) newLoops(ctx context.Context, workers int) *loopSet {
 	return set
 }
 
-// resolve looks the host up once for the run: every connection dials the
-// same addresses, in the resolver's order (a name's DNS answer is not
-// followed during the run, as one Go dialer per slot would).
-func (r *run) resolve(ctx context.Context) ([]loopAddr, error) {
+// literalAddr splits the target; addrs is its address when the host is an
+// IP literal, nil for a name: each dial then looks it up again, as Go's
+// dialer does (a headless service's answer changes, and its order spreads
+// new connections over the pods).
+func (r *run) literalAddr() (host string, port int, addrs []loopAddr, err error) {
 	host, portS, err := net.SplitHostPort(r.tgt.addr)
 	if err != nil {
-		return nil, err
+		return "", 0, nil, err
 	}
-	port, err := strconv.Atoi(portS)
+	if port, err = strconv.Atoi(portS); err != nil {
+		return "", 0, nil, err
+	}
+	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return nil, err
+		return host, port, nil, nil
 	}
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		defer cancel()
-		if ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
-			return nil, err
-		}
+	if addrs = loopAddrs([]netip.Addr{ip}, port); addrs == nil {
+		return "", 0, nil, errors.New("scoped address") // left to the goroutine engine's dialer
 	}
+	return host, port, addrs, nil
+}
+
+// loopAddrs makes the dialable addresses of ips, in their order.
+func loopAddrs(ips []netip.Addr, port int) []loopAddr {
 	var addrs []loopAddr
 	for _, ip := range ips {
 		ip = ip.Unmap()
 		if ip.Zone() != "" {
-			continue // scoped addresses: left to the goroutine engine's dialer
+			continue
 		}
 		ap := netip.AddrPortFrom(ip, uint16(port))
 		a := loopAddr{remote: ap.String(), tcp: net.TCPAddrFromAddrPort(ap)}
@@ -121,10 +127,7 @@ func (r *run) resolve(ctx context.Context) ([]loopAddr, error) {
 			break // evSlot.addr is a byte
 		}
 	}
-	if len(addrs) == 0 {
-		return nil, errors.New("no address")
-	}
-	return addrs, nil
+	return addrs
 }
 
 // run runs the loops until every slot ended and returns their Stats.
@@ -138,6 +141,7 @@ func (s *loopSet) run() []Stats {
 		}()
 	}
 	wg.Wait()
+	s.lookups.Wait() // each ends by its request's deadline or the abort
 	s.close()
 	stats := make([]Stats, len(s.loops))
 	for i, l := range s.loops {
@@ -159,6 +163,15 @@ func (s *loopSet) wake() {
 	}
 }
 
+// wake1 wakes one loop (a lookup answered).
+func (s *loopSet) wake1(l *evLoop) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.shut {
+		unix.Write(l.evfd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+}
+
 func (s *loopSet) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,6 +190,7 @@ const (
 	stIdle     = iota // no request: between two, or in the ready queue
 	stPark            // open model: claimed, waiting for its intended time
 	stDialWait        // waiting for one of the loop's dial slots
+	stResolve         // looking the host up
 	stConnect         // connecting
 	stWrite           // writing the request
 	stRead            // reading the response
@@ -192,7 +206,7 @@ type evSlot struct {
 	gen        uint32
 	state      uint8
 	list       uint8 // listNone, listFly, listPark
-	addr       uint8 // index in evLoop.addrs being dialled or connected
+	addr       uint8 // index in addrs being dialled or connected
 	retried    bool  // this request was sent again after a silent close
 	rdPending  bool  // the socket became readable while no answer was due
 	reqs       uint32
@@ -202,8 +216,9 @@ type evSlot struct {
 	intended   time.Duration
 	began      time.Duration // the deadline is began + Timeout
 	id         uint64
-	last       string // last backend seen on this connection
-	extra      []byte // bytes the server sent past a response; nil almost always
+	addrs      []loopAddr // of the dial: the loop's, or a lookup's
+	last       string     // last backend seen on this connection
+	extra      []byte     // bytes the server sent past a response; nil almost always
 	ps         h1Push
 	resp       response
 	held       held
@@ -218,6 +233,15 @@ const (
 // slotList is a FIFO threaded through the slots.
 type slotList struct{ head, tail int32 }
 
+// lookupDone is the answer of a slot's lookup; token is the slot's gen
+// when the lookup began.
+type lookupDone struct {
+	idx   int32
+	token uint32
+	addrs []loopAddr
+	err   error
+}
+
 type dialWait struct {
 	idx int32
 	seq int64
@@ -226,9 +250,17 @@ type dialWait struct {
 // evLoop is one loop: an epoll set, its slots and a share of the run.
 type evLoop struct {
 	r     *run
-	addrs []loopAddr
-	epfd  int
-	evfd  int
+	addrs []loopAddr // the target's, when it is an IP literal
+	// host (a name) is looked up for every dial on a goroutine of set's,
+	// which leaves its answer in looked and wakes the loop.
+	host    string
+	port    int
+	set     *loopSet
+	lookMu  sync.Mutex
+	looked  []lookupDone
+	lookBuf []lookupDone
+	epfd    int
+	evfd    int
 	// The loop sleeps in Go's own poller, which watches epfd: a goroutine
 	// parked there costs the runtime nothing, while one blocked in
 	// epoll_wait holds a thread in a system call that sysmon keeps taking
@@ -413,6 +445,17 @@ func (l *evLoop) nextTimer() (at time.Duration, ok bool) {
 func (l *evLoop) woken() {
 	var b [8]byte
 	unix.Read(l.evfd, b[:])
+	if l.set != nil {
+		l.lookMu.Lock()
+		done := l.looked
+		l.looked = l.lookBuf[:0]
+		l.lookMu.Unlock()
+		for i := range done {
+			l.looked1(&done[i])
+			done[i] = lookupDone{}
+		}
+		l.lookBuf = done[:0]
+	}
 	if l.r.aborted.Load() {
 		l.expireAll(errAborted)
 	}
@@ -512,7 +555,54 @@ func (l *evLoop) dial(s *evSlot) {
 		return
 	}
 	l.dialing++
+	l.startDial(s)
+}
+
+// startDial dials s, its dial slot taken.
+func (l *evLoop) startDial(s *evSlot) {
 	s.addr = 0
+	if l.set == nil {
+		s.addrs = l.addrs
+		l.connect(s)
+		return
+	}
+	s.addrs = nil
+	s.state = stResolve
+	s.gen++ // the token of this lookup
+	l.set.lookups.Add(1)
+	go l.lookup(s.idx, s.gen, l.r.start.Add(s.began+l.timeout))
+}
+
+// lookup runs on its own goroutine: the resolver blocks.
+func (l *evLoop) lookup(idx int32, token uint32, deadline time.Time) {
+	defer l.set.lookups.Done()
+	ctx, cancel := context.WithDeadline(l.r.abort, deadline)
+	defer cancel()
+	d := lookupDone{idx: idx, token: token}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", l.host)
+	if err == nil {
+		if d.addrs = loopAddrs(ips, l.port); d.addrs == nil {
+			err = &net.DNSError{Err: "no suitable address", Name: l.host}
+		}
+	}
+	d.err = err
+	l.lookMu.Lock()
+	l.looked = append(l.looked, d)
+	l.lookMu.Unlock()
+	l.set.wake1(l)
+}
+
+// looked1 goes on with a slot's dial once its lookup answered.
+func (l *evLoop) looked1(d *lookupDone) {
+	s := &l.slots[d.idx]
+	if s.state != stResolve || s.gen != d.token {
+		return // the request ended meanwhile
+	}
+	if d.err != nil {
+		l.dialFailed(s, l.dialError(nil, d.err))
+		return
+	}
+	s.addrs = d.addrs
 	l.connect(s)
 }
 
@@ -530,8 +620,7 @@ func (l *evLoop) dialNext() {
 			continue // it timed out or was aborted meanwhile
 		}
 		l.dialing++
-		s.addr = 0
-		l.connect(s)
+		l.startDial(s)
 	}
 	if l.dialHead == len(l.dialq) {
 		l.dialq, l.dialHead = l.dialq[:0], 0
@@ -543,7 +632,7 @@ func (l *evLoop) dialNext() {
 }
 
 func (l *evLoop) connect(s *evSlot) {
-	a := &l.addrs[s.addr]
+	a := &s.addrs[s.addr]
 	fd, err := unix.Socket(a.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.dialFailed(s, l.dialError(a, os.NewSyscallError("socket", err)))
@@ -592,16 +681,21 @@ func (l *evLoop) connecting(s *evSlot) {
 func (l *evLoop) connectFailed(s *evSlot, err error) {
 	unix.Close(int(s.fd))
 	s.fd = -1
-	if int(s.addr)+1 < len(l.addrs) {
+	if int(s.addr)+1 < len(s.addrs) {
 		s.addr++ // the next address, as Go's dialer falls back
 		l.connect(s)
 		return
 	}
-	l.dialFailed(s, l.dialError(&l.addrs[s.addr], os.NewSyscallError("connect", err)))
+	l.dialFailed(s, l.dialError(&s.addrs[s.addr], os.NewSyscallError("connect", err)))
 }
 
+// dialError is Go's dialer's error for a; a nil a (no address yet) names none.
 func (l *evLoop) dialError(a *loopAddr, err error) error {
-	return fmt.Errorf("dial %s: %w", l.r.tgt.addr, &net.OpError{Op: "dial", Net: "tcp", Addr: a.tcp, Err: err})
+	op := &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	if a != nil {
+		op.Addr = a.tcp
+	}
+	return fmt.Errorf("dial %s: %w", l.r.tgt.addr, op)
 }
 
 // dialFailed ends a request whose dial failed (its socket, if any, closed).
@@ -752,9 +846,11 @@ func (l *evLoop) expire(s *evSlot, err error) {
 	switch s.state {
 	case stDialWait:
 		l.st.DialErrors++
-		l.done(s, l.dialError(&l.addrs[0], err))
+		l.done(s, l.dialError(nil, err))
+	case stResolve:
+		l.dialFailed(s, l.dialError(nil, err)) // its answer will find the slot gone on
 	case stConnect:
-		a := &l.addrs[s.addr]
+		a := &s.addrs[s.addr]
 		unix.Close(int(s.fd))
 		s.fd = -1
 		l.dialFailed(s, l.dialError(a, err))
@@ -793,7 +889,7 @@ func (l *evLoop) done(s *evSlot, err error) {
 			// The body was cut after the backend had named itself.
 			res.Backend = resp.backend
 			if res.Backend == "" {
-				res.Backend = l.addrs[s.addr].remote
+				res.Backend = s.addrs[s.addr].remote
 			}
 		}
 		res.Close = CloseError
@@ -808,7 +904,7 @@ func (l *evLoop) done(s *evSlot, err error) {
 		if resp.backend != "" {
 			s.last = resp.backend
 		} else {
-			s.last = l.addrs[s.addr].remote
+			s.last = s.addrs[s.addr].remote
 		}
 		res.Backend = s.last
 		switch {
@@ -858,7 +954,7 @@ func (l *evLoop) opError(s *evSlot, op string, err error) error {
 			local = &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
 		}
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: local, Addr: l.addrs[s.addr].tcp, Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: local, Addr: s.addrs[s.addr].tcp, Err: err}
 }
 
 // --- lists

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaload/kaload/internal/hostile"
+	"github.com/kaload/kaload/pkg/server"
 )
 
 // The event-loop engine holds connections without a goroutine each: while
@@ -155,17 +156,15 @@ func testLoopPartialHeads(t *testing.T) {
 	}
 }
 
-// A name is resolved once and its addresses tried in turn: "localhost"
-// against a server on 127.0.0.1 only works whichever family comes first.
+// A name is looked up for every dial, as Go's dialer does, and its
+// addresses tried in turn: "localhost" against servers on 127.0.0.1 only
+// works whichever family comes first, a server closing every second
+// connection's request makes 15 dials for 30 requests, and an abort ends
+// requests whose connections wait on a silent server.
 func TestLoopResolvesNames(t *testing.T) {
 	defer func(old bool) { eventLoops = old }(eventLoops)
 	eventLoops = true
-	url := rawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for readRequest(br) == nil {
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		}
-	})
+	url, _ := startServer(t, server.Config{Hostname: "pod-a", MaxRequests: 2})
 	url = strings.Replace(url, "127.0.0.1", "localhost", 1)
 	var c collector
 	st, err := Run(context.Background(), Config{URL: url, Connections: 3, Requests: 30, Timeout: 5 * time.Second}, &c)
@@ -173,11 +172,28 @@ func TestLoopResolvesNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResults(t, st, c.res, 30)
-	if st.Errors != 0 || st.Connections != 3 {
+	if st.Errors != 0 || st.Connections != 15 || st.Closes[CloseServer] != 15 {
 		t.Fatalf("stats %+v: %s", st, firstErr(c.res))
 	}
-	if b := c.res[0].Backend; !strings.HasPrefix(b, "127.0.0.1:") {
-		t.Errorf("backend %q, want the address dialled", b)
+	for _, r := range c.res {
+		if r.Backend != "pod-a" || r.Status != 200 {
+			t.Fatalf("result %+v", r)
+		}
+	}
+
+	silent := strings.Replace(rawServer(t, hostile.Silent), "127.0.0.1", "localhost", 1)
+	abort := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() { close(abort) })
+	c = collector{}
+	st, err = Run(context.Background(), Config{URL: silent, Connections: 4, Duration: time.Hour, Timeout: time.Minute, Abort: abort}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 4)
+	for _, r := range c.res {
+		if r.Err != ErrInterrupted || r.Latency > 5*time.Second {
+			t.Errorf("result %+v, want %q", r, ErrInterrupted)
+		}
 	}
 }
 
