@@ -100,6 +100,7 @@ type Aggregator struct {
 	ivLo, ivHi     time.Duration
 	ivIdx          int
 	ivLat          *intervalLat
+	prevLat        *intervalLat    // the last one made: the next starts as wide
 	tlConns        []intervalConns // connections opened and closed per interval
 	closeReasons   [8]uint64
 	timeoutRedials uint64 // connections the client dropped after a timeout
@@ -288,7 +289,9 @@ func (a *Aggregator) add(run *runAgg, r *client.Result) {
 		if l == nil {
 			l = a.newIntervalLat(i)
 		}
-		l.record(uint32(us))
+		if !l.record(uint32(us)) {
+			l.recordWide(uint32(us))
+		}
 	}
 	if newConn || r.Close != client.CloseNone {
 		a.addIntervalConns(i, r, newConn)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -131,5 +132,65 @@ func TestLatencyPercentilesByHand(t *testing.T) {
 	}
 	if l := s.Latency; l == nil || l.P50 != 0.55 || l.P99 != 3.001 || l.Max != 5.001 {
 		t.Errorf("run latency %+v, want p50 0.55, p99 3.001, max 5.001", s.Latency)
+	}
+}
+
+// An interval's latency counts hold only the span of buckets it saw (or
+// its predecessor's), widened either way as latencies come; its quantiles
+// must be those of the full 240 buckets (the reference here, as
+// intervalLat was before).
+func TestIntervalLatWindowSameQuantiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, seq := range [][]uint32{
+		{500},
+		{0},
+		{uint32(histMaxMicros)},
+		{500, 1, uint32(histMaxMicros), 3, 700, 0},
+		{200, 300, 5000, 100, 90000, 7},
+	} {
+		for range 3 {
+			for _, span := range [][2]int{{0, 0}, {40, 90}, {0, latBuckets}, {100, 101}} {
+				checkIntervalLat(t, seq, span[0], span[1])
+			}
+			seq = append(seq, uint32(rng.Int64N(histMaxMicros+1)), uint32(rng.IntN(10000)))
+		}
+	}
+	var seq []uint32
+	for range 5000 {
+		seq = append(seq, uint32(rng.ExpFloat64()*2000))
+	}
+	checkIntervalLat(t, seq, 0, 0)
+	checkIntervalLat(t, seq, 60, 80)
+}
+
+func checkIntervalLat(t *testing.T, seq []uint32, lo, hi int) {
+	t.Helper()
+	l := &intervalLat{min: math.MaxUint32}
+	if hi > lo {
+		l.span(lo, hi) // as newIntervalLat starts it: the previous one's span
+	}
+	var ref [latBuckets]uint64
+	minUs, maxUs := uint32(math.MaxUint32), uint32(0)
+	for _, us := range seq {
+		if !l.record(us) {
+			l.recordWide(us)
+		}
+		ref[latBucket(us)]++
+		minUs, maxUs = min(minUs, us), max(maxUs, us)
+	}
+	for _, q := range []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 1} {
+		rank := max(uint64(math.Ceil(q*float64(len(seq)))), 1)
+		var cum uint64
+		want := round(float64(maxUs)/1e3, 3)
+		for i, c := range ref {
+			if cum += c; cum >= rank {
+				a, b := latBucketRange(i)
+				want = round(min(max((a+b)/2, float64(minUs)), float64(maxUs))/1e3, 3)
+				break
+			}
+		}
+		if got := l.quantile(q); got != want {
+			t.Fatalf("%v (span %d..%d): q%v = %v, want %v", seq, lo, hi, q, got, want)
+		}
 	}
 }
