@@ -467,7 +467,11 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 		fmt.Fprintf(errw, "kaload: %d connection attempts failed\n", stats.DialErrors)
 	}
 	if len(stats.GoAways) > 0 {
-		fmt.Fprintf(s.Err, "kaload: gRPC connections ended by GOAWAY: %s\n", goAwayLine(stats.GoAways))
+		proto := "HTTP/2"
+		if u := o.Client.URL; strings.HasPrefix(u, "grpc://") || strings.HasPrefix(u, "grpcs://") {
+			proto = "gRPC"
+		}
+		fmt.Fprintf(s.Err, "kaload: %s connections ended by GOAWAY: %s\n", proto, goAwayLine(stats.GoAways))
 	}
 	sum := agg.Summary()
 	if sum.FoldedBackends > 0 {

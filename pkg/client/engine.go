@@ -41,7 +41,7 @@ type Stats struct {
 	// no Result, since the request before them had already been recorded).
 	Closes  [numCloseReasons]int64
 	Retries int64 // requests sent again on a fresh connection (CloseEOF, late GOAWAY)
-	// GoAways counts the GOAWAY frames that ended gRPC connections by their
+	// GoAways counts the GOAWAY frames that ended HTTP/2 and gRPC connections by their
 	// code and debug text: "NO_ERROR max_age", "ENHANCE_YOUR_CALM too_many_pings".
 	GoAways map[string]int64
 	// Unsent counts, in the open model (Rate > 0), the requests that were due
