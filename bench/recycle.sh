@@ -8,17 +8,20 @@
 # ratio to handler=plain, and B/op, allocs/op; then benchstat's view when
 # benchstat is installed.
 #
-#   bench/recycle.sh                    # COUNT=10, BENCHTIME=1s
-#   COUNT=20 BENCHTIME=2s bench/recycle.sh
+#   bench/recycle.sh                    # COUNT=10, BENCHTIME=1s, CPUS=1
+#   COUNT=20 BENCHTIME=2s CPUS=2 bench/recycle.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-10}
 BENCHTIME=${BENCHTIME:-1s}
+# One P by default: server and clients on one CPU, no cross-CPU wake-ups,
+# so CPU per request varies by about 1-2% between runs instead of 5-20%.
+CPUS=${CPUS:-1}
 export PATH=$PATH:$(go env GOPATH)/bin
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)" >&2
-go test -run '^$' -bench 'BenchmarkWrap$' -benchmem \
+go test -run '^$' -bench 'BenchmarkWrap$' -benchmem -cpu "$CPUS" \
 	-count "$COUNT" -benchtime "$BENCHTIME" ./pkg/server/recycle | tee "$out" >&2
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '

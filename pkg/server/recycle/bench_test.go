@@ -20,6 +20,15 @@ func benchHandler(w http.ResponseWriter, r *http.Request) {
 
 var benchContentType = []string{"text/plain; charset=utf-8"}
 
+// benchHeaderHandler is benchHandler sending one more header, of the size
+// of a position header: what any extra header costs in net/http.
+func benchHeaderHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header()["X-Conn-Requests"] = benchPosition
+	benchHandler(w, r)
+}
+
+var benchPosition = []string{"1234"}
+
 // BenchmarkWrap is the cost of the Recycler on a handler: the same trivial
 // handler bare and behind Wrap (with Install's hooks), side by side in one
 // run, each served by a net/http server over real loopback keep-alive
@@ -32,27 +41,31 @@ var benchContentType = []string{"text/plain; charset=utf-8"}
 //	handler=recycle   behind Wrap: MaxRequests and MaxConnAge set but not
 //	                  reached, so every request counts and checks both
 //	handler=position  the same with PositionHeader (one more header out)
+//	handler=header    no Recycler; the handler sends one more header
+//	                  itself: position's reference for the header's cost
 func BenchmarkWrap(b *testing.B) {
 	limits := Config{MaxRequests: 1 << 40, MaxConnAge: time.Hour}
 	position := limits
 	position.PositionHeader = "X-Conn-Requests"
 	cases := []struct {
 		name string
+		h    http.HandlerFunc
 		cfg  *Config // nil: the handler without the Recycler
 	}{
-		{"handler=plain", nil},
-		{"handler=recycle", &limits},
-		{"handler=position", &position},
+		{"handler=plain", benchHandler, nil},
+		{"handler=recycle", benchHandler, &limits},
+		{"handler=position", benchHandler, &position},
+		{"handler=header", benchHeaderHandler, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			srv := &http.Server{Handler: http.HandlerFunc(benchHandler), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: c.h, ReadHeaderTimeout: 10 * time.Second}
 			if c.cfg != nil {
 				rc, err := New(*c.cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
-				srv.Handler = rc.Wrap(http.HandlerFunc(benchHandler))
+				srv.Handler = rc.Wrap(c.h)
 				rc.Install(srv)
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
