@@ -27,8 +27,12 @@ func main() {
 	sink := flag.String("sink", "file", "none, agg (aggregator only) or file (results file + aggregator, like hammer -o)")
 	out := flag.String("o", os.DevNull, "results file for -sink file")
 	prof := flag.String("cpuprofile", "", "write a CPU profile here")
+	h2c := flag.Bool("h2c", false, "cleartext HTTP/2 (prior knowledge)")
+	h2 := flag.Bool("http2", false, "HTTP/2 over TLS (certificate not checked)")
+	streams := flag.Int("streams", 1, "HTTP/2 and gRPC: requests in flight per connection")
 	flag.Parse()
-	if err := run(*url, *c, *d, *sink, *out, *prof); err != nil {
+	cfg := client.Config{URL: *url, Connections: *c, Duration: *d, H2C: *h2c, HTTP2: *h2, Insecure: *h2, Streams: *streams}
+	if err := run(cfg, *sink, *out, *prof); err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)
 		os.Exit(1)
 	}
@@ -49,9 +53,8 @@ func (r *recorder) Record(res *client.Result) {
 	}
 }
 
-func run(url string, c int, d time.Duration, sink, out, prof string) error {
-	cfg := client.Config{URL: url, Connections: c, Duration: d}
-	h := results.Header{URL: url, Start: time.Now(), Connections: c, Duration: d, Kaload: "bench"}
+func run(cfg client.Config, sink, out, prof string) error {
+	h := results.Header{URL: cfg.URL, Start: time.Now(), Connections: cfg.Connections, Duration: cfg.Duration, Kaload: "bench"}
 	rec := &recorder{}
 	switch sink {
 	case "none":
