@@ -331,6 +331,9 @@ func newEvLoop(r *run, addrs []loopAddr, size, maxDial int) (*evLoop, error) {
 	}
 	file := os.NewFile(uintptr(epfd), "epoll")
 	rc, err := file.SyscallConn()
+	if err == nil {
+		err = file.SetReadDeadline(time.Time{}) // ErrNoDeadline: Go's poller does not watch it
+	}
 	if err != nil {
 		file.Close()
 		unix.Close(evfd)
@@ -756,7 +759,7 @@ func (l *evLoop) write(s *evSlot) {
 	}
 	if s.rdPending {
 		s.rdPending = false
-		l.read(s)
+		l.read(s, true) // whatever came, an end included
 	}
 }
 
@@ -771,14 +774,18 @@ func (l *evLoop) event(s *evSlot, events uint32) {
 		}
 		l.write(s)
 	case stRead:
-		l.read(s)
+		l.read(s, events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 	default:
 		// Between requests: bytes or an end the next request will find.
 		s.rdPending = true
 	}
 }
 
-func (l *evLoop) read(s *evSlot) {
+// read reads what s's socket holds. A read shorter than the buffer took
+// all the bytes there were: the next edge brings more. Not the end: a FIN
+// that came with the last bytes brings no edge of its own, so when the
+// event says the peer hung up (hup), read on until EAGAIN or the end.
+func (l *evLoop) read(s *evSlot, hup bool) {
 	for {
 		n, err := rawRead(int(s.fd), l.buf)
 		switch {
@@ -799,8 +806,8 @@ func (l *evLoop) read(s *evSlot) {
 		}
 		gen := s.gen
 		l.input(s, l.buf[:n])
-		if n < len(l.buf) || s.gen != gen || s.fd < 0 {
-			return // drained: the next edge brings more
+		if s.gen != gen || s.fd < 0 || n < len(l.buf) && !hup {
+			return
 		}
 		if s.state != stRead {
 			s.rdPending = true

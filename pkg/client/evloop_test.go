@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -223,4 +224,138 @@ func testLoopDialErrorText(t *testing.T) {
 	if st.DialErrors != 4 || st.Connections != 0 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// The two engines make the same Results and Stats of the same scripted
+// servers (one slot, so the order is fixed): status, backend, connection
+// and its request count, close reason, bytes, Total-Request, the error's
+// cause, retries and closes. Timings and the error's address part differ.
+func TestEnginesAgree(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-a\r\nTotal-Request: 3\r\nContent-Length: 2\r\n\r\nok"
+	// script answers the i-th request (0-based) of the k-th connection
+	// (0-based); "" closes the connection silently, "RST" resets it.
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		script func(k, i int) string
+	}{
+		{"keep-alive and server close", Config{}, func(k, i int) string {
+			if i == 2 {
+				return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye"
+			}
+			return ok
+		}},
+		{"silent close after two", Config{}, func(k, i int) string {
+			if i == 2 {
+				return ""
+			}
+			return ok
+		}},
+		{"silent close after two, POST", Config{Method: "POST"}, func(k, i int) string {
+			if i == 2 {
+				return ""
+			}
+			return ok
+		}},
+		{"reset before the first answer", Config{}, func(k, i int) string {
+			if k%2 == 0 {
+				return "RST"
+			}
+			return ok
+		}},
+		{"malformed third", Config{}, func(k, i int) string {
+			if i == 2 {
+				return "HTTP/1.1 2x0 OK\r\n\r\n"
+			}
+			return ok
+		}},
+		{"cut body after the backend", Config{}, func(k, i int) string {
+			if i == 1 {
+				return "HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-cut\r\nContent-Length: 100\r\n\r\npartial|RST"
+			}
+			return ok
+		}},
+		{"body until close", Config{}, func(k, i int) string {
+			return "HTTP/1.1 200 OK\r\nAccept-Request-hostname: pod-b\r\n\r\nuntil the end|CLOSE"
+		}},
+		{"chunked after 1xx", Config{}, func(k, i int) string {
+			return "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+		}},
+		{"HEAD", Config{Method: "HEAD"}, func(k, i int) string {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"
+		}},
+		{"client limit", Config{MaxRequestsPerConn: 3}, func(k, i int) string { return ok }},
+		{"two answers per request", Config{}, func(k, i int) string { return ok + ok }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int64
+			url := rawServer(t, func(c net.Conn) {
+				k := int(conns.Add(1) - 1)
+				br := bufio.NewReader(c)
+				for i := 0; readRequest(br) == nil; i++ {
+					ans := tc.script(k, i)
+					var end string
+					if j := strings.LastIndexByte(ans, '|'); j >= 0 {
+						ans, end = ans[:j], ans[j+1:]
+					}
+					if ans == "RST" || ans == "" {
+						end, ans = ans, ""
+					}
+					io.WriteString(c, ans)
+					switch end {
+					case "RST":
+						time.Sleep(5 * time.Millisecond)
+						c.(*net.TCPConn).SetLinger(0)
+						return
+					case "CLOSE", "":
+						if end == "CLOSE" || ans == "" {
+							return
+						}
+					}
+				}
+			})
+			run := func(loops bool) (Stats, []Result) {
+				defer func(old bool) { eventLoops = old }(eventLoops)
+				eventLoops = loops
+				conns.Store(0)
+				cfg := tc.cfg
+				cfg.URL, cfg.Connections, cfg.Requests, cfg.Timeout = url, 1, 12, 5*time.Second
+				var c collector
+				st, err := Run(context.Background(), cfg, &c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkResults(t, st, c.res, 12)
+				slices.SortFunc(c.res, func(a, b Result) int { return int(a.Seq) - int(b.Seq) })
+				return st, c.res
+			}
+			gs, gres := run(false)
+			ls, lres := run(true)
+			gs.Elapsed, ls.Elapsed = 0, 0
+			if gs.Requests != ls.Requests || gs.Errors != ls.Errors || gs.Connections != ls.Connections ||
+				gs.DialErrors != ls.DialErrors || gs.Closes != ls.Closes || gs.Retries != ls.Retries {
+				t.Errorf("stats differ:\ngoroutines %+v\nevloop     %+v", gs, ls)
+			}
+			for i := range gres {
+				g, l := gres[i], lres[i]
+				if cause(g.Err) != cause(l.Err) {
+					t.Errorf("seq %d: error %q on goroutines, %q on evloop", i, g.Err, l.Err)
+				}
+				g.Start, g.Delay, g.Latency, g.Err = 0, 0, 0, ""
+				l.Start, l.Delay, l.Latency, l.Err = 0, 0, 0, ""
+				if g != l {
+					t.Errorf("seq %d:\ngoroutines %+v\nevloop     %+v", i, g, l)
+				}
+			}
+		})
+	}
+}
+
+// cause is an error text's last part: "read tcp A->B: read: connection
+// reset by peer" and "read tcp: connection reset by peer" agree.
+func cause(err string) string {
+	if i := strings.LastIndex(err, ": "); i >= 0 {
+		return err[i+2:]
+	}
+	return err
 }
