@@ -404,7 +404,7 @@ func (cn *h2Conn) nextFrame() (h h2FrameHdr, payload []byte, ok bool, err error)
 		stream: binary.BigEndian.Uint32(b[5:9]) & 0x7fffffff}
 	if h.length > h2MaxFrame {
 		// An HTTP/1 server's answer reads as a huge first frame.
-		return h, nil, false, &errH2{h2ErrFrameSize, fmt.Sprintf("frame too large: %d bytes, limit %d (an HTTP/1 answer starts %q)", h.length, h2MaxFrame, b[:min(len(b), 9)])}
+		return h, nil, false, &errH2{h2ErrFrameSize, fmt.Sprintf("frame too large: %d bytes, limit %d (the bytes %q do not look like HTTP/2)", h.length, h2MaxFrame, b[:min(len(b), 9)])}
 	}
 	if len(b) < 9+int(h.length) {
 		return h, nil, false, nil
