@@ -461,7 +461,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	// Neither shows in the results: a retried request is recorded once, and a
 	// failed dial only as the error of the request that needed it.
 	if stats.Retries > 0 {
-		fmt.Fprintf(errw, "kaload: %d requests were sent again on a fresh connection (the server had closed an idle one)\n", stats.Retries)
+		fmt.Fprintf(errw, "kaload: %d requests were sent again (the server had closed an idle connection, or refused them unprocessed: GOAWAY, REFUSED_STREAM)\n", stats.Retries)
 	}
 	if stats.DialErrors > 0 {
 		fmt.Fprintf(errw, "kaload: %d connection attempts failed\n", stats.DialErrors)

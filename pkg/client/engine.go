@@ -40,7 +40,7 @@ type Stats struct {
 	// closed silently, whose request was retried on a new one (those appear in
 	// no Result, since the request before them had already been recorded).
 	Closes  [numCloseReasons]int64
-	Retries int64 // requests sent again on a fresh connection (CloseEOF, late GOAWAY)
+	Retries int64 // requests sent again (CloseEOF; HTTP/2 streams a GOAWAY or REFUSED_STREAM left unprocessed)
 	// GoAways counts the GOAWAY frames that ended HTTP/2 and gRPC connections by their
 	// code and debug text: "NO_ERROR max_age", "ENHANCE_YOUR_CALM too_many_pings".
 	GoAways map[string]int64

@@ -311,3 +311,66 @@ func TestGRPCCoreStreamsWithRecycling(t *testing.T) {
 		t.Errorf("%d connections closed by GOAWAY in the results, %d in stats", len(goaways), st.Closes[CloseGoAway])
 	}
 }
+
+// A server that answers before the request's body is all in (it needs
+// window updates the server never sends) gets the answer recorded and the
+// rest of the stream cancelled with RST_STREAM, and the connection goes on.
+func TestH2CoreEarlyAnswer(t *testing.T) {
+	resets := make(chan http2.ErrCode, 10)
+	u := rawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(br, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, br)
+		fr.WriteSettings()
+		var buf bytes.Buffer
+		enc := hpack.NewEncoder(&buf)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				buf.Reset()
+				enc.WriteField(hpack.HeaderField{Name: ":status", Value: "413"})
+				enc.WriteField(hpack.HeaderField{Name: "accept-request-hostname", Value: "pod-e"})
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, EndHeaders: true, EndStream: true, BlockFragment: buf.Bytes()})
+			case *http2.RSTStreamFrame:
+				resets <- f.ErrCode
+			}
+		}
+	})
+	var c collector
+	st, err := Run(context.Background(), Config{URL: u, H2C: true, Method: "POST", Body: bytes.Repeat([]byte("b"), 200<<10),
+		Connections: 1, Requests: 3, Timeout: 5 * time.Second}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 3)
+	if st.Connections != 1 || st.Errors != 3 { // a 413 is a failed request
+		t.Fatalf("stats %+v", st)
+	}
+	for _, r := range c.res {
+		if r.Status != 413 || r.Backend != "pod-e" || r.Err != "" {
+			t.Errorf("result %+v", r)
+		}
+	}
+	for i := 0; i < 2; i++ { // the third reset may still be queued when the run ends
+		select {
+		case code := <-resets:
+			if code != http2.ErrCodeCancel {
+				t.Errorf("RST_STREAM %v, want CANCEL", code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the server saw %d resets, want at least 2", i)
+		}
+	}
+}

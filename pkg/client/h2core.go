@@ -262,7 +262,7 @@ func (e *errH2) Error() string {
 	return "http2: connection error: " + h2frame.CodeName(e.code) + ": " + e.msg
 }
 
-func newH2Conn2(c net.Conn, id uint64, blocks *h2Blocks, grpc bool, backendKey string) *h2Conn {
+func newH2Conn(c net.Conn, id uint64, blocks *h2Blocks, grpc bool, backendKey string) *h2Conn {
 	cn := &h2Conn{c: c, id: id, remote: c.RemoteAddr().String(), nextID: 1, grpc: grpc, backendKey: backendKey,
 		sendWin: 65535, initWin: 65535, maxFrame: 16384, maxConc: h2MaxStreamsDefault,
 		rb: make([]byte, 4096), indexed: blocks.indexed}

@@ -42,7 +42,7 @@ func serverFrames(write func(fr *http2.Framer, block func(kv ...string) []byte))
 }
 
 // FuzzH2Frames feeds a server's byte stream to the HTTP/2 core with three
-// gRPC streams open: no panic, the header list bound holds, and a stream
+// streams open (gRPC or HTTP, by the first byte's low bit): no panic, the header list bound holds, and a stream
 // ends only with a status or an error.
 func FuzzH2Frames(f *testing.F) {
 	f.Add(serverFrames(func(fr *http2.Framer, block func(...string) []byte) {
@@ -65,7 +65,8 @@ func FuzzH2Frames(f *testing.F) {
 	f.Add([]byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0})
 	blocks := newH2Blocks([]h2Field{{":method", "POST"}, {":path", "/a.B/C"}})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cn := newH2Conn2(&bytesConn{r: bytes.NewReader(data)}, 1, &blocks, true, "accept-request-hostname")
+		grpc := len(data) > 0 && data[0]&1 == 0 // HTTP mode too
+		cn := newH2Conn(&bytesConn{r: bytes.NewReader(data)}, 1, &blocks, grpc, "accept-request-hostname")
 		var ss [3]h2Stream
 		for i := range ss {
 			ss[i].body = []byte{0, 0, 0, 0, 1, 'x'}

@@ -143,7 +143,7 @@ func (w *h2Worker) dial(deadline time.Time) error {
 		return fmt.Errorf("%s did not negotiate h2 via ALPN", r.tgt.addr)
 	}
 	w.st.Connections++
-	w.cn = newH2Conn2(c, r.connID.Add(1), &w.req.blocks, w.req.grpc, w.req.backendKey)
+	w.cn = newH2Conn(c, r.connID.Add(1), &w.req.blocks, w.req.grpc, w.req.backendKey)
 	w.cn.limit = uint32(r.cfg.MaxRequestsPerConn)
 	w.cn.unwatch = afterAbort(r, c)
 	return nil
