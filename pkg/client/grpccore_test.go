@@ -374,3 +374,32 @@ func TestH2CoreEarlyAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A server that grants big windows and then reads nothing: the request's
+// write blocks, and the request ends at its Timeout as a timeout, not as a
+// connection error.
+func TestH2CoreWriteBlockedTimesOut(t *testing.T) {
+	done := make(chan struct{})
+	u := rawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		fr := http2.NewFramer(c, nil)
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+		fr.WriteWindowUpdate(0, 1<<31-1-65535)
+		select { // reads nothing
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	t.Cleanup(func() { close(done) }) // before rawServer's stop, which waits for this handler
+	var c collector
+	st, err := Run(context.Background(), Config{URL: u, H2C: true, Method: "POST", Body: bytes.Repeat([]byte("b"), 32<<20),
+		Connections: 1, Requests: 1, Timeout: 300 * time.Millisecond}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, st, c.res, 1)
+	if r := c.res[0]; r.Err != "context deadline exceeded" || r.Latency > 3*time.Second {
+		t.Errorf("result %+v", r)
+	}
+}

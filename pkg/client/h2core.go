@@ -59,6 +59,9 @@ const (
 	// product with a PING the server must answer).
 	h2StreamWindow = 4 << 20
 	h2ConnWindow   = 16 << 20
+	// h2MaxQueued bounds the request body bytes queued for one write: a
+	// big body is not copied whole into the write buffer.
+	h2MaxQueued = 256 << 10
 	// h2MaxStreamsDefault bounds streams per connection until the server's
 	// SETTINGS say otherwise.
 	h2MaxStreamsDefault = 100
@@ -342,7 +345,7 @@ func (cn *h2Conn) start(s *h2Stream, blocks *h2Blocks) {
 
 // sendBody queues what of s's body the windows allow.
 func (cn *h2Conn) sendBody(s *h2Stream) {
-	for !s.sent {
+	for !s.sent && len(cn.wb) < h2MaxQueued {
 		n := min(int64(len(s.body)), s.sendWin, cn.sendWin, int64(cn.maxFrame))
 		if n <= 0 && len(s.body) > 0 {
 			return // wait for WINDOW_UPDATE
@@ -371,10 +374,14 @@ func (cn *h2Conn) flush() error {
 	if len(cn.wb) == 0 || cn.err != nil {
 		return cn.err
 	}
-	_, err := cn.c.Write(cn.wb)
-	cn.wb = cn.wb[:0]
-	if err != nil {
-		cn.fail(fmt.Errorf("write: %w", err))
+	for len(cn.wb) > 0 {
+		_, err := cn.c.Write(cn.wb)
+		cn.wb = cn.wb[:0]
+		if err != nil {
+			cn.fail(fmt.Errorf("write: %w", err))
+			break
+		}
+		cn.moreBody() // bodies go out h2MaxQueued at a time
 	}
 	return cn.err
 }

@@ -296,9 +296,13 @@ func (w *h2Worker) collect() {
 		}
 		if !s.ended {
 			s.ended = true
-			if cn.aborted {
+			switch {
+			case cn.aborted:
 				s.err, s.errCode = "context canceled", uint16(codes.Canceled)
-			} else {
+			case isTimeout(cn.err) && !s.deadline.After(time.Now()):
+				// a write blocked past the request's deadline (the server reads nothing)
+				s.err, s.errCode = "context deadline exceeded", uint16(codes.DeadlineExceeded)
+			default:
 				s.err, s.errCode = cn.err.Error(), uint16(codes.Unavailable)
 			}
 		}
