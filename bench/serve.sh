@@ -3,7 +3,8 @@
 # original write-up's gin server (bench/gin, its own module) under wrk -t1,
 # side by side: servers started once, rounds rotate the order. Prints per
 # server the median req/s and the median CPU per request (user + system of
-# the server process / requests), each with its ratio to the bare handler.
+# the server process / requests), each with its ratio to the bare handler:
+# the ratio of the medians and the median of the per-round ratios.
 #
 #   bench/serve.sh                      # 3 rounds of 5 s, -c 50
 #   ROUNDS=5 DURATION=10 bench/serve.sh
@@ -71,7 +72,7 @@ for round in $(seq "$ROUNDS"); do
 		c1=$(cpu "${pid[$s]}")
 		us=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v r="${rps:-0}" -v d="$DURATION" 'BEGIN {printf "%.3f", (r > 0 ? c / hz * 1e6 / (r * d) : 0)}')
 		echo "round $round $s: ${rps:-?} req/s, ${us} us CPU/req" >&2
-		echo "$s ${rps:-0} $us" >>"$results"
+		echo "$s ${rps:-0} $us $round" >>"$results"
 		sleep 1
 	done
 done
@@ -79,9 +80,17 @@ done
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); wrk -t1 -c $CONNS, medians of $ROUNDS rounds of ${DURATION} s"
 med() { awk -v s="$1" -v f="$2" '$1==s {print $f}' "$results" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# rmed SERVER FIELD: the median over rounds of the server's value divided by
+# the bare handler's in the same round (paired: slow drifts of the machine's
+# load cancel).
+rmed() {
+	awk -v s="$1" -v f="$2" '$1=="bare" {b[$4]=$f} $1==s {v[$4]=$f} END {for (r in v) if (b[r] > 0) print v[r]/b[r]}' "$results" |
+		sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
 brps=$(med bare 2) bcpu=$(med bare 3)
-printf "%-14s %12s %8s %14s %8s\n" server "req/s (med)" "÷ bare" "CPU us/req" "÷ bare"
+printf "%-14s %12s %8s %8s %12s %8s %8s\n" server "req/s (med)" "÷ bare" "paired" "CPU us/req" "÷ bare" "paired"
 for s in "${servers[@]}"; do
-	awk -v s="$s" -v r="$(med "$s" 2)" -v c="$(med "$s" 3)" -v br="$brps" -v bc="$bcpu" \
-		'BEGIN {printf "%-14s %12.0f %7.2fx %14.2f %7.2fx\n", s, r, (br > 0 ? r/br : 0), c, (bc > 0 ? c/bc : 0)}'
+	awk -v s="$s" -v r="$(med "$s" 2)" -v c="$(med "$s" 3)" -v br="$brps" -v bc="$bcpu" -v pr="$(rmed "$s" 2)" -v pc="$(rmed "$s" 3)" \
+		'BEGIN {printf "%-14s %12.0f %7.2fx %7.2fx %12.2f %7.2fx %7.2fx\n", s, r, (br > 0 ? r/br : 0), pr, c, (bc > 0 ? c/bc : 0), pc}'
 done
+echo "(÷ bare: ratio of the medians; paired: median over rounds of the ratio to bare in the same round)"
