@@ -34,6 +34,38 @@ func TestNumberValue(t *testing.T) {
 	}
 }
 
+// TestPositionPastTable: positions past the shared table come from
+// per-connection chunks: right values across chunk boundaries, a capped
+// one-element slice that an append cannot spill into the next value, and
+// two allocations per chunk rather than per response.
+func TestPositionPastTable(t *testing.T) {
+	st := &connState{}
+	for n := uint64(numberTableSize - 5); n < numberTableSize+3*posChunkSize+7; n++ {
+		v := st.position(n)
+		if len(v) != 1 || cap(v) != 1 || v[0] != strconv.FormatUint(n, 10) {
+			t.Fatalf("position(%d) = %q (cap %d)", n, v, cap(v))
+		}
+		_ = append(v, "x")
+	}
+	// Far past the table, across a power of ten, and backwards (HTTP/2
+	// streams may count out of order).
+	for _, n := range []uint64{99_999, 100_000, 100_001, 1 << 40, 12_345, 1<<64 - 1, 12_344} {
+		if v := st.position(n); v[0] != strconv.FormatUint(n, 10) {
+			t.Errorf("position(%d) = %q", n, v[0])
+		}
+	}
+	next := uint64(posChunkSize * 4000) // a chunk boundary
+	allocs := testing.AllocsPerRun(10, func() {
+		for range 4 * posChunkSize {
+			st.position(next)
+			next++
+		}
+	})
+	if allocs > 4*2 {
+		t.Errorf("%v allocations per %d positions, want at most 8 (two per chunk)", allocs, 4*posChunkSize)
+	}
+}
+
 // TestDrainKeepsNewConnections: an HTTP/2 connection that arrives during
 // the drain turns idle after its preface, before its first request. It must
 // stay open (it used to be closed, resetting the request its client was
