@@ -231,11 +231,8 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 		r.stopAt = time.Since(r.start)
 		r.stopped.Store(true)
 		close(r.stop)
-		if aborted {
-			r.aborted.Store(true)
-		}
 		if r.wake != nil {
-			r.wake()
+			r.wake() // an abort wakes them again below, once r.abort is done
 		}
 		if !aborted {
 			select {
@@ -449,7 +446,7 @@ func (h *held) flush(r *run, st *Stats, reason CloseReason) {
 const ErrInterrupted = "interrupted"
 
 func (r *run) record(res *Result, st *Stats) {
-	if res.Err != "" && r.abort.Err() != nil {
+	if res.Err != "" && (r.aborted.Load() || r.abort.Err() != nil) {
 		res.Err = ErrInterrupted // whatever the abort made the transport say
 	}
 	st.Requests++
