@@ -1,3 +1,5 @@
+//go:build linux
+
 package client
 
 import (
@@ -72,6 +74,8 @@ http {
 	confPath := filepath.Join(dir, "nginx.conf")
 	os.WriteFile(confPath, []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-p", dir, "-c", confPath)
+	// Should the test binary die first, the master still stops (and stops its worker).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Skipf("nginx does not start here: %v", err)
 	}
