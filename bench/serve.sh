@@ -12,6 +12,11 @@
 #
 # serve-gogc100 is kaload serve with GOGC=100 in its environment, which
 # turns off its heap floor: the same GC settings as the bare handler.
+# bare-close100 is the bare handler answering "Connection: close" on every
+# 100th request of a connection: the least any net/http server pays to
+# recycle as often as serve-max100 (the accept, the new connection's
+# set-up, the close, and wrk's reconnect), so serve-max100 is also compared
+# with it.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -28,7 +33,7 @@ fi
 echo "building" >&2
 VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"
 (cd "$root" && go build -o "$work/barehttp" ./bench/cmd/barehttp)
-servers=(bare serve serve-max100 serve-gogc100)
+servers=(bare bare-close100 serve serve-max100 serve-gogc100)
 if (cd "$root/bench/gin" && go build -o "$work/gin" .) >"$work/gin-build.log" 2>&1; then
 	servers+=(gin)
 else
@@ -48,6 +53,7 @@ start() { # name command...
 	url[$name]=http://127.0.0.1:$p/
 }
 start bare "$work/barehttp"
+start bare-close100 "$work/barehttp" --close-every 100
 start serve "$work/kaload" serve
 start serve-max100 "$work/kaload" serve --max-requests 100
 start serve-gogc100 env GOGC=100 "$work/kaload" serve
@@ -94,3 +100,5 @@ for s in "${servers[@]}"; do
 		'BEGIN {printf "%-14s %12.0f %7.2fx %7.2fx %12.2f %7.2fx %7.2fx\n", s, r, (br > 0 ? r/br : 0), pr, c, (bc > 0 ? c/bc : 0), pc}'
 done
 echo "(÷ bare: ratio of the medians; paired: median over rounds of the ratio to bare in the same round)"
+awk -v r="$(med serve-max100 2)" -v b="$(med bare-close100 2)" -v c="$(med serve-max100 3)" -v bc="$(med bare-close100 3)" \
+	'BEGIN {printf "serve-max100 ÷ bare-close100: req/s %.2fx, CPU per request %.2fx\n", (b > 0 ? r/b : 0), (bc > 0 ? c/bc : 0)}'
