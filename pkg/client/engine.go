@@ -483,6 +483,31 @@ func (r *run) dialConn(deadline time.Time) (net.Conn, error) {
 	return tc, nil
 }
 
+// dialBounded is dialConn (TCP and TLS) on a goroutine of its own, at most
+// maxDialing at once: the dial's call path is deep, and a worker's stack
+// grown for it would stay grown for the whole run; 18,000 slots dialling
+// together would each grow a dial stack, and the process keeps that memory
+// after them.
+func (r *run) dialBounded(deadline time.Time) (net.Conn, error) {
+	select {
+	case r.dialing <- struct{}{}:
+	case <-r.abort.Done():
+		return nil, fmt.Errorf("dial %s: %w", r.tgt.addr, errAborted)
+	}
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := r.dialConn(deadline)
+		<-r.dialing
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	return d.c, d.err
+}
+
 // h1Conn is one HTTP/1.1 connection slot's current connection.
 type h1Conn struct {
 	c      net.Conn
@@ -606,28 +631,7 @@ func (r *run) workH1(st *Stats, quota int64) {
 }
 
 func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {
-	// The dial runs on a goroutine of its own: its call path is deep, and a
-	// worker's stack grown for it would stay grown for the whole run.
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	// At most maxDialing run at once: 18,000 slots dialing together would
-	// each grow a dial stack, and the process keeps that memory after them.
-	select {
-	case r.dialing <- struct{}{}:
-	case <-r.abort.Done():
-		st.DialErrors++
-		return fmt.Errorf("dial %s: %w", r.tgt.addr, errAborted)
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		c, err := r.dialConn(deadline)
-		<-r.dialing
-		ch <- dialed{c, err}
-	}()
-	d := <-ch
-	c, err := d.c, d.err
+	c, err := r.dialBounded(deadline)
 	if err != nil {
 		st.DialErrors++
 		return err

@@ -415,26 +415,3 @@ func newHTTPH2Req(cfg *Config, tgt target) *h2Req {
 	}
 	return &h2Req{blocks: newH2Blocks(fields), body: cfg.Body, backendKey: strings.ToLower(cfg.BackendHeader)}
 }
-
-// dialBounded is dialConn (TCP and TLS) on a goroutine of its own, at most
-// maxDialing at once, as HTTP/1's openH1 dials: thousands of slots dialling
-// together would each grow a dial stack and keep it for the run.
-func (r *run) dialBounded(deadline time.Time) (net.Conn, error) {
-	select {
-	case r.dialing <- struct{}{}:
-	case <-r.abort.Done():
-		return nil, fmt.Errorf("dial %s: %w", r.tgt.addr, errAborted)
-	}
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		c, err := r.dialConn(deadline)
-		<-r.dialing
-		ch <- dialed{c, err}
-	}()
-	d := <-ch
-	return d.c, d.err
-}
