@@ -290,7 +290,12 @@ func TestGRPCCoreStreamsWithRecycling(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResults(t, st, c.res, 200)
-	if st.Errors != 0 || st.Closes[CloseGoAway] < 200/(5+4) || st.Closes[CloseGoAway] != st.Connections-st.Closes[CloseNone] {
+	// A connection carries 5 RPCs and those in flight when the server
+	// decided to end it, plus any that arrived before its GOAWAY went out
+	// (grpc-go stops taking streams only then): usually 9 at most, more when
+	// the machine is loaded. Without recycling the run would need 2
+	// connections; 10 or more shows the server ended them.
+	if st.Errors != 0 || st.Closes[CloseGoAway] < 10 || st.Closes[CloseGoAway] != st.Connections-st.Closes[CloseNone] {
 		t.Fatalf("stats %+v: %s", st, firstErr(c.res))
 	}
 	goaways := map[uint64]int{}
