@@ -25,14 +25,14 @@ func main() {
 	closeEvery := flag.Int64("close-every", 0, "answer Connection: close on every Nth request of a connection (0: never)")
 	flag.Parse()
 	var total atomic.Int64
-	srv := &http.Server{Addr: *listen}
+	srv := &http.Server{Addr: *listen} // DefaultServeMux, as the first version: the reference stays the same
 	if *closeEvery > 0 {
 		// One goroutine serves a connection's requests: a plain counter does.
 		srv.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, new(int64))
 		}
 	}
-	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n := total.Add(1)
 		h := w.Header()
 		h.Set("Accept-Request-Hostname", *hostname)
