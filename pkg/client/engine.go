@@ -585,42 +585,8 @@ func (r *run) workH1(st *Stats, quota int64) {
 			res.Conn = cn.id
 			res.ConnReq = cn.reqs
 		}
-		if err != nil {
-			res.Err = err.Error()
-			res.Status = resp.status
-			res.Bytes = max(resp.bytes, 0)
-			res.Backend = cn.last
-			if resp.head {
-				// The body was cut (a reset, a timeout) after the backend
-				// had named itself: the failure is that backend's.
-				res.Backend = resp.backend
-				if res.Backend == "" {
-					res.Backend = cn.remote
-				}
-			}
-			res.Close = CloseError
-			if cn.c == nil {
-				res.Close = CloseNone // no connection: the dial failed
-			}
-			closeConn(CloseError)
-		} else {
-			res.Status = resp.status
-			res.Bytes = resp.bytes
-			res.ServerTotal = resp.serverTotal
-			if resp.backend != "" {
-				cn.last = resp.backend
-			} else {
-				cn.last = cn.remote
-			}
-			res.Backend = cn.last
-			switch {
-			case resp.close:
-				res.Close = CloseServer
-				closeConn(CloseServer)
-			case r.cfg.MaxRequestsPerConn > 0 && cn.reqs >= uint32(r.cfg.MaxRequestsPerConn):
-				res.Close = CloseClientLimit
-				closeConn(CloseClientLimit)
-			}
+		if reason := r.h1Outcome(&res, &resp, err, cn.c != nil, &cn.last, cn.remote, cn.reqs); reason != CloseNone {
+			closeConn(reason)
 		}
 		if err == nil && cn.c != nil {
 			pending.hold(&res)
@@ -628,6 +594,47 @@ func (r *run) workH1(st *Stats, quota int64) {
 			r.record(&res, st)
 		}
 	}
+}
+
+// h1Outcome fills res from an HTTP/1 round trip's answer and error, as both
+// HTTP/1 engines record it, and returns how the connection ends (CloseNone:
+// it stays open). open says a connection exists (a failed dial has none);
+// last is the connection's last backend, updated by an answer; remote names
+// the backend when no header does.
+func (r *run) h1Outcome(res *Result, resp *response, err error, open bool, last *string, remote string, reqs uint32) CloseReason {
+	res.Status = resp.status
+	if err != nil {
+		res.Err = err.Error()
+		res.Bytes = max(resp.bytes, 0)
+		res.Backend = *last
+		if resp.head {
+			// The body was cut (a reset, a timeout) after the backend
+			// had named itself: the failure is that backend's.
+			res.Backend = resp.backend
+			if res.Backend == "" {
+				res.Backend = remote
+			}
+		}
+		res.Close = CloseError
+		if !open {
+			res.Close = CloseNone // no connection: the dial failed
+		}
+		return CloseError
+	}
+	res.Bytes = resp.bytes
+	res.ServerTotal = resp.serverTotal
+	*last = remote
+	if resp.backend != "" {
+		*last = resp.backend
+	}
+	res.Backend = *last
+	switch {
+	case resp.close:
+		res.Close = CloseServer
+	case r.cfg.MaxRequestsPerConn > 0 && reqs >= uint32(r.cfg.MaxRequestsPerConn):
+		res.Close = CloseClientLimit
+	}
+	return res.Close
 }
 
 func (r *run) openH1(cn *h1Conn, deadline time.Time, st *Stats) error {

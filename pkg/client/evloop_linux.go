@@ -881,47 +881,13 @@ func (l *evLoop) done(s *evSlot, err error) {
 	if l.rate {
 		res.Delay = max(s.began-s.intended, 0)
 	}
-	resp := &s.resp
 	open := s.fd >= 0
 	if open {
 		res.Conn = s.id
 		res.ConnReq = s.reqs
 	}
-	if err != nil {
-		res.Err = err.Error()
-		res.Status = resp.status
-		res.Bytes = max(resp.bytes, 0)
-		res.Backend = s.last
-		if resp.head {
-			// The body was cut after the backend had named itself.
-			res.Backend = resp.backend
-			if res.Backend == "" {
-				res.Backend = s.addrs[s.addr].remote
-			}
-		}
-		res.Close = CloseError
-		if !open {
-			res.Close = CloseNone // no connection: the dial failed
-		}
-		l.closeConn(s, CloseError)
-	} else {
-		res.Status = resp.status
-		res.Bytes = resp.bytes
-		res.ServerTotal = resp.serverTotal
-		if resp.backend != "" {
-			s.last = resp.backend
-		} else {
-			s.last = s.addrs[s.addr].remote
-		}
-		res.Backend = s.last
-		switch {
-		case resp.close:
-			res.Close = CloseServer
-			l.closeConn(s, CloseServer)
-		case l.r.cfg.MaxRequestsPerConn > 0 && s.reqs >= uint32(l.r.cfg.MaxRequestsPerConn):
-			res.Close = CloseClientLimit
-			l.closeConn(s, CloseClientLimit)
-		}
+	if reason := l.r.h1Outcome(res, &s.resp, err, open, &s.last, s.addrs[s.addr].remote, s.reqs); reason != CloseNone {
+		l.closeConn(s, reason)
 	}
 	if err == nil && s.fd >= 0 {
 		s.held.hold(res)
