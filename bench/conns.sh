@@ -40,7 +40,6 @@ echo "building kaload" >&2
 VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"
 kaload=$work/kaload
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 h2port=$(free_port)
 mkdir -p "$work/nginx/logs"

@@ -31,7 +31,6 @@ proto=$(go env GOMODCACHE)/$EXAMPLES/helloworld/helloworld/helloworld.proto
 [ -f "$proto" ] || { echo "grpc: no $proto" >&2; exit 1; }
 tools=(kaload ghz)
 if [ -n "${KALOAD_OLD:-}" ]; then cp "$KALOAD_OLD" "$work/kaload-old"; tools+=(kaload-old); fi
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # run TOOL PIN ADDR: prints "RPCs seconds cpu_seconds"
 run() {
@@ -56,7 +55,6 @@ run() {
 	echo "$n $(awk '{print $1+$2}' "$cpu")"
 }
 
-med() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'; }
 
 results=$work/results
 : >"$results"
@@ -64,7 +62,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for setup in $SETUPS; do
 	spin="" tpin=""
 	if [ "$setup" = pinned ]; then spin=1 tpin=0; fi
-	p=$(port)
+	p=$(free_port)
 	if [ -n "$spin" ]; then taskset -c "$spin" "$work/greeter-bin" -port "$p" >"$work/greeter.log" 2>&1 & else "$work/greeter-bin" -port "$p" >"$work/greeter.log" 2>&1 & fi
 	gpid=$!
 	pids+=($gpid)
@@ -76,7 +74,8 @@ for setup in $SETUPS; do
 			read -r rpcs secs cpu < <(run "$t" "$tpin" "127.0.0.1:$p")
 			awk -v s="$setup" -v r="$round" -v t="$t" -v n="$rpcs" -v d="$secs" -v c="$cpu" 'BEGIN {
 				printf "%s round %d %-10s %8d RPCs in %5.2f s: %7.0f RPC/s, %5.1f us CPU/RPC\n", s, r, t, n, d, (d > 0 ? n/d : 0), (n > 0 ? c/n*1e6 : 0) > "/dev/stderr"
-				printf "%s %s %f %f\n", s, t, (d > 0 ? n/d : 0), (n > 0 ? c/n*1e6 : 0) }' >>"$results"
+				if (n > 0 && d > 0) printf "%s %s %f %f %d\n", s, t, n/d, c/n*1e6, r
+				else printf "%s round %d %s: nothing measured\n", s, r, t > "/dev/stderr" }' >>"$results"
 			sleep 1
 		done
 	done
@@ -87,19 +86,4 @@ done
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "unary SayHello, -c $CONNS, medians of $ROUNDS rounds of ${DURATION} s; kaload records every RPC to -o"
-printf "%-8s %-10s %10s %12s %10s %12s\n" setup tool "RPC/s" "us CPU/RPC" "RPC/s÷ghz" "CPU÷ghz"
-for setup in $SETUPS; do
-	grate=$(awk -v s="$setup" '$1==s && $2=="ghz" {print $3}' "$results" | med)
-	gcpu=$(awk -v s="$setup" '$1==s && $2=="ghz" {print $4}' "$results" | med)
-	for t in "${tools[@]}"; do
-		rate=$(awk -v s="$setup" -v t="$t" '$1==s && $2==t {print $3}' "$results" | med)
-		cpu=$(awk -v s="$setup" -v t="$t" '$1==s && $2==t {print $4}' "$results" | med)
-		awk -v s="$setup" -v t="$t" -v r="$rate" -v c="$cpu" -v gr="$grate" -v gc="$gcpu" 'BEGIN {
-			printf "%-8s %-10s %10.0f %12.1f %9.2fx %11.2fx\n", s, t, r, c, (gr > 0 ? r/gr : 0), (gc > 0 ? c/gc : 0) }'
-	done
-done
-# Per-round ratios (kaload ÷ the ghz run next to it), for the spread.
-for setup in $SETUPS; do
-	awk -v s="$setup" '$1==s && $2=="kaload" {k[++nk]=$3} $1==s && $2=="ghz" {g[++ng]=$3}
-		END {printf "%s per-round RPC/s ratios:", s; for (i = 1; i <= nk && i <= ng; i++) printf " %.2fx", k[i]/g[i]; print ""}' "$results"
-done
+ratio_table "$results" setup ghz RPC ${SETUPS}

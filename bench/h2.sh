@@ -26,13 +26,12 @@ echo "building" >&2
 if [ -n "${KALOAD:-}" ]; then cp "$KALOAD" "$work/kaload"; else VERSION=bench OUT="$work/kaload" "$root/scripts/build.sh"; fi
 tools=(kaload h2load)
 if [ -n "${KALOAD_OLD:-}" ]; then cp "$KALOAD_OLD" "$work/kaload-old"; tools+=(kaload-old); fi
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 spin=() tpin=()
 if [ "${PIN:-0}" = 1 ]; then spin=(taskset -c 1) tpin=(taskset -c 0); fi
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
 	-subj /CN=127.0.0.1 >/dev/null 2>&1
-h2c_port=$(port) tls_port=$(port)
+h2c_port=$(free_port) tls_port=$(free_port)
 mkdir -p "$work/nginx/logs"
 # nginx 1.22: "listen ... http2" on a plain listener is h2c with prior knowledge.
 cat >"$work/nginx/nginx.conf" <<CONF
@@ -84,7 +83,6 @@ run() {
 	echo "$n $(awk '{print $1+$2}' "$cpu")"
 }
 
-med() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'; }
 
 results=$work/results
 : >"$results"
@@ -97,7 +95,8 @@ for mode in $MODES; do
 			read -r reqs secs cpu < <(run "$t" "$mode")
 			awk -v s="$mode" -v r="$round" -v t="$t" -v n="$reqs" -v d="$secs" -v c="$cpu" 'BEGIN {
 				printf "%s round %d %-10s %8d requests in %5.2f s: %7.0f req/s, %5.1f us CPU/req\n", s, r, t, n, d, (d > 0 ? n/d : 0), (n > 0 ? c/n*1e6 : 0) > "/dev/stderr"
-				printf "%s %s %f %f\n", s, t, (d > 0 ? n/d : 0), (n > 0 ? c/n*1e6 : 0) }' >>"$results"
+				if (n > 0 && d > 0) printf "%s %s %f %f %d\n", s, t, n/d, c/n*1e6, r
+				else printf "%s round %d %s: nothing measured\n", s, r, t > "/dev/stderr" }' >>"$results"
 			sleep 1
 		done
 	done
@@ -106,18 +105,4 @@ done
 echo
 echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs); pinned: ${PIN:-0}"
 echo "nginx (1 worker, http2), -c $CONNS, medians of $ROUNDS rounds of ${DURATION} s; -mN = h2load -m N = kaload --streams N"
-printf "%-8s %-10s %10s %12s %12s %12s\n" mode tool "req/s" "us CPU/req" "req/s÷h2load" "CPU÷h2load"
-for mode in $MODES; do
-	hrate=$(awk -v s="$mode" '$1==s && $2=="h2load" {print $3}' "$results" | med)
-	hcpu=$(awk -v s="$mode" '$1==s && $2=="h2load" {print $4}' "$results" | med)
-	for t in "${tools[@]}"; do
-		rate=$(awk -v s="$mode" -v t="$t" '$1==s && $2==t {print $3}' "$results" | med)
-		cpu=$(awk -v s="$mode" -v t="$t" '$1==s && $2==t {print $4}' "$results" | med)
-		awk -v s="$mode" -v t="$t" -v r="$rate" -v c="$cpu" -v hr="$hrate" -v hc="$hcpu" 'BEGIN {
-			printf "%-8s %-10s %10.0f %12.1f %11.2fx %11.2fx\n", s, t, r, c, (hr > 0 ? r/hr : 0), (hc > 0 ? c/hc : 0) }'
-	done
-done
-for mode in $MODES; do
-	awk -v s="$mode" '$1==s && $2=="kaload" {k[++nk]=$3} $1==s && $2=="h2load" {g[++ng]=$3}
-		END {printf "%s per-round req/s ratios:", s; for (i = 1; i <= nk && i <= ng; i++) printf " %.2fx", (g[i] > 0 ? k[i]/g[i] : 0); print ""}' "$results"
-done
+ratio_table "$results" mode h2load req ${MODES}

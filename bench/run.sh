@@ -36,16 +36,6 @@ if [ "$PIN" = 1 ]; then
 	server_cpu=(taskset -c 0) tool_cpu=(taskset -c 1)
 fi
 
-# free_port: a loopback port nobody listens on (other benches may be running).
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "no free port found" >&2
-	exit 1
-}
 NGINX_PORT=${NGINX_PORT:-$(free_port)}
 SERVE_PORT=${SERVE_PORT:-$(free_port)}
 

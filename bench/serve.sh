@@ -40,13 +40,12 @@ else
 	echo "serve: could not build bench/gin, gin skipped:" >&2
 	tail -n 3 "$work/gin-build.log" >&2
 fi
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 declare -A url pid
 start() { # name command...
 	local name=$1 p
 	shift
-	p=$(port)
+	p=$(free_port)
 	"${srv_cpu[@]}" "$@" --listen 127.0.0.1:$p --hostname bench >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	pid[$name]=$!
