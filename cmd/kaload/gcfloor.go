@@ -18,6 +18,11 @@ import (
 // no longer applies and GOGC=100 holds.
 const serveHeapFloor = 32 << 20
 
+// goHeapMinimum is the runtime's smallest heap goal at GOGC=100
+// (defaultHeapMinimum in runtime/mgcpacer.go); it scales with GOGC.
+// TestHeapFloor reads the goal the runtime computes, so a change shows.
+const goHeapMinimum = 4 << 20
+
 // heapFloor keeps the GC's heap goal at no less than floor bytes until
 // stop is called: after every cycle it sets GOGC so that the goal is
 // max(2 x live heap, floor). It does nothing when GOGC or GOMEMLIMIT is
@@ -32,7 +37,7 @@ func heapFloor(floor uint64) (stop func()) {
 	defer floors.Unlock()
 	if floors.users == 0 {
 		f := &gcFloor{floor: floor, prev: debug.SetGCPercent(100)}
-		f.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		f.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
 		f.adjust()
 		f.arm()
 		floors.cur = f
@@ -60,8 +65,7 @@ type gcFloor struct {
 
 	mu      sync.Mutex // serialises adjust and stop
 	stopped bool
-	sample  []metrics.Sample
-	percent int
+	sample  []metrics.Sample // the live heap and the current GOGC
 }
 
 // arm runs adjust after the next GC cycle: a cleanup runs once its object
@@ -90,12 +94,17 @@ func (f *gcFloor) adjust() bool {
 	}
 	p := 100
 	if live < f.floor/2 {
+		// The goal is max(live + live*p/100, heapMinimum*p/100): Go's
+		// heap minimum scales with GOGC. Past floor*100/heapMinimum the
+		// minimum alone overshoots the floor (before the first cycle,
+		// when live reads 0, p was 10,000 and the heap grew to 400 MB;
+		// the scavenger then returned it page by page while the
+		// allocator faulted it back in, 0.2 faults per request).
 		p = int((f.floor - live) * 100 / live)
-		p = min(p, 10_000)
+		p = min(p, int(f.floor*100/goHeapMinimum))
 	}
-	if p != f.percent {
+	if s := f.sample[1]; s.Value.Kind() != metrics.KindUint64 || s.Value.Uint64() != uint64(p) {
 		debug.SetGCPercent(p)
-		f.percent = p
 	}
 	return true
 }
