@@ -433,7 +433,7 @@ func runHammer(ctx context.Context, s *streams, o *hammerOptions) error {
 	}
 	run.Finish(stats.Elapsed, stats.Unsent)
 	if rec.metrics != nil && o.Client.Rate > 0 {
-		if err := rec.metrics.SetUnsent(stats.Unsent, stats.Elapsed); err != nil {
+		if err := rec.metrics.SetUnsent(stats.Unsent, stats.Requests+stats.Unsent); err != nil {
 			fmt.Fprintf(errw, "kaload: metrics: %v\n", err)
 		}
 	}

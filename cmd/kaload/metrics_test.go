@@ -98,9 +98,11 @@ func freePort(t *testing.T) string {
 
 // TestHammerMetrics scrapes --metrics-addr mid-run and once the run is
 // over, and checks the last scrape's per-backend counts against the
-// results file.
+// results file. The server answers in 5 ms, so the last request due
+// (at 1497.5 ms) ends after the 1.5 s limit: the final due count must still
+// be the engine's 600, not 400/s times the elapsed time (601).
 func TestHammerMetrics(t *testing.T) {
-	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 5}).URL
+	url := servertest.Start(t, server.Config{Hostname: "pod-a", MaxRequests: 5, Delay: 5 * time.Millisecond}).URL
 	addr := freePort(t)
 	metricsURL := "http://" + addr + "/metrics"
 	file := filepath.Join(t.TempDir(), "run.kld")
@@ -121,7 +123,7 @@ func TestHammerMetrics(t *testing.T) {
 		}
 		mid <- -1
 	}()
-	code := run(context.Background(), []string{"hammer", "--url", url, "-d", "1500ms", "-c", "2", "--rate", "400",
+	code := run(context.Background(), []string{"hammer", "--url", url, "-d", "1500ms", "-c", "4", "--rate", "400",
 		"--label", "ci-7", "--metrics-addr", addr, "-o", file, "-q"},
 		&streams{In: strings.NewReader(""), Out: out, Err: &errb})
 	if code != 0 {

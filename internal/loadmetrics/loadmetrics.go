@@ -115,10 +115,13 @@ func (m *Metrics) OpenModel(rate float64, start time.Time) error {
 	return m.reg.Register(due)
 }
 
-// SetUnsent records, at the end of an open-model run of length elapsed, the
-// requests that were due but never sent, and freezes Due at its final count.
-func (m *Metrics) SetUnsent(unsent int64, elapsed time.Duration) error {
-	m.dueAtEnd.Store(client.Due(m.rate, elapsed))
+// SetUnsent records, at the end of an open-model run, the requests that were
+// due but never sent, and freezes Due at the engine's count of the due
+// (client.Stats: Requests + Unsent). The engine counts up to the stop or the
+// duration limit, whichever came first; the run's elapsed time also covers
+// the last answers, and the rate times it would count more.
+func (m *Metrics) SetUnsent(unsent, due int64) error {
+	m.dueAtEnd.Store(due)
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: Unsent, ConstLabels: m.cl,
 		Help: "Open model: requests that were due before the run ended but never sent (set when the run ends)."})
 	g.Set(float64(unsent))
