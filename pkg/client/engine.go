@@ -45,9 +45,11 @@ type Stats struct {
 	// code and debug text: "NO_ERROR max_age", "ENHANCE_YOUR_CALM too_many_pings".
 	GoAways map[string]int64
 	// Unsent counts, in the open model (Rate > 0), the requests that were due
-	// before the run ended but never sent: every connection slot was busy. Due
-	// requests are Requests + Unsent. Always 0 in the closed model, where no
-	// request is due at a given time.
+	// before the run ended but never sent: every connection slot was busy, or
+	// the client itself could not send in time (starved of CPU near the end
+	// of the run, say); either way the load asked for was not offered, so
+	// they count (coordinated omission). Due requests are Requests + Unsent.
+	// Always 0 in the closed model, where no request is due at a given time.
 	Unsent  int64
 	Elapsed time.Duration
 }
@@ -398,11 +400,32 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 			// Since Go 1.23 Stop leaves no stale value in the channel:
 			// there is nothing to drain, and a receive would block.
 			timer.Stop()
-			return 0, 0, false
+			if !r.dueBeforeStop(intended) {
+				return 0, 0, false
+			}
 		}
 	}
 	r.sent.Add(1)
 	return seq, intended, true
+}
+
+// dueBeforeStop reports whether a request claimed for intended still goes
+// out once the run stopped: it does when it was due before the stop. The
+// stop and the timers of several claimed requests can all have fired by the
+// time a stalled client runs again; sending every claimed request that was
+// due keeps the sent ones seqs 0..n-1 and the unsent ones after them (Due),
+// whichever slot runs first. False after an abort, and when the run
+// stopped by a failure of the engine itself (r.stop not closed).
+func (r *run) dueBeforeStop(intended time.Duration) bool {
+	if r.aborted.Load() {
+		return false
+	}
+	select {
+	case <-r.stop:
+		return intended < r.stopAt // written before stop closed
+	default:
+		return false
+	}
 }
 
 // take is claim without the wait: in the open model the request's intended

@@ -463,10 +463,16 @@ func (l *evLoop) woken() {
 		l.expireAll(errAborted)
 	}
 	if l.r.stopped.Load() {
+		now := l.now()
 		for l.park.head >= 0 {
 			s := &l.slots[l.park.head]
 			l.unlink(s)
-			l.finish(s) // claimed, never sent: counted as unsent
+			if l.r.dueBeforeStop(s.intended) {
+				l.r.sent.Add(1)
+				l.send(s, now)
+				continue
+			}
+			l.finish(s) // claimed, not due before the stop: not counted
 		}
 	}
 }
@@ -498,7 +504,7 @@ func (l *evLoop) timers() {
 			break
 		}
 		l.unlink(s)
-		if l.r.stopped.Load() {
+		if l.r.stopped.Load() && !l.r.dueBeforeStop(s.intended) {
 			l.finish(s)
 			continue
 		}

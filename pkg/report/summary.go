@@ -30,7 +30,8 @@ type Summary struct {
 	DurationSeconds       float64  `json:"duration_seconds"`
 	RPS                   float64  `json:"rps"`
 	// Unsent counts requests of open-model runs (--rate) that were due in
-	// the window but never sent: every connection slot was busy. nil when
+	// the window but never sent: every connection slot was busy, or the
+	// client could not send in time (client.Stats.Unsent). nil when
 	// no run counted them (closed model, or files from an older kaload).
 	Unsent *uint64 `json:"unsent"`
 	// TargetRPS is the rate the runs that counted Unsent asked for.
