@@ -71,33 +71,49 @@ func TestGRPCMaxRequests(t *testing.T) {
 // TestGRPCStreamMaxConnAge: server streams outlive the connection age and
 // its grace, end with Unavailable, and are reopened; unary RPCs in the same
 // run on other slots never fail.
+//
+// The grace is what lets an RPC accepted up to the GOAWAY finish; grpc-go's
+// server cuts whatever is still in flight when it expires (the client then
+// rightly records Unavailable). So "never fail" holds only while no stall of
+// the machine (the test's client and server alike) outlasts the grace: with
+// 200 ms, SIGSTOPs of up to 300 ms cut 2 unary RPCs in 20 runs. A 1 s grace
+// bounds what a loaded machine may stall, and the stream's life grows with
+// it (age + grace + the 1 s grpc-go's server waits before closing a
+// connection whose writer stopped, about 2.3 s): in 4 s two streams must
+// end, not four in 3.5 s (which a stall of 0.5 s in all already broke).
 func TestGRPCStreamMaxConnAge(t *testing.T) {
-	s := servertest.StartGRPC(t, server.Config{Hostname: "pod-s", MaxConnAge: 300 * time.Millisecond,
-		MaxConnAgeGrace: 200 * time.Millisecond, StreamInterval: 20 * time.Millisecond})
+	const age, grace, run = 300 * time.Millisecond, time.Second, 4 * time.Second
+	s := servertest.StartGRPC(t, server.Config{Hostname: "pod-s", MaxConnAge: age,
+		MaxConnAgeGrace: grace, StreamInterval: 20 * time.Millisecond})
 	var streams, unary collector
 	done := make(chan Stats, 1)
 	go func() {
-		st, err := Run(context.Background(), Config{URL: s.GRPCURL, Connections: 2, Rate: 200, Duration: 3500 * time.Millisecond}, &unary)
+		st, err := Run(context.Background(), Config{URL: s.GRPCURL, Connections: 2, Rate: 200, Duration: run}, &unary)
 		if err != nil {
 			t.Error(err)
 		}
 		done <- st
 	}()
 	st, err := Run(context.Background(), Config{URL: s.GRPCURL, Call: "kaload.v1.Kaload/Stream", GRPCStream: true,
-		Connections: 2, Duration: 3500 * time.Millisecond}, &streams)
+		Connections: 2, Duration: run}, &streams)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ust := <-done
 	if ust.Errors != 0 || ust.Requests < 10 || ust.Closes[CloseGoAway] < 2 {
 		t.Errorf("unary: %d RPCs, %d failed, closes %v; want none failed across GOAWAYs", ust.Requests, ust.Errors, ust.Closes)
+		for _, r := range unary.res {
+			if r.Err != "" {
+				t.Logf("unary seq %d due %v, %v later on conn %d: %s", r.Seq, r.Start, r.Latency, r.Conn, r.Err)
+			}
+		}
 	}
 	var msgs, ended, lives, livesEnded int
 	conns := map[uint64]bool{}
 	for _, r := range streams.res {
 		if r.Kind == KindSocket { // a stream's life: how long pod-s held it
 			lives++
-			if r.Close == CloseGoAway && r.Latency > 300*time.Millisecond && r.ConnReq > 0 {
+			if r.Close == CloseGoAway && r.Latency > grace && r.ConnReq > 0 {
 				livesEnded++
 			}
 			continue
@@ -115,13 +131,13 @@ func TestGRPCStreamMaxConnAge(t *testing.T) {
 			t.Errorf("stream ended with %s: %s", GRPCCodeName(r.GRPCCode), r.Err)
 		}
 	}
-	// A stream ends after age (~0.3s) + grace (0.2s) + up to the 1s grpc-go's
-	// server waits before closing a connection whose writer stopped: in 3.5s
-	// each slot's stream ends at least twice.
+	// Each stream outlived its connection's age (less up to 10% jitter)
+	// and grace, and the slot reopened it on a new connection: one open per
+	// slot at the end, one connection with messages per stream.
 	if lives != ended+2 || livesEnded != ended {
-		t.Errorf("%d stream records, %d ended by GOAWAY after their messages; want one per stream (%d ended + 2 open at the end)", lives, livesEnded, ended)
+		t.Errorf("%d stream records, %d ended by GOAWAY after their messages and the grace; want one per stream (%d ended + 2 open at the end)", lives, livesEnded, ended)
 	}
-	if msgs < 50 || ended < 4 || len(conns) < 4 || st.Errors != int64(ended) {
+	if msgs < 50 || ended < 2 || len(conns) < ended+2 || st.Errors != int64(ended) {
 		t.Errorf("%d messages, %d streams ended over %d connections (stats %+v)", msgs, ended, len(conns), st)
 	}
 }
