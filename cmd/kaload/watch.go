@@ -110,11 +110,15 @@ func (s *eventSink) finish(run *report.Run) error {
 	return nil
 }
 
+// client-go logs a broken watch through klog; kaload records it as an event
+// instead. Set before any goroutine runs: klog's logger is a global that
+// client-go reads on every request, and setting it in startWatch raced with
+// other client-go users of the process (a test playing the controllers).
+func init() { klog.SetLogger(logr.Discard()) }
+
 // startWatch connects and lists the targets before the load starts, so the
 // run begins with the workload's state on record.
 func startWatch(ctx context.Context, o *watchOptions, warn io.Writer) (*kubewatch.Watcher, *eventSink, error) {
-	// client-go logs a broken watch through klog; kaload records it as an event instead.
-	klog.SetLogger(logr.Discard())
 	cs, ns, err := kubewatch.NewClient(o.Kubeconfig, o.Namespace)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--watch: %w", err)
