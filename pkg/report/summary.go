@@ -540,12 +540,16 @@ func (r *runAgg) unsentIn(from, to time.Duration) uint64 {
 }
 
 // dueIn counts the run's requests due in [from, to) of the aggregation's
-// clock, up to the run's end.
+// clock, up to the run's end: seqs 0..sent+unsent-1, the engine's own count
+// of the due. The run's elapsed time also covers the answers to its last
+// requests, and on a run stopped early (Ctrl-C) the time from the stop
+// until then: the rate times it would count requests nobody was due to send.
 func (r *runAgg) dueIn(from, to time.Duration) uint64 {
 	if r.end < 0 {
 		return 0
 	}
-	lo := client.Due(r.rate, min(from-r.shift, r.end))
-	hi := client.Due(r.rate, min(to-r.shift, r.end))
+	n := r.sent + max(r.unsent, 0)
+	lo := min(client.Due(r.rate, min(from-r.shift, r.end)), n)
+	hi := min(client.Due(r.rate, min(to-r.shift, r.end)), n)
 	return uint64(max(hi-lo, 0))
 }

@@ -125,6 +125,53 @@ func TestUnsentTimeline(t *testing.T) {
 	}
 }
 
+// A run stopped early (Ctrl-C at 1 s of a 10 s run at 100/s) sent seqs
+// 0..99 and its trailer ends at 1.3 s, when the last answers came: the
+// timeline still spans 1.3 s, but only the 100 requests due before the stop
+// were due. By hand, intervals of 250 ms: 25 due in each of the first four,
+// none after 1 s (the rate times 1.3 s would make 130, 30 of them after the
+// stop, neither sent nor unsent).
+func TestDueStopsAtTheStop(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sent   int64
+		unsent int64
+		want   []uint64 // due per interval
+		unsIv  []uint64 // unsent per interval
+	}{
+		{"every due request sent", 100, 0, []uint64{25, 25, 25, 25, 0, 0}, []uint64{0, 0, 0, 0, 0, 0}},
+		// Seqs 0..89 sent, 90..99 (due 0.90..0.99 s) never: still 100 due.
+		{"the last ten unsent", 90, 10, []uint64{25, 25, 25, 25, 0, 0}, []uint64{0, 0, 0, 10, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAggregator(Options{Interval: 250 * time.Millisecond})
+			run, err := a.AddRun(results.Header{Start: t0, Rate: 100, Duration: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := range tc.sent {
+				run.Add(&client.Result{Seq: uint64(seq), Start: client.Intended(seq, 100), Latency: time.Millisecond,
+					Status: 200, Backend: "a", ServerTotal: -1})
+			}
+			run.Finish(1300*time.Millisecond, tc.unsent)
+			ivs := a.Summary().Timeline.Intervals
+			if len(ivs) != len(tc.want) {
+				t.Fatalf("%d intervals, want %d (the run's 1.3 s)", len(ivs), len(tc.want))
+			}
+			var due uint64
+			for i, iv := range ivs {
+				due += iv.Due
+				if iv.Due != tc.want[i] || iv.Unsent != tc.unsIv[i] {
+					t.Errorf("interval %d: %d due, %d unsent; want %d, %d", i, iv.Due, iv.Unsent, tc.want[i], tc.unsIv[i])
+				}
+			}
+			if due != uint64(tc.sent+tc.unsent) {
+				t.Errorf("%d due over the timeline, want sent + unsent = %d", due, tc.sent+tc.unsent)
+			}
+		})
+	}
+}
+
 // A closed-model run, and a file of an older kaload, have no unsent count:
 // null in JSON, and an expectation on it fails for want of data.
 func TestUnsentNotCounted(t *testing.T) {
