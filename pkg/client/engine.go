@@ -100,10 +100,13 @@ type run struct {
 	aborted atomic.Bool // set before abort is cancelled
 	// wake, when set, is called after stop closes and after an abort:
 	// event loops sleeping in epoll_wait learn of them through it.
-	wake    func()
-	next    atomic.Int64  // next sequence number to claim
-	sent    atomic.Int64  // open model: claims that went on to be sent
-	stopAt  time.Duration // offset at which stop closed; written before it closes
+	wake func()
+	next atomic.Int64 // next sequence number to claim
+	sent atomic.Int64 // open model: claims that went on to be sent
+	// stopAt is the offset at which the run stopped, in ns; 0 until the
+	// stopper sets it, before stopped and stop (an engine failure sets
+	// stopped with no stop time).
+	stopAt  atomic.Int64
 	connID  atomic.Uint64 // last connection id handed out
 	tlsConf *tls.Config
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -230,7 +233,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
 			aborted = true
 		case <-done:
 		}
-		r.stopAt = time.Since(r.start)
+		r.stopAt.Store(max(int64(time.Since(r.start)), 1))
 		r.stopped.Store(true)
 		close(r.stop)
 		if r.wake != nil {
@@ -356,7 +359,7 @@ func (r *run) intended(seq int64) time.Duration { return Intended(seq, r.cfg.Rat
 // due counts the requests of the open model whose intended time came before
 // the run stopped: before min(stopAt, Duration), within the -n limit.
 func (r *run) due() int64 {
-	end := r.stopAt
+	end := time.Duration(r.stopAt.Load())
 	if r.cfg.Duration > 0 {
 		end = min(end, r.cfg.Duration)
 	}
@@ -414,18 +417,16 @@ func (r *run) claim(timer *time.Timer, quota *int64) (seq int64, intended time.D
 // stop and the timers of several claimed requests can all have fired by the
 // time a stalled client runs again; sending every claimed request that was
 // due keeps the sent ones seqs 0..n-1 and the unsent ones after them (Due),
-// whichever slot runs first. False after an abort, and when the run
-// stopped by a failure of the engine itself (r.stop not closed).
+// whichever slot runs first. It holds from the moment the stopper read the
+// clock, so an event loop that sees stopped before stop closes decides the
+// same. False after an abort, and when the run stopped by a failure of the
+// engine itself (no stop time).
 func (r *run) dueBeforeStop(intended time.Duration) bool {
 	if r.aborted.Load() {
 		return false
 	}
-	select {
-	case <-r.stop:
-		return intended < r.stopAt // written before stop closed
-	default:
-		return false
-	}
+	at := r.stopAt.Load()
+	return at > 0 && intended < time.Duration(at)
 }
 
 // take is claim without the wait: in the open model the request's intended

@@ -526,7 +526,8 @@ func TestClaimDueBeforeStop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// seq 5 at 100/s is due 50 ms after the start: the stop
 			// (already closed, as a stall would find it) wins the wait.
-			r := &run{cfg: Config{Rate: 100, Duration: 2 * time.Second}, stop: make(chan struct{}), start: time.Now(), stopAt: tc.stopAt}
+			r := &run{cfg: Config{Rate: 100, Duration: 2 * time.Second}, stop: make(chan struct{}), start: time.Now()}
+			r.stopAt.Store(int64(tc.stopAt))
 			r.next.Store(5)
 			r.aborted.Store(tc.aborted)
 			close(r.stop)
@@ -539,6 +540,32 @@ func TestClaimDueBeforeStop(t *testing.T) {
 			}
 			if ok && (seq != 5 || intended != 50*time.Millisecond) {
 				t.Errorf("claimed seq %d for %v, want 5 for 50ms", seq, intended)
+			}
+		})
+	}
+}
+
+// An event loop may see stopped before the stopper closes stop: it decides
+// as claim does once the stop time is set. An engine failure sets stopped
+// with no stop time: nothing claimed goes out.
+func TestDueBeforeStopWithoutTheClose(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stopAt   time.Duration // 0: not set
+		intended time.Duration
+		want     bool
+	}{
+		{"due before the stop", time.Second, 50 * time.Millisecond, true},
+		{"due at the stop", time.Second, time.Second, false},
+		{"due after the stop", time.Second, 2 * time.Second, false},
+		{"engine failure, no stop time", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &run{stop: make(chan struct{})} // stop not closed yet
+			r.stopAt.Store(int64(tc.stopAt))
+			r.stopped.Store(true)
+			if got := r.dueBeforeStop(tc.intended); got != tc.want {
+				t.Errorf("dueBeforeStop(%v) with the stop at %v: %v, want %v", tc.intended, tc.stopAt, got, tc.want)
 			}
 		})
 	}
@@ -565,7 +592,8 @@ func TestDue(t *testing.T) {
 		{1e9, time.Millisecond, time.Millisecond, 0, 1e6},
 		{100, time.Second, 0, 0, 0},
 	} {
-		r := &run{cfg: Config{Rate: tc.rate, Duration: tc.duration, Requests: tc.requests}, stopAt: tc.stopAt}
+		r := &run{cfg: Config{Rate: tc.rate, Duration: tc.duration, Requests: tc.requests}}
+		r.stopAt.Store(int64(tc.stopAt))
 		if got := r.due(); got != tc.want {
 			t.Errorf("rate %v duration %v stopped at %v -n %d: due %d, want %d", tc.rate, tc.duration, tc.stopAt, tc.requests, got, tc.want)
 		}
