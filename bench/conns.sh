@@ -42,28 +42,8 @@ kaload=$work/kaload
 
 port=$(free_port)
 h2port=$(free_port)
-mkdir -p "$work/nginx/logs"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-worker_rlimit_nofile 19900;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 19800; }
-http {
-	access_log off;
-	keepalive_requests 1000000;
-	keepalive_timeout 60s;
-	server {
-		listen 127.0.0.1:$port backlog=4096;
-		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
-	}
-	server {
-		listen 127.0.0.1:$h2port http2 backlog=4096; # h2c, prior knowledge
-		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
-	}
-}
-CONF
+# h2c with prior knowledge on the second port.
+nginx_conf "$work/nginx" 19800 "" "127.0.0.1:$port backlog=4096" "127.0.0.1:$h2port http2 backlog=4096"
 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
 url=http://127.0.0.1:$port/

@@ -32,28 +32,9 @@ if [ "${PIN:-0}" = 1 ]; then spin=(taskset -c 1) tpin=(taskset -c 0); fi
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
 	-subj /CN=127.0.0.1 >/dev/null 2>&1
 h2c_port=$(free_port) tls_port=$(free_port)
-mkdir -p "$work/nginx/logs"
 # nginx 1.22: "listen ... http2" on a plain listener is h2c with prior knowledge.
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 1000000;
-	keepalive_timeout 60s;
-	http2_max_concurrent_streams 128;
-	server {
-		listen 127.0.0.1:$h2c_port http2;
-		listen 127.0.0.1:$tls_port ssl http2;
-		ssl_certificate $work/cert.pem;
-		ssl_certificate_key $work/key.pem;
-		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
-	}
-}
-CONF
+nginx_conf "$work/nginx" 4096 "http2_max_concurrent_streams 128; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem;" \
+	"127.0.0.1:$h2c_port http2" "127.0.0.1:$tls_port ssl http2"
 "${spin[@]}" "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
 for _ in $(seq 50); do curl -fsS --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$h2c_port/" 2>/dev/null && break; sleep 0.1; done

@@ -11,6 +11,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# nginx_conf DIR CONNECTIONS HTTP_DIRECTIVES LISTEN...: writes DIR/nginx.conf,
+# the reference nginx every script measures against: one worker, keep-alive
+# without a request limit, "return 200" with the backend header, one server
+# per LISTEN argument ("127.0.0.1:8080", "127.0.0.1:8443 ssl http2", ...).
+# HTTP_DIRECTIVES go in the http block (certificates, HTTP/2 settings).
+nginx_conf() {
+	local dir=$1 conns=$2 extra=$3 listen
+	shift 3
+	mkdir -p "$dir/logs"
+	{
+		printf 'worker_processes 1;\nworker_rlimit_nofile %d;\ndaemon off;\npid %s/nginx.pid;\n' $((conns + 100)) "$dir"
+		printf 'error_log %s/logs/error.log warn;\nevents { worker_connections %d; }\n' "$dir" "$conns"
+		printf 'http {\n\taccess_log off;\n\tkeepalive_requests 1000000;\n\tkeepalive_timeout 60s;\n'
+		[ -n "$extra" ] && printf '\t%s\n' "$extra"
+		for listen in "$@"; do
+			printf '\tserver {\n\t\tlisten %s;\n' "$listen"
+			printf '\t\tlocation / { add_header Accept-Request-hostname nginx; return 200 "ok\\n"; }\n\t}\n'
+		done
+		printf '}\n'
+	} >"$dir/nginx.conf"
+}
+
 # free_port: a loopback TCP port nobody listens on now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -52,23 +52,7 @@ for t in $TARGETS; do
 			echo "nginx not installed; skipping that target (see bench/README.md)" >&2
 			continue
 		fi
-		mkdir -p "$work/nginx/logs"
-		cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_requests 1000000;
-	keepalive_timeout 60s;
-	server {
-		listen 127.0.0.1:$NGINX_PORT;
-		location / { add_header Accept-Request-hostname nginx; return 200 "ok\n"; }
-	}
-}
-CONF
+		nginx_conf "$work/nginx" 4096 "" "127.0.0.1:$NGINX_PORT"
 		"${server_cpu[@]}" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 		pids+=($!)
 		url[nginx]=http://127.0.0.1:$NGINX_PORT/
