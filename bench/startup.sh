@@ -51,10 +51,18 @@ for b in "${builds[@]}"; do
 	pids+=("$pid")
 	# Wait until one of its threads blocks in open(2) on the FIFO (the
 	# kernel's wait_for_partner): every initialiser has run.
+	ready=
 	for _ in $(seq 100); do
-		cat /proc/"$pid"/task/*/wchan 2>/dev/null | grep -q partner && break
+		cat /proc/"$pid"/task/*/wchan 2>/dev/null | grep -q partner && ready=1 && break
 		sleep 0.05
 	done
+	if [ -z "$ready" ]; then
+		# Its memory now is not the start-up cost: say so, print no figure.
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		printf "%-6s not measured: it never waited on the FIFO within 5 s\n" "$b"
+		continue
+	fi
 	rss=$(awk -v bin="$bin" '
 		/^[0-9a-f]+-[0-9a-f]+ / { perms = $2; path = $6; cls = "anon"
 			if (path == bin) cls = (perms ~ /x/) ? "code" : (perms ~ /w/) ? "data" : "rodata" }
